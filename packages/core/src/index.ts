@@ -1,1 +1,49 @@
-export {};
+/**
+ * @vsr/core: Viewstamped Replication as a pure reducer.
+ *
+ *   const s0 = initialState(config, machine);
+ *   const [s1, effects] = step(s0, { kind: 'boot', storage: null });
+ *
+ * See docs/architecture.md for the effect contract interpreters must keep.
+ */
+export { initialState, step } from './replica.js';
+export { describe, describeEntry, type DescribeOptions } from './describe.js';
+export {
+  validateConfig,
+  parseConfig,
+  ConfigError,
+  ReplicaConfigInput,
+  DEFAULT_LIMITS,
+  DEFAULT_TIMEOUTS,
+  REPLICA_COUNT_MAX,
+  type ReplicaConfig,
+  type Timeouts,
+  type Limits,
+  type ConfigResult,
+} from './config.js';
+export * from './messages.js';
+export {
+  Event,
+  Effect,
+  BootStorage,
+  TimerName,
+  Telemetry,
+  TelemetryData,
+  TELEMETRY_NAMES,
+  type TelemetryName,
+} from './effects.js';
+export { faultsTolerated, quorumSize, primaryOf, addVote, hasQuorum, type VoteSet } from './quorum.js';
+export {
+  Opaque,
+  type ApplyContext,
+  type StateMachine,
+  type ReplicaState,
+  type ClientSession,
+  type Status,
+  type PrimaryState,
+  type ViewChangeState,
+  type PipelineOp,
+} from './state.js';
+export { Log } from './log.js';
+export { ClientTable, classifyRequest, type RequestVerdict } from './client-table.js';
+export { NonNegativeInteger, PositiveInteger, ClientId, formatErrors, decodeWith } from './codec.js';

@@ -1,0 +1,173 @@
+/**
+ * Replica configuration: validated once, at construction, with errors that
+ * name the field. Everything that bounds memory or time is here.
+ */
+import * as t from 'io-ts';
+import { isLeft } from 'fp-ts/lib/Either.js';
+import { NonNegativeInteger, PositiveInteger, formatErrors } from './codec.js';
+
+export const REPLICA_COUNT_MAX = 15;
+
+const TimeoutsInput = t.partial({
+  /** How often an idle primary sends Commit (the heartbeat). */
+  heartbeatMs: PositiveInteger,
+  /** How long a backup waits without hearing from the primary before starting a view change. */
+  primaryTimeoutMs: PositiveInteger,
+  /** How often the primary resends Prepares that lack acknowledgements. */
+  prepareRetryMs: PositiveInteger,
+  /** How long a view change may stall before the replica moves on to the next view. */
+  viewChangeTimeoutMs: PositiveInteger,
+  /** How often StartViewChange and DoViewChange are resent during a view change. */
+  viewChangeRetryMs: PositiveInteger,
+  /** How often a backup that lacks ops asks again (GetState). */
+  repairRetryMs: PositiveInteger,
+});
+
+const LimitsInput = t.partial({
+  /** Uncommitted ops the primary keeps in flight. */
+  pipelineMax: PositiveInteger,
+  /** Client requests packed into one op. */
+  batchMax: PositiveInteger,
+  /** Client requests queued at the primary while the pipeline is full. */
+  requestQueueMax: PositiveInteger,
+  /** Client sessions remembered; the least recently used is evicted deterministically. */
+  clientTableMax: PositiveInteger,
+  /** Log entries in one NewState message. */
+  stateTransferEntriesMax: PositiveInteger,
+});
+
+export const ReplicaConfigInput = t.intersection([
+  t.type({
+    replicaId: NonNegativeInteger,
+    replicaCount: PositiveInteger,
+  }),
+  t.partial({
+    cluster: NonNegativeInteger,
+    timeouts: TimeoutsInput,
+    limits: LimitsInput,
+  }),
+]);
+export type ReplicaConfigInput = t.TypeOf<typeof ReplicaConfigInput>;
+
+export interface Timeouts {
+  readonly heartbeatMs: number;
+  readonly primaryTimeoutMs: number;
+  readonly prepareRetryMs: number;
+  readonly viewChangeTimeoutMs: number;
+  readonly viewChangeRetryMs: number;
+  readonly repairRetryMs: number;
+}
+
+export interface Limits {
+  readonly pipelineMax: number;
+  readonly batchMax: number;
+  readonly requestQueueMax: number;
+  readonly clientTableMax: number;
+  readonly stateTransferEntriesMax: number;
+}
+
+export interface ReplicaConfig {
+  readonly cluster: number;
+  readonly replicaId: number;
+  readonly replicaCount: number;
+  readonly timeouts: Timeouts;
+  readonly limits: Limits;
+}
+
+export const DEFAULT_TIMEOUTS: Timeouts = Object.freeze({
+  heartbeatMs: 100,
+  primaryTimeoutMs: 500,
+  prepareRetryMs: 50,
+  viewChangeTimeoutMs: 1000,
+  viewChangeRetryMs: 100,
+  repairRetryMs: 100,
+});
+
+export const DEFAULT_LIMITS: Limits = Object.freeze({
+  pipelineMax: 8,
+  batchMax: 32,
+  requestQueueMax: 1024,
+  clientTableMax: 4096,
+  stateTransferEntriesMax: 64,
+});
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export type ConfigResult = { ok: true; config: ReplicaConfig } | { ok: false; error: string };
+
+/**
+ * Validates raw configuration (from a file, flags, JSON) and fills defaults.
+ * Never throws: the error names every offending field.
+ */
+export function validateConfig(input: unknown): ConfigResult {
+  let decoded;
+  try {
+    decoded = ReplicaConfigInput.decode(input);
+  } catch (error) {
+    return { ok: false, error: `config: could not be read (${String(error)})` };
+  }
+  if (isLeft(decoded)) return { ok: false, error: formatErrors(decoded.left, 'config') };
+  const raw = decoded.right;
+  const config: ReplicaConfig = {
+    cluster: raw.cluster ?? 0,
+    replicaId: raw.replicaId,
+    replicaCount: raw.replicaCount,
+    timeouts: { ...DEFAULT_TIMEOUTS, ...stripUndefined(raw.timeouts) },
+    limits: { ...DEFAULT_LIMITS, ...stripUndefined(raw.limits) },
+  };
+  const problems: string[] = [];
+  if (config.replicaCount > REPLICA_COUNT_MAX) {
+    problems.push(`config.replicaCount: at most ${REPLICA_COUNT_MAX} replicas are supported, got ${config.replicaCount}`);
+  }
+  if (config.replicaId >= config.replicaCount) {
+    problems.push(
+      `config.replicaId: must be below config.replicaCount (${config.replicaCount}), got ${config.replicaId}`,
+    );
+  }
+  const { timeouts, limits } = config;
+  if (timeouts.heartbeatMs >= timeouts.primaryTimeoutMs) {
+    problems.push(
+      `config.timeouts.heartbeatMs: must be below primaryTimeoutMs (${timeouts.primaryTimeoutMs}), got ${timeouts.heartbeatMs}`,
+    );
+  }
+  if (timeouts.viewChangeRetryMs >= timeouts.viewChangeTimeoutMs) {
+    problems.push(
+      `config.timeouts.viewChangeRetryMs: must be below viewChangeTimeoutMs (${timeouts.viewChangeTimeoutMs}), got ${timeouts.viewChangeRetryMs}`,
+    );
+  }
+  if (limits.requestQueueMax < limits.batchMax) {
+    problems.push(
+      `config.limits.requestQueueMax: must be at least batchMax (${limits.batchMax}), got ${limits.requestQueueMax}`,
+    );
+  }
+  if (problems.length > 0) return { ok: false, error: problems.join('; ') };
+  return { ok: true, config: deepFreeze(config) };
+}
+
+/** Like validateConfig, but throws a ConfigError: for constructors. */
+export function parseConfig(input: unknown): ReplicaConfig {
+  const result = validateConfig(input);
+  if (!result.ok) throw new ConfigError(result.error);
+  return result.config;
+}
+
+function stripUndefined<T extends object>(value: T | undefined): Partial<T> {
+  if (value === undefined) return {};
+  const out: Partial<T> = {};
+  for (const [key, field] of Object.entries(value)) {
+    if (field !== undefined) (out as Record<string, unknown>)[key] = field;
+  }
+  return out;
+}
+
+function deepFreeze<T extends object>(value: T): T {
+  for (const field of Object.values(value)) {
+    if (field !== null && typeof field === 'object') deepFreeze(field as object);
+  }
+  return Object.freeze(value);
+}

@@ -1,0 +1,125 @@
+/**
+ * The per-step context: the configuration, the state machine, and the list
+ * the handlers append effects to. Handlers receive an immer draft of the
+ * state and this context; `step` turns both into `[state, effects]`.
+ */
+import type { Draft } from 'immer';
+import type { ReplicaConfig } from './config.js';
+import type { Effect, TelemetryData, TelemetryName, TimerName } from './effects.js';
+import type { Message, Reply } from './messages.js';
+import { primaryOf } from './quorum.js';
+import type { ClientTable, InFlightRequests } from './client-table.js';
+import type { Log } from './log.js';
+import type { Opaque, PrimaryState, ReplicaState, StateMachine } from './state.js';
+
+/**
+ * An immer draft of the state. The persistent collections are values (class
+ * instances immer neither drafts nor freezes): handlers replace them, never
+ * mutate them, so the draft type keeps their own types.
+ */
+type Values = 'log' | 'clientTable' | 'app' | 'machine' | 'config' | 'primary';
+export type DraftPrimary = Omit<Draft<PrimaryState>, 'inFlight'> & { inFlight: InFlightRequests };
+export type DraftState = Omit<Draft<ReplicaState>, Values> & {
+  log: Log;
+  clientTable: ClientTable;
+  app: Opaque<unknown>;
+  readonly machine: Opaque<StateMachine>;
+  readonly config: ReplicaState['config'];
+  primary: DraftPrimary | null;
+};
+
+/** Distributes over the message union so each variant keeps its own fields. */
+type WithoutEnvelope<M> = M extends Message ? Omit<M, 'cluster' | 'replica' | 'viewNumber'> : never;
+export type MessageBody = WithoutEnvelope<Message>;
+
+export class StepContext {
+  readonly effects: Effect[] = [];
+  constructor(
+    readonly config: ReplicaConfig,
+    readonly machine: StateMachine,
+  ) {}
+
+  get self(): number {
+    return this.config.replicaId;
+  }
+
+  get replicaCount(): number {
+    return this.config.replicaCount;
+  }
+
+  isPrimaryOf(viewNumber: number): boolean {
+    return primaryOf(viewNumber, this.config.replicaCount) === this.config.replicaId;
+  }
+
+  emit(effect: Effect): void {
+    this.effects.push(effect);
+  }
+
+  telemetry(s: DraftState, name: TelemetryName, data: TelemetryData = {}): void {
+    this.effects.push({
+      kind: 'telemetry',
+      event: {
+        name,
+        replicaId: this.config.replicaId,
+        viewNumber: s.viewNumber,
+        opNumber: s.log.lastOpNumber,
+        commitNumber: s.commitNumber,
+        data,
+      },
+    });
+  }
+
+  /** Builds a message from this replica in its current view. */
+  message(s: DraftState, body: MessageBody): Message {
+    return { ...body, cluster: this.config.cluster, replica: this.config.replicaId, viewNumber: s.viewNumber } as Message;
+  }
+
+  send(s: DraftState, to: number, body: MessageBody): void {
+    if (to === this.config.replicaId) throw new Error('invariant: a replica never sends to itself');
+    this.effects.push({ kind: 'send', to, message: this.message(s, body) });
+  }
+
+  /** Sends to every other replica. */
+  broadcast(s: DraftState, body: MessageBody): void {
+    const message = this.message(s, body);
+    for (let to = 0; to < this.config.replicaCount; to++) {
+      if (to !== this.config.replicaId) this.effects.push({ kind: 'send', to, message });
+    }
+  }
+
+  reply(reply: Reply): void {
+    this.effects.push({ kind: 'reply', clientId: reply.clientId, reply });
+  }
+
+  setTimer(timer: TimerName): void {
+    this.effects.push({ kind: 'set-timer', timer, afterMs: timerDurationMs(this.config, timer) });
+  }
+
+  cancelTimer(timer: TimerName): void {
+    this.effects.push({ kind: 'cancel-timer', timer });
+  }
+
+  /** Refuses untrusted input: a reason for the interpreter and a telemetry event. Protocol state is untouched. */
+  reject(s: DraftState, reason: string, input: string): void {
+    this.effects.push({ kind: 'reject', reason, input });
+    this.telemetry(s, 'vsr.input.rejected', { reason, input });
+  }
+}
+
+export function timerDurationMs(config: ReplicaConfig, timer: TimerName): number {
+  const { timeouts } = config;
+  switch (timer) {
+    case 'heartbeat':
+      return timeouts.heartbeatMs;
+    case 'primary-timeout':
+      return timeouts.primaryTimeoutMs;
+    case 'prepare-retry':
+      return timeouts.prepareRetryMs;
+    case 'view-change-timeout':
+      return timeouts.viewChangeTimeoutMs;
+    case 'view-change-retry':
+      return timeouts.viewChangeRetryMs;
+    case 'repair-retry':
+      return timeouts.repairRetryMs;
+  }
+}

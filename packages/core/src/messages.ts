@@ -1,0 +1,161 @@
+/**
+ * Wire messages between replicas, client requests and replies, the log entry
+ * and the durable header. Every one is plain data with an io-ts codec, so any
+ * runtime can carry it and decode untrusted bytes with the same rules.
+ *
+ * Names follow VR Revisited: view number, op number, commit number. A log
+ * entry is one op; an op carries a batch of client requests.
+ */
+import * as t from 'io-ts';
+import { ClientId, NonNegativeInteger } from './codec.js';
+
+/** A client's request. `requestNumber` 0 registers the client (opens its session). */
+export const ClientRequest = t.type({
+  clientId: ClientId,
+  requestNumber: NonNegativeInteger,
+  operation: t.unknown,
+});
+export type ClientRequest = t.TypeOf<typeof ClientRequest>;
+
+/** One op in the log: the batch of requests the primary of `viewNumber` put at `opNumber`. */
+export const LogEntry = t.type({
+  opNumber: NonNegativeInteger,
+  viewNumber: NonNegativeInteger,
+  /** Chosen by the primary, non-decreasing along the log (paper §4.4): the only clock the state machine sees. */
+  timestampMs: NonNegativeInteger,
+  requests: t.array(ClientRequest),
+});
+export type LogEntry = t.TypeOf<typeof LogEntry>;
+
+/** What must be on stable storage before a replica says anything in a view (guide rule 8). */
+export const DurableHeader = t.type({
+  viewNumber: NonNegativeInteger,
+  /** The latest view in which this replica's log was known to be the view's log (status normal). */
+  lastNormalView: NonNegativeInteger,
+});
+export type DurableHeader = t.TypeOf<typeof DurableHeader>;
+
+const envelope = {
+  /** Cluster id: messages from another cluster are rejected. */
+  cluster: NonNegativeInteger,
+  /** The sending replica's index in the configuration. */
+  replica: NonNegativeInteger,
+  viewNumber: NonNegativeInteger,
+};
+
+export const Prepare = t.type({
+  type: t.literal('prepare'),
+  ...envelope,
+  opNumber: NonNegativeInteger,
+  commitNumber: NonNegativeInteger,
+  entry: LogEntry,
+});
+export type Prepare = t.TypeOf<typeof Prepare>;
+
+/** Cumulative: the backup holds every op up to and including `opNumber` in this view. */
+export const PrepareOk = t.type({
+  type: t.literal('prepare-ok'),
+  ...envelope,
+  opNumber: NonNegativeInteger,
+});
+export type PrepareOk = t.TypeOf<typeof PrepareOk>;
+
+/** Sent by an idle primary: it doubles as the heartbeat. */
+export const Commit = t.type({
+  type: t.literal('commit'),
+  ...envelope,
+  commitNumber: NonNegativeInteger,
+});
+export type Commit = t.TypeOf<typeof Commit>;
+
+export const StartViewChange = t.type({
+  type: t.literal('start-view-change'),
+  ...envelope,
+});
+export type StartViewChange = t.TypeOf<typeof StartViewChange>;
+
+export const DoViewChange = t.type({
+  type: t.literal('do-view-change'),
+  ...envelope,
+  lastNormalView: NonNegativeInteger,
+  opNumber: NonNegativeInteger,
+  commitNumber: NonNegativeInteger,
+  log: t.array(LogEntry),
+});
+export type DoViewChange = t.TypeOf<typeof DoViewChange>;
+
+export const StartView = t.type({
+  type: t.literal('start-view'),
+  ...envelope,
+  opNumber: NonNegativeInteger,
+  commitNumber: NonNegativeInteger,
+  log: t.array(LogEntry),
+});
+export type StartView = t.TypeOf<typeof StartView>;
+
+/** A backup that lacks ops asks the primary of its view for the entries after `opNumber`. */
+export const GetState = t.type({
+  type: t.literal('get-state'),
+  ...envelope,
+  opNumber: NonNegativeInteger,
+});
+export type GetState = t.TypeOf<typeof GetState>;
+
+/** The answer to GetState: `entries` start at `opNumber + 1`. */
+export const NewState = t.type({
+  type: t.literal('new-state'),
+  ...envelope,
+  opNumber: NonNegativeInteger,
+  commitNumber: NonNegativeInteger,
+  entries: t.array(LogEntry),
+});
+export type NewState = t.TypeOf<typeof NewState>;
+
+export const Message = t.union([
+  Prepare,
+  PrepareOk,
+  Commit,
+  StartViewChange,
+  DoViewChange,
+  StartView,
+  GetState,
+  NewState,
+]);
+export type Message = t.TypeOf<typeof Message>;
+export type MessageType = Message['type'];
+
+/** What a replica tells a client. */
+export const Reply = t.union([
+  /** The request executed (or was a duplicate of the latest one): its result. */
+  t.type({
+    type: t.literal('reply'),
+    clientId: ClientId,
+    requestNumber: NonNegativeInteger,
+    viewNumber: NonNegativeInteger,
+    opNumber: NonNegativeInteger,
+    result: t.unknown,
+  }),
+  /** This replica is not the primary of its view (or is changing views): try `primary`. */
+  t.type({
+    type: t.literal('redirect'),
+    clientId: ClientId,
+    requestNumber: NonNegativeInteger,
+    viewNumber: NonNegativeInteger,
+    primary: NonNegativeInteger,
+  }),
+  /** The request was refused and did not execute; `code` says why. */
+  t.type({
+    type: t.literal('error'),
+    clientId: t.string,
+    requestNumber: t.union([NonNegativeInteger, t.null]),
+    code: t.keyof({
+      'invalid-request': null,
+      'invalid-operation': null,
+      'not-registered': null,
+      busy: null,
+    }),
+    message: t.string,
+  }),
+]);
+export type Reply = t.TypeOf<typeof Reply>;
+export type ErrorCode = Extract<Reply, { type: 'error' }>['code'];

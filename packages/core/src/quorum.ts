@@ -1,0 +1,38 @@
+/**
+ * Quorum arithmetic and vote sets (guide rule 1: quorums are sets of replica
+ * ids, never counters, so a duplicated message can never count twice).
+ */
+
+/** f: the number of replicas that may fail. */
+export function faultsTolerated(replicaCount: number): number {
+  return Math.floor((replicaCount - 1) / 2);
+}
+
+/** f + 1: a majority of the configuration. */
+export function quorumSize(replicaCount: number): number {
+  return faultsTolerated(replicaCount) + 1;
+}
+
+/** The primary of view v is replica v mod n. */
+export function primaryOf(viewNumber: number, replicaCount: number): number {
+  return viewNumber % replicaCount;
+}
+
+/** A set of distinct replica ids, kept sorted so equal sets are deep-equal. */
+export type VoteSet = readonly number[];
+
+export const EMPTY_VOTES: VoteSet = Object.freeze([]);
+
+/** Adds a vote; adding one that is already there returns the same set. */
+export function addVote(votes: VoteSet, replicaId: number): VoteSet {
+  if (votes.includes(replicaId)) return votes;
+  return [...votes, replicaId].sort((a, b) => a - b);
+}
+
+export function hasVote(votes: VoteSet, replicaId: number): boolean {
+  return votes.includes(replicaId);
+}
+
+export function hasQuorum(votes: VoteSet, replicaCount: number): boolean {
+  return votes.length >= quorumSize(replicaCount);
+}

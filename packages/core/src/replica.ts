@@ -1,0 +1,263 @@
+/**
+ * The reducer: `step(state, event) → [state, effects]`. Pure, deterministic
+ * and total: untrusted input that fails validation yields a `reject` effect
+ * and leaves protocol state as it was; only a broken internal invariant
+ * throws, and that is a bug to surface.
+ */
+import { Immer } from 'immer';
+import { decodeWith } from './codec.js';
+import { parseConfig } from './config.js';
+import type { DraftState } from './context.js';
+import { StepContext } from './context.js';
+import { BootStorage, type Effect, type Event, TimerName } from './effects.js';
+import { Message } from './messages.js';
+import { Log, checkSegment } from './log.js';
+import { ClientTable, InFlightRequests } from './client-table.js';
+import { Opaque, type ReplicaState, type StateMachine } from './state.js';
+import { primaryOf } from './quorum.js';
+import {
+  describeInput,
+  onClientRequest,
+  onCommit,
+  onHeartbeatTimeout,
+  onPrepare,
+  onPrepareOk,
+  onPrepareRetryTimeout,
+  onPrimaryTimeout,
+} from './normal.js';
+import {
+  onDoViewChange,
+  onStartView,
+  onStartViewChange,
+  onViewChangeRetryTimeout,
+  onViewChangeTimeout,
+  startViewChange,
+} from './view-change.js';
+import { onGetState, onNewState, onRepairRetryTimeout } from './state-transfer.js';
+
+// A private instance: never the global one, so embedders' immer settings are untouched.
+const immer = new Immer({ autoFreeze: true });
+
+/**
+ * A replica before boot. `config` is validated here (a ConfigError names the
+ * offending field); the replica does nothing until it receives the boot event.
+ */
+export function initialState<S, Op, R>(config: unknown, machine: StateMachine<S, Op, R>): ReplicaState {
+  const validated = parseConfig(config);
+  return immer.produce(
+    {
+      config: validated,
+      machine: new Opaque(machine as unknown as StateMachine),
+      status: 'booting',
+      viewNumber: 0,
+      lastNormalView: 0,
+      log: Log.EMPTY,
+      commitNumber: 0,
+      commitNumberMax: 0,
+      app: new Opaque<unknown>(machine.init()),
+      clientTable: ClientTable.EMPTY,
+      timestampMs: 0,
+      primary: null,
+      viewChange: null,
+      repairOpNumber: null,
+    } satisfies ReplicaState,
+    () => {},
+  );
+}
+
+export function step(state: ReplicaState, event: Event): [ReplicaState, Effect[]] {
+  const ctx = new StepContext(state.config, state.machine.value);
+  const next = immer.produce(state, (draft) => {
+    dispatch(draft as unknown as DraftState, ctx, event as unknown);
+  });
+  return [next, ctx.effects];
+}
+
+function dispatch(s: DraftState, ctx: StepContext, event: unknown): void {
+  const kind = readKind(event);
+  if (kind === null) {
+    ctx.reject(s, 'event: expected an object with a string `kind`', 'event');
+    return;
+  }
+  if (s.status === 'booting' && kind !== 'boot') {
+    ctx.reject(s, `${kind} before boot: the replica has not booted`, kind);
+    return;
+  }
+  const e = event as Record<string, unknown>;
+  switch (kind) {
+    case 'boot':
+      return onBoot(s, ctx, e.storage);
+    case 'message':
+      return onMessage(s, ctx, e.message);
+    case 'client-request': {
+      const receivedAtMs = e.receivedAtMs;
+      const validTime = typeof receivedAtMs === 'number' && Number.isSafeInteger(receivedAtMs) && receivedAtMs >= 0;
+      if (receivedAtMs !== undefined && !validTime) {
+        ctx.reject(s, 'client-request.receivedAtMs: expected a non-negative integer', 'client-request');
+        return;
+      }
+      return onClientRequest(s, ctx, e.request, validTime ? receivedAtMs : 0);
+    }
+    case 'timeout': {
+      const timer = decodeWith(TimerName, e.timer, 'timeout.timer');
+      if (timer._tag === 'Left') {
+        ctx.reject(s, timer.left, 'timeout');
+        return;
+      }
+      return onTimeout(s, ctx, timer.right);
+    }
+    default:
+      ctx.reject(s, `event.kind: unknown event kind ${JSON.stringify(kind).slice(0, 40)}`, 'event');
+  }
+}
+
+function readKind(event: unknown): string | null {
+  if (event === null || typeof event !== 'object') return null;
+  try {
+    const kind = (event as { kind?: unknown }).kind;
+    return typeof kind === 'string' ? kind : null;
+  } catch {
+    return null;
+  }
+}
+
+function onTimeout(s: DraftState, ctx: StepContext, timer: TimerName): void {
+  switch (timer) {
+    case 'heartbeat':
+      return onHeartbeatTimeout(s, ctx);
+    case 'prepare-retry':
+      return onPrepareRetryTimeout(s, ctx);
+    case 'primary-timeout':
+      return onPrimaryTimeout(s, ctx, (next) => startViewChange(s, ctx, next));
+    case 'view-change-retry':
+      return onViewChangeRetryTimeout(s, ctx);
+    case 'view-change-timeout':
+      return onViewChangeTimeout(s, ctx);
+    case 'repair-retry':
+      return onRepairRetryTimeout(s, ctx);
+  }
+}
+
+/**
+ * Validates a peer's message (shape, cluster, sender) and routes it.
+ * Messages that must come from the primary of their view are checked here
+ * (guide rule 9); a message from a later view's primary makes this replica
+ * join that view and wait for its StartView.
+ */
+function onMessage(s: DraftState, ctx: StepContext, raw: unknown): void {
+  const decoded = decodeWith(Message, raw, 'message');
+  if (decoded._tag === 'Left') {
+    ctx.reject(s, decoded.left, 'message');
+    return;
+  }
+  const m = decoded.right;
+  if (m.cluster !== ctx.config.cluster) {
+    ctx.reject(s, `message.cluster: expected cluster ${ctx.config.cluster}, got ${m.cluster}`, describeInput(m));
+    return;
+  }
+  if (m.replica >= ctx.replicaCount) {
+    ctx.reject(s, `message.replica: ${m.replica} is not in the configuration of ${ctx.replicaCount} replicas`, describeInput(m));
+    return;
+  }
+  if (m.replica === ctx.self) {
+    ctx.reject(s, `message.replica: a message claiming to come from this replica (${ctx.self})`, describeInput(m));
+    return;
+  }
+
+  switch (m.type) {
+    case 'start-view-change':
+      return onStartViewChange(s, ctx, m);
+    case 'do-view-change':
+      return onDoViewChange(s, ctx, m);
+    case 'start-view':
+      if (!fromPrimaryOfItsView(s, ctx, m)) return;
+      return onStartView(s, ctx, m);
+    case 'prepare-ok':
+      return onPrepareOk(s, ctx, m);
+    case 'get-state':
+      return onGetState(s, ctx, m);
+    case 'prepare':
+    case 'commit':
+    case 'new-state': {
+      if (!fromPrimaryOfItsView(s, ctx, m)) return;
+      if (m.viewNumber < s.viewNumber) return; // Stale: from an older view.
+      if (m.viewNumber > s.viewNumber) {
+        // We missed a view change. Join the view; its primary answers our
+        // StartViewChange with StartView, which carries the log to install.
+        startViewChange(s, ctx, m.viewNumber);
+        return;
+      }
+      // Same view. While changing views (rule 2) or as the primary, ignore.
+      if (s.status !== 'normal' || s.primary !== null) return;
+      if (m.type === 'prepare') return onPrepare(s, ctx, m);
+      if (m.type === 'commit') return onCommit(s, ctx, m);
+      return onNewState(s, ctx, m);
+    }
+  }
+}
+
+function fromPrimaryOfItsView(
+  s: DraftState,
+  ctx: StepContext,
+  m: { type: string; replica: number; viewNumber: number },
+): boolean {
+  if (m.replica === primaryOf(m.viewNumber, ctx.replicaCount)) return true;
+  ctx.reject(s, `${m.type} from replica ${m.replica}, which is not the primary of view ${m.viewNumber}`, describeInput(m));
+  return false;
+}
+
+/**
+ * The boot event hands the reducer what storage holds. A fresh replica starts
+ * in view 0. A replica with storage resumes its view as a backup (it lost its
+ * commit number and application state, and re-executes as commits arrive); a
+ * replica that was primary, or was changing views, starts a view change,
+ * because it cannot know what its old view committed.
+ */
+function onBoot(s: DraftState, ctx: StepContext, rawStorage: unknown): void {
+  if (s.status !== 'booting') {
+    ctx.reject(s, 'boot: the replica has already booted', 'boot');
+    return;
+  }
+  const decoded = decodeWith(BootStorage, rawStorage, 'boot.storage');
+  if (decoded._tag === 'Left') {
+    ctx.reject(s, decoded.left, 'boot');
+    return;
+  }
+  const storage = decoded.right;
+  if (storage === null) {
+    ctx.emit({ kind: 'persist-header', header: { viewNumber: 0, lastNormalView: 0 } });
+    becomeNormalAfterBoot(s, ctx);
+    return;
+  }
+  const { header, log } = storage;
+  if (header.lastNormalView > header.viewNumber) {
+    ctx.reject(s, 'boot.storage.header: last normal view is after the view', 'boot');
+    return;
+  }
+  const segment = checkSegment(log, 0, header.lastNormalView);
+  if (segment !== null) {
+    ctx.reject(s, `boot.storage.log: ${segment}`, 'boot');
+    return;
+  }
+  s.log = Log.fromEntries(log);
+  s.timestampMs = log.length > 0 ? log[log.length - 1]!.timestampMs : 0;
+  s.viewNumber = header.viewNumber;
+  s.lastNormalView = header.lastNormalView;
+  if (header.viewNumber > header.lastNormalView || ctx.isPrimaryOf(header.viewNumber)) {
+    startViewChange(s, ctx, header.viewNumber + (header.viewNumber > header.lastNormalView ? 0 : 1));
+    return;
+  }
+  becomeNormalAfterBoot(s, ctx);
+}
+
+function becomeNormalAfterBoot(s: DraftState, ctx: StepContext): void {
+  s.status = 'normal';
+  ctx.telemetry(s, 'vsr.status.change', { from: 'booting', to: 'normal' });
+  if (ctx.isPrimaryOf(s.viewNumber)) {
+    s.primary = { pipeline: [], queue: [], inFlight: InFlightRequests.EMPTY };
+    ctx.telemetry(s, 'vsr.leadership.start');
+    ctx.setTimer('heartbeat');
+  } else {
+    ctx.setTimer('primary-timeout');
+  }
+}

@@ -1,0 +1,86 @@
+/**
+ * State transfer within a view (VR Revisited §5.2, guide rule 6): a backup
+ * that lacks ops (a Prepare arrived after a gap, or the commit number ran
+ * ahead of its log) asks the primary for the entries after its last op. It
+ * never executes past what it holds. Learning of a later view is handled by
+ * the view change module: the replica joins that view and installs its log
+ * from StartView, so it never truncates committed ops on a guess.
+ *
+ * Checkpoints and snapshot transfer build on this in a later step.
+ */
+import type { GetState, NewState } from './messages.js';
+import type { DraftState, StepContext } from './context.js';
+import { checkSegment } from './log.js';
+import { executeCommitted } from './execute.js';
+import { describeInput, sendPrepareOk } from './normal.js';
+
+/** Asks the primary for what this backup lacks, unless a request for the same point is outstanding. */
+export function requestRepair(s: DraftState, ctx: StepContext): void {
+  if (s.status !== 'normal' || s.primary !== null) return;
+  const lastOp = s.log.lastOpNumber;
+  if (s.repairOpNumber === lastOp) return;
+  s.repairOpNumber = lastOp;
+  ctx.send(s, s.viewNumber % ctx.replicaCount, { type: 'get-state', opNumber: lastOp });
+  ctx.telemetry(s, 'vsr.state_transfer.request_sent', { after: lastOp });
+  ctx.setTimer('repair-retry');
+}
+
+export function onRepairRetryTimeout(s: DraftState, ctx: StepContext): void {
+  if (s.status !== 'normal' || s.primary !== null || s.repairOpNumber === null) return;
+  s.repairOpNumber = null;
+  if (s.commitNumberMax > s.log.lastOpNumber) requestRepair(s, ctx);
+}
+
+/** The primary answers with up to `stateTransferEntriesMax` entries after the backup's op. */
+export function onGetState(s: DraftState, ctx: StepContext, m: GetState): void {
+  if (m.viewNumber !== s.viewNumber || s.status !== 'normal') return;
+  if (s.primary === null) {
+    ctx.reject(s, `GetState for view ${m.viewNumber} sent to a replica that is not its primary`, describeInput(m));
+    return;
+  }
+  if (m.opNumber > s.log.lastOpNumber) {
+    ctx.reject(s, `GetState after op ${m.opNumber}, beyond the primary's op ${s.log.lastOpNumber}`, describeInput(m));
+    return;
+  }
+  ctx.telemetry(s, 'vsr.state_transfer.request_received', { from: m.replica, after: m.opNumber });
+  const entries = s.log.between(m.opNumber, m.opNumber + ctx.config.limits.stateTransferEntriesMax);
+  ctx.send(s, m.replica, { type: 'new-state', opNumber: m.opNumber, commitNumber: s.commitNumber, entries });
+  ctx.telemetry(s, 'vsr.state_transfer.sent', { to: m.replica, after: m.opNumber, entries: entries.length });
+}
+
+/** A backup appends what it lacked (the primary's log extends its own within a view). */
+export function onNewState(s: DraftState, ctx: StepContext, m: NewState): void {
+  const segmentProblem = checkSegment(m.entries, m.opNumber, m.viewNumber);
+  if (segmentProblem !== null) {
+    ctx.reject(s, `NewState is not a log segment: ${segmentProblem}`, describeInput(m));
+    return;
+  }
+  if (m.commitNumber > m.opNumber + m.entries.length) {
+    ctx.reject(s, `NewState claims commit ${m.commitNumber} beyond the entries it carries`, describeInput(m));
+    return;
+  }
+  ctx.setTimer('primary-timeout');
+  const lastOp = s.log.lastOpNumber;
+  if (m.opNumber > lastOp) return; // Answers an older request and still leaves a gap.
+  ctx.telemetry(s, 'vsr.state_transfer.received', { after: m.opNumber, entries: m.entries.length });
+  const fresh = m.entries.slice(lastOp - m.opNumber);
+  if (fresh.length > 0) {
+    const segmentProblemHere = checkSegment(fresh, lastOp, s.viewNumber, s.log.entryAt(lastOp));
+    if (segmentProblemHere !== null) {
+      ctx.reject(s, `NewState does not extend the log: ${segmentProblemHere}`, describeInput(m));
+      return;
+    }
+    for (const entry of fresh) {
+      s.log = s.log.append(entry);
+      s.timestampMs = entry.timestampMs;
+      ctx.emit({ kind: 'log-append', entry });
+    }
+    ctx.telemetry(s, 'vsr.log.append', { entries: fresh.length });
+    sendPrepareOk(s, ctx);
+  }
+  s.repairOpNumber = null;
+  if (m.commitNumber > s.commitNumberMax) s.commitNumberMax = m.commitNumber;
+  executeCommitted(s, ctx);
+  if (s.commitNumberMax > s.log.lastOpNumber) requestRepair(s, ctx);
+  else ctx.cancelTimer('repair-retry');
+}

@@ -1,0 +1,115 @@
+/**
+ * The replica's state: plain data, apart from three persistent collections
+ * (the log, the client table, the primary's in-flight index) that share
+ * structure between versions so a step never copies them whole.
+ */
+import type * as t from 'io-ts';
+import type { ClientTable, InFlightRequests } from './client-table.js';
+import type { Log } from './log.js';
+import type { ReplicaConfig } from './config.js';
+import type { ClientRequest, LogEntry } from './messages.js';
+import type { VoteSet } from './quorum.js';
+
+/** What the state machine sees besides the operation. Everything in it is in the log. */
+export interface ApplyContext {
+  readonly opNumber: number;
+  readonly timestampMs: number;
+  readonly clientId: string;
+  readonly requestNumber: number;
+}
+
+/**
+ * The application: pure and deterministic. `apply` must not mutate `state`;
+ * it returns the next state and the result sent to the client.
+ */
+export interface StateMachine<S = unknown, Op = unknown, R = unknown> {
+  readonly name: string;
+  /** Validates untrusted operations before they enter the log. */
+  readonly operation: t.Decoder<unknown, Op>;
+  init(): S;
+  apply(state: S, operation: Op, context: ApplyContext): readonly [S, R];
+  /** A deterministic, JSON-serialisable image of the state (checkpoints, comparisons). */
+  snapshot(state: S): unknown;
+  restore(snapshot: unknown): S;
+}
+
+/**
+ * Holds a value immer must neither draft nor freeze: the application's state
+ * (which may be a large persistent structure) and the state machine itself.
+ */
+export class Opaque<T> {
+  constructor(readonly value: T) {}
+  toJSON(): unknown {
+    const value = this.value as { name?: unknown; apply?: unknown };
+    if (value !== null && typeof value === 'object' && typeof value.apply === 'function') return value.name;
+    return this.value;
+  }
+}
+
+/** The latest request a client executed, and its cached reply. */
+export interface ClientSession {
+  readonly requestNumber: number;
+  readonly result: unknown;
+  /** The op that executed it. */
+  readonly opNumber: number;
+}
+
+export interface PipelineOp {
+  readonly opNumber: number;
+  /** Replicas known to hold the op durably in this view (the primary's own vote included). */
+  readonly acks: VoteSet;
+}
+
+export interface QueuedRequest {
+  readonly request: ClientRequest;
+  readonly receivedAtMs: number;
+}
+
+/** Present only while this replica is the primary of its view, in normal status. */
+export interface PrimaryState {
+  readonly pipeline: readonly PipelineOp[];
+  readonly queue: readonly QueuedRequest[];
+  /** clientId → requestNumber of every request queued or in the pipeline. */
+  readonly inFlight: InFlightRequests;
+}
+
+export interface DoViewChangeVote {
+  readonly replica: number;
+  readonly lastNormalView: number;
+  readonly opNumber: number;
+  readonly commitNumber: number;
+  readonly log: readonly LogEntry[];
+}
+
+/** Present only while status is view-change. */
+export interface ViewChangeState {
+  readonly startViewChangeVotes: VoteSet;
+  readonly doViewChangeSent: boolean;
+  /** DoViewChange messages received by the would-be primary, one per replica, sorted by replica. */
+  readonly doViewChanges: readonly DoViewChangeVote[];
+}
+
+export type Status = 'booting' | 'normal' | 'view-change';
+
+export interface ReplicaState {
+  readonly config: ReplicaConfig;
+  readonly machine: Opaque<StateMachine>;
+  readonly status: Status;
+  readonly viewNumber: number;
+  readonly lastNormalView: number;
+  /** Op k is at index k - 1. */
+  readonly log: Log;
+  /** Ops executed; every one of them is known committed. */
+  readonly commitNumber: number;
+  /** The highest commit number heard of; can run ahead of the log while a backup repairs. */
+  readonly commitNumberMax: number;
+  readonly app: Opaque<unknown>;
+  /** Insertion order is recency of execution: the first session is the one to evict. */
+  readonly clientTable: ClientTable;
+  /** Timestamp of the latest op in the log. */
+  readonly timestampMs: number;
+  readonly primary: PrimaryState | null;
+  readonly viewChange: ViewChangeState | null;
+  /** A backup waiting for NewState: the op number it asked after. */
+  readonly repairOpNumber: number | null;
+}

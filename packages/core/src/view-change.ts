@@ -1,0 +1,322 @@
+/**
+ * The view change (VR Revisited §4.2), with the pitfalls of guide rules 2–5
+ * and 9 designed out:
+ * - a replica that starts a view change moves to the new view at once, so it
+ *   accepts no Prepare from the older view;
+ * - StartViewChange and DoViewChange votes are sets of replica ids;
+ * - the new primary needs f + 1 DoViewChange messages, its own among them;
+ * - the log with the largest last-normal-view wins, ties to the largest op;
+ * - StartViewChange and DoViewChange are resent on a timer, a stalled view
+ *   change moves on to the next view, and a primary that hears from a replica
+ *   still changing to its (finished) view answers with StartView;
+ * - every replica executes the newly committed ops and backups acknowledge
+ *   the uncommitted suffix.
+ */
+import type { DraftState, StepContext } from './context.js';
+import type { DoViewChange, LogEntry, StartView, StartViewChange } from './messages.js';
+import type { DoViewChangeVote } from './state.js';
+import { InFlightRequests } from './client-table.js';
+import { addVote, hasVote, primaryOf, quorumSize } from './quorum.js';
+import { checkSegment } from './log.js';
+import { executeCommitted } from './execute.js';
+import { describeInput, flushAndCommit, sendPrepareOk } from './normal.js';
+
+/** Moves to `viewNumber` in view-change status and tells everyone (§4.2 step 1). */
+export function startViewChange(s: DraftState, ctx: StepContext, viewNumber: number): void {
+  if (viewNumber <= s.viewNumber && s.status !== 'booting') {
+    throw new Error(`invariant: view change to view ${viewNumber} from view ${s.viewNumber}`);
+  }
+  const wasPrimary = s.primary !== null;
+  const previousStatus = s.status;
+  s.status = 'view-change';
+  s.viewNumber = viewNumber;
+  s.primary = null;
+  s.repairOpNumber = null;
+  s.viewChange = { startViewChangeVotes: [ctx.self], doViewChangeSent: false, doViewChanges: [] };
+  // Guide rule 8: the new view is durable before this replica says anything in it.
+  ctx.emit({ kind: 'persist-header', header: { viewNumber, lastNormalView: s.lastNormalView } });
+  ctx.cancelTimer('heartbeat');
+  ctx.cancelTimer('prepare-retry');
+  ctx.cancelTimer('primary-timeout');
+  ctx.cancelTimer('repair-retry');
+  ctx.setTimer('view-change-retry');
+  ctx.setTimer('view-change-timeout');
+  if (wasPrimary) ctx.telemetry(s, 'vsr.leadership.stop');
+  ctx.telemetry(s, 'vsr.status.change', { from: previousStatus, to: 'view-change' });
+  ctx.telemetry(s, 'vsr.view_change.start', { lastNormalView: s.lastNormalView });
+  ctx.broadcast(s, { type: 'start-view-change' });
+  maybeSendDoViewChange(s, ctx);
+}
+
+export function onStartViewChange(s: DraftState, ctx: StepContext, m: StartViewChange): void {
+  if (m.viewNumber < s.viewNumber) return;
+  if (m.viewNumber === s.viewNumber && s.status === 'normal') {
+    // The sender missed our StartView: the primary tells it again.
+    if (s.primary !== null) sendStartView(s, ctx, m.replica);
+    return;
+  }
+  if (m.viewNumber > s.viewNumber) startViewChange(s, ctx, m.viewNumber);
+  const viewChange = s.viewChange!;
+  viewChange.startViewChangeVotes = addVote(viewChange.startViewChangeVotes, m.replica) as number[];
+  ctx.telemetry(s, 'vsr.view_change.vote_received', {
+    from: m.replica,
+    votes: viewChange.startViewChangeVotes.length,
+  });
+  maybeSendDoViewChange(s, ctx);
+}
+
+/** §4.2 step 2: with f other StartViewChange votes, send DoViewChange to the new primary. */
+function maybeSendDoViewChange(s: DraftState, ctx: StepContext): void {
+  const viewChange = s.viewChange;
+  if (s.status !== 'view-change' || viewChange === null || viewChange.doViewChangeSent) return;
+  if (viewChange.startViewChangeVotes.length < quorumSize(ctx.replicaCount)) return;
+  viewChange.doViewChangeSent = true;
+  if (ctx.isPrimaryOf(s.viewNumber)) {
+    recordDoViewChange(s, ctx, ownVote(s, ctx));
+    maybeStartView(s, ctx);
+  } else {
+    sendDoViewChange(s, ctx);
+  }
+}
+
+function ownVote(s: DraftState, ctx: StepContext): DoViewChangeVote {
+  return {
+    replica: ctx.self,
+    lastNormalView: s.lastNormalView,
+    opNumber: s.log.lastOpNumber,
+    commitNumber: s.commitNumber,
+    log: s.log.toArray(),
+  };
+}
+
+function sendDoViewChange(s: DraftState, ctx: StepContext): void {
+  const vote = ownVote(s, ctx);
+  ctx.send(s, primaryOf(s.viewNumber, ctx.replicaCount), {
+    type: 'do-view-change',
+    lastNormalView: vote.lastNormalView,
+    opNumber: vote.opNumber,
+    commitNumber: vote.commitNumber,
+    log: vote.log as LogEntry[],
+  });
+  ctx.telemetry(s, 'vsr.view_change.do_view_change_sent', { to: primaryOf(s.viewNumber, ctx.replicaCount) });
+}
+
+export function onDoViewChange(s: DraftState, ctx: StepContext, m: DoViewChange): void {
+  const problem = checkDoViewChange(m);
+  if (problem !== null) {
+    ctx.reject(s, problem, describeInput(m));
+    return;
+  }
+  if (!ctx.isPrimaryOf(m.viewNumber)) {
+    ctx.reject(s, `DoViewChange for view ${m.viewNumber} sent to a replica that is not its primary`, describeInput(m));
+    return;
+  }
+  if (m.viewNumber < s.viewNumber) return;
+  if (m.viewNumber === s.viewNumber && s.status === 'normal') {
+    sendStartView(s, ctx, m.replica);
+    return;
+  }
+  if (m.viewNumber > s.viewNumber) startViewChange(s, ctx, m.viewNumber);
+  const viewChange = s.viewChange!;
+  // A replica that sent DoViewChange has also started this view change.
+  viewChange.startViewChangeVotes = addVote(viewChange.startViewChangeVotes, m.replica) as number[];
+  recordDoViewChange(s, ctx, {
+    replica: m.replica,
+    lastNormalView: m.lastNormalView,
+    opNumber: m.opNumber,
+    commitNumber: m.commitNumber,
+    log: m.log,
+  } as DoViewChangeVote);
+  ctx.telemetry(s, 'vsr.view_change.do_view_change_received', {
+    from: m.replica,
+    count: viewChange.doViewChanges.length,
+  });
+  maybeSendDoViewChange(s, ctx);
+  maybeStartView(s, ctx);
+}
+
+function checkDoViewChange(m: DoViewChange): string | null {
+  if (m.lastNormalView >= m.viewNumber) {
+    return `DoViewChange for view ${m.viewNumber} claims last normal view ${m.lastNormalView}`;
+  }
+  if (m.opNumber !== m.log.length) return `DoViewChange claims op ${m.opNumber} but carries ${m.log.length} entries`;
+  if (m.commitNumber > m.opNumber) return `DoViewChange claims commit ${m.commitNumber} beyond its op ${m.opNumber}`;
+  const segment = checkSegment(m.log, 0, m.lastNormalView);
+  return segment === null ? null : `DoViewChange log is malformed: ${segment}`;
+}
+
+/** One vote per replica: a duplicate DoViewChange never counts twice. */
+function recordDoViewChange(s: DraftState, _ctx: StepContext, vote: DoViewChangeVote): void {
+  const viewChange = s.viewChange!;
+  if (viewChange.doViewChanges.some((existing) => existing.replica === vote.replica)) return;
+  viewChange.doViewChanges.push(vote as never);
+  viewChange.doViewChanges.sort((a, b) => a.replica - b.replica);
+}
+
+/**
+ * §4.2 step 3: with f + 1 DoViewChange messages, its own among them, the new
+ * primary takes the log with the largest last normal view (then the largest
+ * op), the largest commit number, and starts the view.
+ */
+function maybeStartView(s: DraftState, ctx: StepContext): void {
+  const viewChange = s.viewChange;
+  if (s.status !== 'view-change' || viewChange === null || !ctx.isPrimaryOf(s.viewNumber)) return;
+  const votes = viewChange.doViewChanges;
+  const voters = votes.map((vote) => vote.replica);
+  if (!hasVote(voters, ctx.self) || voters.length < quorumSize(ctx.replicaCount)) return;
+
+  let chosen = votes[0]!;
+  let commitNumber = 0;
+  for (const vote of votes) {
+    if (
+      vote.lastNormalView > chosen.lastNormalView ||
+      (vote.lastNormalView === chosen.lastNormalView && vote.opNumber > chosen.opNumber)
+    ) {
+      chosen = vote;
+    }
+    commitNumber = Math.max(commitNumber, vote.commitNumber);
+  }
+  if (commitNumber > chosen.opNumber) {
+    // Only a broken or forged vote can claim a commit the chosen log lacks.
+    ctx.reject(s, `DoViewChange votes claim commit ${commitNumber} beyond the chosen log (op ${chosen.opNumber})`, 'do-view-change');
+    commitNumber = chosen.opNumber;
+  }
+  const conflict = conflictWithExecuted(s, chosen.log);
+  if (conflict !== null) {
+    ctx.reject(s, `the chosen DoViewChange log ${conflict}; waiting for other votes`, 'do-view-change');
+    viewChange.doViewChanges = votes.filter((vote) => vote.replica === ctx.self) as never;
+    return;
+  }
+
+  installLog(s, ctx, chosen.log);
+  enterNormal(s, ctx, commitNumber);
+  const pipeline = [];
+  let inFlight = InFlightRequests.EMPTY;
+  for (let opNumber = s.commitNumberMax + 1; opNumber <= s.log.lastOpNumber; opNumber++) {
+    pipeline.push({ opNumber, acks: [ctx.self] });
+    for (const request of s.log.entryAt(opNumber)!.requests) {
+      inFlight = inFlight.add(request.clientId, request.requestNumber);
+    }
+  }
+  s.primary = { pipeline, queue: [], inFlight };
+  ctx.telemetry(s, 'vsr.view_change.complete', { chosenFrom: chosen.replica, votes: votes.length });
+  ctx.telemetry(s, 'vsr.leadership.start');
+  for (let to = 0; to < ctx.replicaCount; to++) {
+    if (to !== ctx.self) sendStartView(s, ctx, to);
+  }
+  ctx.setTimer('heartbeat');
+  if (pipeline.length > 0) ctx.setTimer('prepare-retry');
+  executeCommitted(s, ctx);
+  flushAndCommit(s, ctx);
+}
+
+function sendStartView(s: DraftState, ctx: StepContext, to: number): void {
+  ctx.send(s, to, {
+    type: 'start-view',
+    opNumber: s.log.lastOpNumber,
+    commitNumber: s.commitNumberMax,
+    log: s.log.toArray(),
+  });
+}
+
+/** §4.2 step 5: a backup installs the new view's log, executes what is committed, and acknowledges the rest. */
+export function onStartView(s: DraftState, ctx: StepContext, m: StartView): void {
+  const problem = checkStartView(m);
+  if (problem !== null) {
+    ctx.reject(s, problem, describeInput(m));
+    return;
+  }
+  if (m.viewNumber < s.viewNumber) return;
+  if (m.viewNumber === s.viewNumber && s.status === 'normal') return; // Already in this view.
+  const conflict = conflictWithExecuted(s, m.log);
+  if (conflict !== null) {
+    ctx.reject(s, `StartView log ${conflict}`, describeInput(m));
+    return;
+  }
+  installLog(s, ctx, m.log);
+  s.viewNumber = m.viewNumber;
+  enterNormal(s, ctx, m.commitNumber);
+  ctx.telemetry(s, 'vsr.view_change.complete', { primary: m.replica });
+  ctx.setTimer('primary-timeout');
+  executeCommitted(s, ctx);
+  if (s.log.lastOpNumber > s.commitNumber) sendPrepareOk(s, ctx);
+}
+
+function checkStartView(m: StartView): string | null {
+  if (m.opNumber !== m.log.length) return `StartView claims op ${m.opNumber} but carries ${m.log.length} entries`;
+  if (m.commitNumber > m.opNumber) return `StartView claims commit ${m.commitNumber} beyond its op ${m.opNumber}`;
+  const segment = checkSegment(m.log, 0, m.viewNumber);
+  return segment === null ? null : `StartView log is malformed: ${segment}`;
+}
+
+/**
+ * A log that disagrees with an op this replica already executed would undo a
+ * committed op; correct peers never send one. Entries are identified by (op,
+ * view): the same op number prepared in the same view is the same op, and
+ * logs that agree at an op agree before it.
+ */
+function conflictWithExecuted(s: DraftState, log: readonly LogEntry[]): string | null {
+  if (s.commitNumber === 0) return null;
+  const ours = s.log.entryAt(s.commitNumber)!;
+  const theirs = log[s.commitNumber - 1];
+  if (theirs === undefined) return `lacks op ${s.commitNumber}, which this replica executed`;
+  if (theirs.viewNumber !== ours.viewNumber) {
+    return `disagrees at op ${s.commitNumber}, which this replica executed (view ${theirs.viewNumber}, not ${ours.viewNumber})`;
+  }
+  return null;
+}
+
+/** Makes the log equal to `entries`: truncates where they diverge, appends the rest. */
+function installLog(s: DraftState, ctx: StepContext, entries: readonly LogEntry[]): void {
+  const ourLast = s.log.lastOpNumber;
+  const common = Math.min(ourLast, entries.length);
+  let divergeAt = common + 1;
+  for (let opNumber = s.commitNumber + 1; opNumber <= common; opNumber++) {
+    if (s.log.entryAt(opNumber)!.viewNumber !== entries[opNumber - 1]!.viewNumber) {
+      divergeAt = opNumber;
+      break;
+    }
+  }
+  if (divergeAt <= ourLast) {
+    if (divergeAt - 1 < s.commitNumber) throw new Error('invariant: truncating an executed op');
+    s.log = s.log.truncateAfter(divergeAt - 1);
+    ctx.emit({ kind: 'log-truncate', opNumber: divergeAt - 1 });
+    ctx.telemetry(s, 'vsr.log.truncate', { removed: ourLast - (divergeAt - 1) });
+  }
+  for (let opNumber = divergeAt; opNumber <= entries.length; opNumber++) {
+    const entry = entries[opNumber - 1]!;
+    s.log = s.log.append(entry);
+    ctx.emit({ kind: 'log-append', entry });
+  }
+  const last = s.log.entryAt(s.log.lastOpNumber);
+  s.timestampMs = Math.max(s.timestampMs, last?.timestampMs ?? 0);
+}
+
+function enterNormal(s: DraftState, ctx: StepContext, commitNumber: number): void {
+  const previousStatus = s.status;
+  s.status = 'normal';
+  s.lastNormalView = s.viewNumber;
+  s.viewChange = null;
+  s.repairOpNumber = null;
+  s.primary = null;
+  if (commitNumber > s.commitNumberMax) s.commitNumberMax = Math.min(commitNumber, s.log.lastOpNumber);
+  ctx.emit({ kind: 'persist-header', header: { viewNumber: s.viewNumber, lastNormalView: s.lastNormalView } });
+  ctx.cancelTimer('view-change-retry');
+  ctx.cancelTimer('view-change-timeout');
+  ctx.telemetry(s, 'vsr.status.change', { from: previousStatus, to: 'normal' });
+}
+
+/** Guide rule 4: nothing relies on one message arriving. */
+export function onViewChangeRetryTimeout(s: DraftState, ctx: StepContext): void {
+  const viewChange = s.viewChange;
+  if (s.status !== 'view-change' || viewChange === null) return;
+  ctx.broadcast(s, { type: 'start-view-change' });
+  if (viewChange.doViewChangeSent && !ctx.isPrimaryOf(s.viewNumber)) sendDoViewChange(s, ctx);
+  ctx.setTimer('view-change-retry');
+}
+
+export function onViewChangeTimeout(s: DraftState, ctx: StepContext): void {
+  if (s.status !== 'view-change') return;
+  ctx.telemetry(s, 'vsr.view_change.timeout');
+  startViewChange(s, ctx, s.viewNumber + 1);
+}
