@@ -1,1 +1,3 @@
-export {};
+export { Cluster, SafetyViolation, entryDigest, describeEnvelope, describeReply } from './cluster.js';
+export type { ClusterOptions, Envelope, ReceivedReply } from './cluster.js';
+export { recorderMachine, type RecorderState } from './recorder.js';
