@@ -10,6 +10,7 @@ import type { Message, Reply } from './messages.js';
 import { primaryOf } from './quorum.js';
 import type { ClientTable, InFlightRequests } from './client-table.js';
 import type { Log } from './log.js';
+import type { RequestQueue } from './request-queue.js';
 import type { Opaque, PrimaryState, ReplicaState, StateMachine } from './state.js';
 
 /**
@@ -18,7 +19,7 @@ import type { Opaque, PrimaryState, ReplicaState, StateMachine } from './state.j
  * mutate them, so the draft type keeps their own types.
  */
 type Values = 'log' | 'clientTable' | 'app' | 'machine' | 'config' | 'primary';
-export type DraftPrimary = Omit<Draft<PrimaryState>, 'inFlight'> & { inFlight: InFlightRequests };
+export type DraftPrimary = Omit<Draft<PrimaryState>, 'inFlight' | 'queue'> & { inFlight: InFlightRequests; queue: RequestQueue };
 export type DraftState = Omit<Draft<ReplicaState>, Values> & {
   log: Log;
   clientTable: ClientTable;

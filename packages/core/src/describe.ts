@@ -37,7 +37,7 @@ export function describe(state: ReplicaState, options: DescribeOptions = {}): st
   lines.push(`  log: ${last === 0 ? '(empty)' : (from > 1 ? '... ' : '') + shown.join(' ')}`);
   if (state.primary !== null) {
     const pipeline = state.primary.pipeline.map((op) => `${op.opNumber}{${op.acks.join(',')}}`).join(' ');
-    lines.push(`  pipeline: ${pipeline || '(empty)'} queue=${state.primary.queue.length}`);
+    lines.push(`  pipeline: ${pipeline || '(empty)'} queue=${state.primary.queue.size}`);
   }
   if (state.viewChange !== null) {
     const { startViewChangeVotes, doViewChangeSent, doViewChanges } = state.viewChange;

@@ -95,7 +95,7 @@ export function onClientRequest(s: DraftState, ctx: StepContext, raw: unknown, r
       break;
   }
 
-  if (primary.queue.length >= ctx.config.limits.requestQueueMax) {
+  if (primary.queue.size >= ctx.config.limits.requestQueueMax) {
     ctx.reply({
       type: 'error',
       clientId: request.clientId,
@@ -105,7 +105,7 @@ export function onClientRequest(s: DraftState, ctx: StepContext, raw: unknown, r
     });
     return;
   }
-  primary.queue.push({ request, receivedAtMs });
+  primary.queue = primary.queue.push({ request, receivedAtMs });
   primary.inFlight = primary.inFlight.add(request.clientId, request.requestNumber);
   flushAndCommit(s, ctx);
 }
@@ -138,8 +138,9 @@ function prepareQueued(s: DraftState, ctx: StepContext): boolean {
   const { pipelineMax, batchMax } = ctx.config.limits;
   const pipelineWasEmpty = primary.pipeline.length === 0;
   let prepared = false;
-  while (primary.pipeline.length < pipelineMax && primary.queue.length > 0) {
-    const batch = primary.queue.splice(0, batchMax);
+  while (primary.pipeline.length < pipelineMax && primary.queue.size > 0) {
+    const [batch, rest] = primary.queue.take(batchMax);
+    primary.queue = rest;
     let timestampMs = s.timestampMs;
     for (const queued of batch) timestampMs = Math.max(timestampMs, queued.receivedAtMs);
     const entry = {

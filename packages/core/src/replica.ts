@@ -13,6 +13,7 @@ import { BootStorage, type Effect, type Event, TimerName } from './effects.js';
 import { Message } from './messages.js';
 import { Log, checkSegment } from './log.js';
 import { ClientTable, InFlightRequests } from './client-table.js';
+import { RequestQueue } from './request-queue.js';
 import { Opaque, type ReplicaState, type StateMachine } from './state.js';
 import { primaryOf } from './quorum.js';
 import {
@@ -254,7 +255,7 @@ function becomeNormalAfterBoot(s: DraftState, ctx: StepContext): void {
   s.status = 'normal';
   ctx.telemetry(s, 'vsr.status.change', { from: 'booting', to: 'normal' });
   if (ctx.isPrimaryOf(s.viewNumber)) {
-    s.primary = { pipeline: [], queue: [], inFlight: InFlightRequests.EMPTY };
+    s.primary = { pipeline: [], queue: RequestQueue.EMPTY, inFlight: InFlightRequests.EMPTY };
     ctx.telemetry(s, 'vsr.leadership.start');
     ctx.setTimer('heartbeat');
   } else {

@@ -6,8 +6,9 @@
 import type * as t from 'io-ts';
 import type { ClientTable, InFlightRequests } from './client-table.js';
 import type { Log } from './log.js';
+import type { RequestQueue } from './request-queue.js';
 import type { ReplicaConfig } from './config.js';
-import type { ClientRequest, LogEntry } from './messages.js';
+
 import type { VoteSet } from './quorum.js';
 
 /** What the state machine sees besides the operation. Everything in it is in the log. */
@@ -60,15 +61,10 @@ export interface PipelineOp {
   readonly acks: VoteSet;
 }
 
-export interface QueuedRequest {
-  readonly request: ClientRequest;
-  readonly receivedAtMs: number;
-}
-
 /** Present only while this replica is the primary of its view, in normal status. */
 export interface PrimaryState {
   readonly pipeline: readonly PipelineOp[];
-  readonly queue: readonly QueuedRequest[];
+  readonly queue: RequestQueue;
   /** clientId → requestNumber of every request queued or in the pipeline. */
   readonly inFlight: InFlightRequests;
 }
@@ -78,7 +74,8 @@ export interface DoViewChangeVote {
   readonly lastNormalView: number;
   readonly opNumber: number;
   readonly commitNumber: number;
-  readonly log: readonly LogEntry[];
+  /** A value, not a draft: the chosen log is installed from it. */
+  readonly log: Log;
 }
 
 /** Present only while status is view-change. */

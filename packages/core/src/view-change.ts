@@ -16,8 +16,9 @@ import type { DraftState, StepContext } from './context.js';
 import type { DoViewChange, LogEntry, StartView, StartViewChange } from './messages.js';
 import type { DoViewChangeVote } from './state.js';
 import { InFlightRequests } from './client-table.js';
+import { RequestQueue } from './request-queue.js';
 import { addVote, hasVote, primaryOf, quorumSize } from './quorum.js';
-import { checkSegment } from './log.js';
+import { Log, checkSegment } from './log.js';
 import { executeCommitted } from './execute.js';
 import { describeInput, flushAndCommit, sendPrepareOk } from './normal.js';
 
@@ -85,7 +86,7 @@ function ownVote(s: DraftState, ctx: StepContext): DoViewChangeVote {
     lastNormalView: s.lastNormalView,
     opNumber: s.log.lastOpNumber,
     commitNumber: s.commitNumber,
-    log: s.log.toArray(),
+    log: s.log,
   };
 }
 
@@ -96,7 +97,7 @@ function sendDoViewChange(s: DraftState, ctx: StepContext): void {
     lastNormalView: vote.lastNormalView,
     opNumber: vote.opNumber,
     commitNumber: vote.commitNumber,
-    log: vote.log as LogEntry[],
+    log: vote.log.toArray(),
   });
   ctx.telemetry(s, 'vsr.view_change.do_view_change_sent', { to: primaryOf(s.viewNumber, ctx.replicaCount) });
 }
@@ -125,8 +126,8 @@ export function onDoViewChange(s: DraftState, ctx: StepContext, m: DoViewChange)
     lastNormalView: m.lastNormalView,
     opNumber: m.opNumber,
     commitNumber: m.commitNumber,
-    log: m.log,
-  } as DoViewChangeVote);
+    log: Log.fromEntries(m.log),
+  });
   ctx.telemetry(s, 'vsr.view_change.do_view_change_received', {
     from: m.replica,
     count: viewChange.doViewChanges.length,
@@ -181,14 +182,15 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
     ctx.reject(s, `DoViewChange votes claim commit ${commitNumber} beyond the chosen log (op ${chosen.opNumber})`, 'do-view-change');
     commitNumber = chosen.opNumber;
   }
-  const conflict = conflictWithExecuted(s, chosen.log);
+  const chosenLog = chosen.log.toArray();
+  const conflict = conflictWithExecuted(s, chosenLog);
   if (conflict !== null) {
     ctx.reject(s, `the chosen DoViewChange log ${conflict}; waiting for other votes`, 'do-view-change');
     viewChange.doViewChanges = votes.filter((vote) => vote.replica === ctx.self) as never;
     return;
   }
 
-  installLog(s, ctx, chosen.log);
+  installLog(s, ctx, chosenLog);
   enterNormal(s, ctx, commitNumber);
   const pipeline = [];
   let inFlight = InFlightRequests.EMPTY;
@@ -198,7 +200,7 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
       inFlight = inFlight.add(request.clientId, request.requestNumber);
     }
   }
-  s.primary = { pipeline, queue: [], inFlight };
+  s.primary = { pipeline, queue: RequestQueue.EMPTY, inFlight };
   ctx.telemetry(s, 'vsr.view_change.complete', { chosenFrom: chosen.replica, votes: votes.length });
   ctx.telemetry(s, 'vsr.leadership.start');
   for (let to = 0; to < ctx.replicaCount; to++) {

@@ -1,3 +1,5 @@
 export { Cluster, SafetyViolation, entryDigest, describeEnvelope, describeReply } from './cluster.js';
 export type { ClusterOptions, Envelope, ReceivedReply } from './cluster.js';
 export { recorderMachine, type RecorderState } from './recorder.js';
+export { actionArbitrary, scheduleArbitrary, runSchedule, converged } from './schedule.js';
+export type { Action, ScheduleOptions, ScheduleOutcome } from './schedule.js';

@@ -1,0 +1,242 @@
+/**
+ * Random schedules for property tests: a schedule is a list of actions
+ * (deliver, lose, duplicate, fire a timer, crash, restart, partition, a
+ * client sends or retries), drawn and shrunk by fast-check. `runSchedule`
+ * plays one against a Cluster with simple clients, then heals everything
+ * and lets the cluster settle, so a test can check safety during the chaos
+ * and liveness and convergence after it.
+ */
+import fc from 'fast-check';
+import { faultsTolerated, type Reply, type StateMachine, type TimerName } from '@vsr/core';
+import { Cluster, SafetyViolation } from './cluster.js';
+
+export type Action =
+  | { readonly kind: 'deliver'; readonly index: number }
+  | { readonly kind: 'lose'; readonly index: number }
+  | { readonly kind: 'duplicate'; readonly index: number }
+  | { readonly kind: 'timer'; readonly replica: number; readonly index: number }
+  | { readonly kind: 'client'; readonly client: number; readonly replica: number }
+  | { readonly kind: 'crash'; readonly replica: number }
+  | { readonly kind: 'restart'; readonly replica: number }
+  | { readonly kind: 'isolate'; readonly replica: number }
+  | { readonly kind: 'heal' };
+
+export interface ScheduleOptions {
+  readonly replicaCount: number;
+  readonly clientCount: number;
+  readonly actionsMax: number;
+  /** Include crashes and restarts (default true). */
+  readonly crashes?: boolean;
+}
+
+export function actionArbitrary(options: ScheduleOptions): fc.Arbitrary<Action> {
+  const replica = fc.integer({ min: 0, max: options.replicaCount - 1 });
+  const index = fc.nat({ max: 1000 });
+  const weighted: Array<fc.WeightedArbitrary<Action>> = [
+    { weight: 30, arbitrary: index.map((i) => ({ kind: 'deliver', index: i }) as const) },
+    { weight: 3, arbitrary: index.map((i) => ({ kind: 'lose', index: i }) as const) },
+    { weight: 2, arbitrary: index.map((i) => ({ kind: 'duplicate', index: i }) as const) },
+    {
+      weight: 5,
+      arbitrary: fc.record({ kind: fc.constant('timer' as const), replica, index: fc.nat({ max: 5 }) }),
+    },
+    {
+      weight: 8,
+      arbitrary: fc.record({
+        kind: fc.constant('client' as const),
+        client: fc.integer({ min: 0, max: options.clientCount - 1 }),
+        replica,
+      }),
+    },
+    { weight: 1, arbitrary: replica.map((r) => ({ kind: 'isolate', replica: r }) as const) },
+    { weight: 1, arbitrary: fc.constant({ kind: 'heal' } as const) },
+  ];
+  if (options.crashes ?? true) {
+    weighted.push(
+      { weight: 1, arbitrary: replica.map((r) => ({ kind: 'crash', replica: r }) as const) },
+      { weight: 2, arbitrary: replica.map((r) => ({ kind: 'restart', replica: r }) as const) },
+    );
+  }
+  return fc.oneof(...weighted);
+}
+
+export function scheduleArbitrary(options: ScheduleOptions): fc.Arbitrary<Action[]> {
+  return fc.array(actionArbitrary(options), { maxLength: options.actionsMax, size: 'max' });
+}
+
+interface SimpleClient {
+  readonly id: string;
+  nextRequestNumber: number;
+  outstanding: { requestNumber: number; operation: string | null } | null;
+  completed: number;
+}
+
+export interface ScheduleOutcome {
+  readonly cluster: Cluster;
+  readonly completedRequests: number;
+  readonly settled: boolean;
+}
+
+const TIMERS: readonly TimerName[] = [
+  'heartbeat',
+  'prepare-retry',
+  'repair-retry',
+  'view-change-retry',
+  'primary-timeout',
+  'view-change-timeout',
+];
+const RETRY_TIMERS: readonly TimerName[] = ['heartbeat', 'prepare-retry', 'repair-retry', 'view-change-retry'];
+const TIMEOUT_TIMERS: readonly TimerName[] = ['primary-timeout', 'view-change-timeout'];
+
+/**
+ * Plays a schedule, then heals, restarts every replica and settles. Throws
+ * SafetyViolation on any broken property (the harness checks agreement and
+ * durability after every step; this adds client-visible consistency,
+ * exactly-once execution, liveness and convergence).
+ */
+export function runSchedule(
+  actions: readonly Action[],
+  options: ScheduleOptions & { machine: StateMachine<any, any, any> },
+): ScheduleOutcome {
+  const cluster = new Cluster({ replicaCount: options.replicaCount, machine: options.machine, trace: false });
+  const f = faultsTolerated(options.replicaCount);
+  const clients: SimpleClient[] = [];
+  for (let c = 0; c < options.clientCount; c++) {
+    clients.push({ id: `c${c}`, nextRequestNumber: 0, outstanding: null, completed: 0 });
+  }
+  const results = new Map<string, string>();
+  let repliesSeen = 0;
+
+  const absorbReplies = (): void => {
+    for (; repliesSeen < cluster.replies.length; repliesSeen++) {
+      const { reply } = cluster.replies[repliesSeen]!;
+      if (reply.type !== 'reply') {
+        if (reply.type === 'error' && reply.code !== 'busy') {
+          throw new SafetyViolation(`client ${reply.clientId} got an error it should never see: ${reply.message}`);
+        }
+        continue;
+      }
+      checkConsistentReply(results, reply);
+      const client = clients.find((candidate) => candidate.id === reply.clientId);
+      if (client?.outstanding && client.outstanding.requestNumber === reply.requestNumber) {
+        client.outstanding = null;
+        client.completed++;
+      }
+    }
+  };
+
+  const send = (client: SimpleClient, replica: number): void => {
+    if (client.outstanding === null) {
+      const requestNumber = client.nextRequestNumber++;
+      client.outstanding = { requestNumber, operation: requestNumber === 0 ? null : `${client.id}-${requestNumber}` };
+    }
+    if (!cluster.up[replica]) return;
+    cluster.request(replica, client.id, client.outstanding.requestNumber, client.outstanding.operation);
+  };
+
+  const downCount = (): number => cluster.up.filter((up) => !up).length;
+
+  for (const action of actions) {
+    switch (action.kind) {
+      case 'deliver':
+      case 'lose':
+      case 'duplicate': {
+        if (cluster.network.length === 0) break;
+        const envelope = cluster.network[action.index % cluster.network.length]!;
+        if (action.kind === 'deliver') cluster.deliver(envelope);
+        else if (action.kind === 'lose') cluster.drop((candidate) => candidate.id === envelope.id);
+        else cluster.duplicate(envelope);
+        break;
+      }
+      case 'timer': {
+        if (!cluster.up[action.replica]) break;
+        const armed = TIMERS.filter((timer) => cluster.isArmed(action.replica, timer));
+        if (armed.length > 0) cluster.fire(action.replica, armed[action.index % armed.length]!);
+        break;
+      }
+      case 'client':
+        send(clients[action.client]!, action.replica);
+        break;
+      case 'crash':
+        if (cluster.up[action.replica] && downCount() < f) cluster.crash(action.replica);
+        break;
+      case 'restart':
+        if (!cluster.up[action.replica]) cluster.restart(action.replica);
+        break;
+      case 'isolate':
+        cluster.isolate(action.replica);
+        break;
+      case 'heal':
+        cluster.heal();
+        break;
+    }
+    absorbReplies();
+  }
+
+  // The faults end: every replica runs, the network is whole. Liveness: every
+  // outstanding request completes within a bounded number of rounds.
+  cluster.heal();
+  for (let r = 0; r < options.replicaCount; r++) if (!cluster.up[r]) cluster.restart(r);
+  let settled = false;
+  for (let round = 0; round < 60 && !settled; round++) {
+    const before = clients.reduce((sum, client) => sum + client.completed, 0);
+    cluster.deliverAll();
+    const primary = cluster.primary();
+    for (const client of clients) {
+      if (client.outstanding !== null) send(client, primary ?? round % options.replicaCount);
+    }
+    cluster.deliverAll();
+    absorbReplies();
+    fireAll(cluster, RETRY_TIMERS);
+    cluster.deliverAll();
+    absorbReplies();
+    const after = clients.reduce((sum, client) => sum + client.completed, 0);
+    settled = clients.every((client) => client.outstanding === null) && converged(cluster);
+    if (!settled && after === before && round % 3 === 2) fireAll(cluster, TIMEOUT_TIMERS);
+  }
+  if (!settled) {
+    throw new SafetyViolation(`liveness: the healed cluster did not settle\n${cluster.describe()}`);
+  }
+  for (let r = 0; r < options.replicaCount; r++) {
+    const app = cluster.states[r]!.app.value as { duplicates?: number };
+    if (typeof app.duplicates === 'number' && app.duplicates > 0) {
+      throw new SafetyViolation(`replica ${r} executed ${app.duplicates} requests twice`);
+    }
+  }
+  return {
+    cluster,
+    completedRequests: clients.reduce((sum, client) => sum + client.completed, 0),
+    settled,
+  };
+}
+
+function fireAll(cluster: Cluster, timers: readonly TimerName[]): void {
+  for (let r = 0; r < cluster.replicaCount; r++) {
+    for (const timer of timers) if (cluster.up[r] && cluster.isArmed(r, timer)) cluster.fire(r, timer);
+  }
+}
+
+/** Every replica executed the same ops and holds the same application state. */
+export function converged(cluster: Cluster): boolean {
+  const first = cluster.states[0]!;
+  const snapshot = JSON.stringify(cluster.machine.snapshot(first.app.value));
+  return cluster.states.every(
+    (state) =>
+      state.status === 'normal' &&
+      state.viewNumber === first.viewNumber &&
+      state.commitNumber === first.commitNumber &&
+      state.log.lastOpNumber === state.commitNumber &&
+      JSON.stringify(cluster.machine.snapshot(state.app.value)) === snapshot,
+  );
+}
+
+/** A request's result never changes between replies (a duplicate gets the cached reply, never a re-execution). */
+function checkConsistentReply(results: Map<string, string>, reply: Extract<Reply, { type: 'reply' }>): void {
+  const key = `${reply.clientId}#${reply.requestNumber}`;
+  const result = JSON.stringify(reply.result);
+  const previous = results.get(key);
+  if (previous === undefined) results.set(key, result);
+  else if (previous !== result) {
+    throw new SafetyViolation(`request ${key} was answered ${previous} and later ${result}`);
+  }
+}
