@@ -56,13 +56,18 @@ function describeValue(value: unknown): string {
 export function formatErrors(errors: t.Errors, root = ''): string {
   const lines: string[] = [];
   for (const error of errors) {
+    // Keys under a union or intersection are member indexes, not fields: leave them out of the path.
     const path = error.context
+      .filter((entry, i) => {
+        const parent = error.context[i - 1]?.type;
+        return entry.key !== '' && !(parent instanceof t.UnionType || parent instanceof t.IntersectionType);
+      })
       .map((entry) => entry.key)
-      .filter((key) => key !== '')
       .join('.');
     const last = error.context[error.context.length - 1];
-    const expected = error.message ?? (last ? last.type.name : 'value');
-    const field = [root, path].filter((s) => s.length > 0).join('.');
+    let expected = error.message ?? (last ? last.type.name : 'value');
+    if (expected.length > 80) expected = expected.startsWith('{') || expected.startsWith('Partial<') ? 'an object' : `${expected.slice(0, 77)}...`;
+    const field = [root, path].filter((part) => part.length > 0).join('.');
     const line = `${field.length > 0 ? field : '(root)'}: expected ${expected}, got ${describeValue(error.value)}`;
     if (!lines.includes(line)) lines.push(line);
     if (lines.length >= 3) break;

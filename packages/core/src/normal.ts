@@ -83,14 +83,8 @@ export function onClientRequest(s: DraftState, ctx: StepContext, raw: unknown, r
       ctx.telemetry(s, 'vsr.client.duplicate', { clientId: request.clientId, requestNumber: request.requestNumber });
       return;
     case 'not-registered':
-      ctx.reply({
-        type: 'error',
-        clientId: request.clientId,
-        requestNumber: request.requestNumber,
-        code: 'not-registered',
-        message: `client ${request.clientId} has no session (register with request number 0, or it was evicted)`,
-      });
-      return;
+    // Not answered here: a primary cut off from a newer view may not know the
+    // client yet. The op commits (or not) and execution gives the verdict.
     case 'new':
       break;
   }

@@ -5,6 +5,7 @@
  * throws, and that is a bug to surface.
  */
 import { Immer } from 'immer';
+import type * as t from 'io-ts';
 import { decodeWith } from './codec.js';
 import { parseConfig } from './config.js';
 import type { DraftState } from './context.js';
@@ -113,14 +114,24 @@ function dispatch(s: DraftState, ctx: StepContext, event: unknown): void {
 }
 
 function readKind(event: unknown): string | null {
-  if (event === null || typeof event !== 'object') return null;
+  const kind = readField(event, 'kind');
+  return typeof kind === 'string' ? kind : null;
+}
+
+/** Reads one field of untrusted input without letting a hostile getter throw. */
+function readField(input: unknown, field: string): unknown {
+  if (input === null || typeof input !== 'object') return undefined;
   try {
-    const kind = (event as { kind?: unknown }).kind;
-    return typeof kind === 'string' ? kind : null;
+    return (input as Record<string, unknown>)[field];
   } catch {
-    return null;
+    return undefined;
   }
 }
+
+/** Each message type's own codec: decoding against the one named by `type` gives errors about that type only. */
+const MESSAGE_CODECS: ReadonlyMap<string, t.Decoder<unknown, Message>> = new Map(
+  Message.types.map((codec) => [codec.props.type.value, codec as t.Decoder<unknown, Message>]),
+);
 
 function onTimeout(s: DraftState, ctx: StepContext, timer: TimerName): void {
   switch (timer) {
@@ -146,7 +157,13 @@ function onTimeout(s: DraftState, ctx: StepContext, timer: TimerName): void {
  * join that view and wait for its StartView.
  */
 function onMessage(s: DraftState, ctx: StepContext, raw: unknown): void {
-  const decoded = decodeWith(Message, raw, 'message');
+  const type = readField(raw, 'type');
+  const codec = typeof type === 'string' ? MESSAGE_CODECS.get(type) : undefined;
+  if (codec === undefined) {
+    ctx.reject(s, `message.type: expected one of ${[...MESSAGE_CODECS.keys()].join(', ')}, got ${JSON.stringify(type) ?? 'undefined'}`.slice(0, 300), 'message');
+    return;
+  }
+  const decoded = decodeWith(codec, raw, 'message');
   if (decoded._tag === 'Left') {
     ctx.reject(s, decoded.left, 'message');
     return;

@@ -105,8 +105,8 @@ describe('client table', () => {
   test('a request from a client that never registered is refused, not executed', () => {
     const cluster = withClient();
     cluster.request(0, 'stranger', 7, 'hello');
-    expect(cluster.repliesTo('stranger')[0]!.reply).toMatchObject({ type: 'error', code: 'not-registered' });
     cluster.deliverAll();
+    expect(cluster.repliesTo('stranger')[0]!.reply).toMatchObject({ type: 'error', code: 'not-registered' });
     expect(history(cluster, 0)).toEqual([]);
   });
 
@@ -126,6 +126,7 @@ describe('client table', () => {
     expect(cluster.telemetryNamed('vsr.client.evicted').map((event) => event.data.clientId)).toEqual(['c2', 'c2', 'c2']);
     // The evicted client's next request is refused: its earlier requests can never run twice.
     cluster.request(0, 'c2', 1, 'after eviction');
+    cluster.deliverAll();
     expect(cluster.repliesTo('c2').at(-1)!.reply).toMatchObject({ type: 'error', code: 'not-registered' });
   });
 
