@@ -87,8 +87,8 @@ export class Cluster {
   readonly trace: string[] = [];
   /** op number → digest of the op executed there (by any replica, ever). */
   readonly committed = new Map<number, string>();
-  /** op number → digest, for ops whose reply a client received. */
-  readonly acknowledged = new Map<number, string>();
+  /** op number → digest and the view it was answered in, for ops whose reply a client received. */
+  readonly acknowledged = new Map<number, { digest: string; viewNumber: number }>();
   stepCount = 0;
 
   private readonly configFor: (replicaId: number) => unknown;
@@ -297,7 +297,9 @@ export class Cluster {
         }
         case 'reply':
           this.replies.push({ replica, reply: effect.reply });
-          if (effect.reply.type === 'reply') this.recordAcknowledged(replica, effect.reply.opNumber);
+          if (effect.reply.type === 'reply') {
+            this.recordAcknowledged(replica, effect.reply.opNumber, effect.reply.viewNumber);
+          }
           this.log(`r${replica} -> client ${effect.clientId}: ${describeReply(effect.reply)}`);
           break;
         case 'log-append':
@@ -331,10 +333,15 @@ export class Cluster {
     }
   }
 
-  private recordAcknowledged(replica: number, opNumber: number): void {
+  private recordAcknowledged(replica: number, opNumber: number, viewNumber: number): void {
     const entry = this.states[replica]!.log.entryAt(opNumber);
     if (entry === undefined) throw new SafetyViolation(`replica ${replica} answered from op ${opNumber}, which it lacks`);
-    this.acknowledged.set(opNumber, entryDigest(entry));
+    const digest = entryDigest(entry);
+    const known = this.acknowledged.get(opNumber);
+    if (known !== undefined && known.digest !== digest) {
+      throw new SafetyViolation(`op ${opNumber} was answered as ${known.digest} and later as ${digest}`);
+    }
+    if (known === undefined || viewNumber < known.viewNumber) this.acknowledged.set(opNumber, { digest, viewNumber });
   }
 
   private check(replica: number): void {
@@ -352,11 +359,13 @@ export class Cluster {
     if (state.commitNumber > state.log.lastOpNumber) {
       throw new SafetyViolation(`replica ${replica} has commit ${state.commitNumber} beyond its op ${state.log.lastOpNumber}`);
     }
-    // Every acknowledged op is in the log of a new primary.
+    // Every acknowledged op is in the log of the primary of every later view
+    // (a replica may still finish forming an older view; it can commit nothing there).
     const isPrimary = state.status === 'normal' && primaryOf(state.viewNumber, this.replicaCount) === replica;
     const leadership = isPrimary ? `${state.viewNumber}` : '';
     if (isPrimary && this.checkedLeadership[replica] !== leadership) {
-      for (const [opNumber, digest] of this.acknowledged) {
+      for (const [opNumber, { digest, viewNumber }] of this.acknowledged) {
+        if (viewNumber > state.viewNumber) continue;
         const entry = state.log.entryAt(opNumber);
         if (entry === undefined || entryDigest(entry) !== digest) {
           throw new SafetyViolation(

@@ -27,6 +27,8 @@ export interface ScheduleOptions {
   readonly actionsMax: number;
   /** Include crashes and restarts (default true). */
   readonly crashes?: boolean;
+  /** Keep the cluster's trace (slower; for replaying a counterexample). */
+  readonly trace?: boolean;
 }
 
 export function actionArbitrary(options: ScheduleOptions): fc.Arbitrary<Action> {
@@ -98,7 +100,7 @@ export function runSchedule(
   actions: readonly Action[],
   options: ScheduleOptions & { machine: StateMachine<any, any, any> },
 ): ScheduleOutcome {
-  const cluster = new Cluster({ replicaCount: options.replicaCount, machine: options.machine, trace: false });
+  const cluster = new Cluster({ replicaCount: options.replicaCount, machine: options.machine, trace: options.trace ?? false });
   const f = faultsTolerated(options.replicaCount);
   const clients: SimpleClient[] = [];
   for (let c = 0; c < options.clientCount; c++) {
@@ -135,6 +137,16 @@ export function runSchedule(
   };
 
   const downCount = (): number => cluster.up.filter((up) => !up).length;
+  try {
+    return play();
+  } catch (error) {
+    if (error instanceof SafetyViolation && cluster.trace.length > 0) {
+      error.message += `\n--- last steps ---\n${cluster.trace.slice(-60).join('\n')}\n--- replicas ---\n${cluster.describe()}`;
+    }
+    throw error;
+  }
+
+  function play(): ScheduleOutcome {
 
   for (const action of actions) {
     switch (action.kind) {
@@ -208,6 +220,7 @@ export function runSchedule(
     completedRequests: clients.reduce((sum, client) => sum + client.completed, 0),
     settled,
   };
+  }
 }
 
 function fireAll(cluster: Cluster, timers: readonly TimerName[]): void {
