@@ -12,7 +12,7 @@ import { Map as ImmutableMap, OrderedMap } from 'immutable';
 import type { ClientRequest } from './messages.js';
 import type { ClientSession } from './state.js';
 
-/** A persistent ordered map (immutable.js), wrapped so immer treats it as a value. */
+/** A persistent ordered map (immutable.js), wrapped in a class so the reducer treats it as a value. */
 export class ClientTable {
   static readonly EMPTY = new ClientTable(OrderedMap<string, ClientSession>());
 

@@ -1,7 +1,8 @@
 /**
  * The per-step context: the configuration, the state machine, and the list
- * the handlers append effects to. Handlers receive an immer draft of the
- * state and this context; `step` turns both into `[state, effects]`.
+ * the handlers append effects to. Handlers receive a copy-on-write draft of
+ * the state (see `step`) and this context; `step` turns both into
+ * `[state, effects]`.
  */
 import type { Draft } from 'immer';
 import type { ReplicaConfig } from './config.js';
@@ -14,9 +15,10 @@ import type { RequestQueue } from './request-queue.js';
 import type { Opaque, PrimaryState, ReplicaState, StateMachine } from './state.js';
 
 /**
- * An immer draft of the state. The persistent collections are values (class
- * instances immer neither drafts nor freezes): handlers replace them, never
- * mutate them, so the draft type keeps their own types.
+ * The mutable view of the state that handlers work on. The persistent
+ * collections are values (class instances that are never copied or frozen
+ * as plain data): handlers replace them, never mutate them, so the draft
+ * type keeps their own types.
  */
 type Values = 'log' | 'clientTable' | 'app' | 'machine' | 'config' | 'primary';
 export type DraftPrimary = Omit<Draft<PrimaryState>, 'inFlight' | 'queue'> & { inFlight: InFlightRequests; queue: RequestQueue };
@@ -72,7 +74,7 @@ export class StepContext {
 
   /** Builds a message from this replica in its current view. */
   message(s: DraftState, body: MessageBody): Message {
-    return { ...body, cluster: this.config.cluster, replica: this.config.replicaId, viewNumber: s.viewNumber } as Message;
+    return Object.assign({ cluster: this.config.cluster, replica: this.config.replicaId, viewNumber: s.viewNumber }, body) as Message;
   }
 
   send(s: DraftState, to: number, body: MessageBody): void {

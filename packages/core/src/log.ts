@@ -1,8 +1,8 @@
 /**
  * The in-memory log: a persistent vector (immutable.js List), so appending and
  * truncating cost O(log32 n) and share structure with the previous version of
- * the state; a step never copies the log. It is a class so that immer treats
- * it as a value (never drafted, never frozen by immer). Only this module knows
+ * the state; a step never copies the log. It is a class, a value to the
+ * reducer's copy-on-write and to immer's deep freeze. Only this module knows
  * how op numbers map to positions.
  */
 import { List } from 'immutable';

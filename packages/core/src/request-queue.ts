@@ -1,7 +1,6 @@
 /**
  * The primary's queue of client requests waiting for room in the pipeline:
- * a persistent list wrapped in a class, so immer treats it as a value (its
- * requests end up in Prepare messages and must never be drafts).
+ * a persistent list wrapped in a class, so a step never copies it.
  */
 import { List } from 'immutable';
 import type { ClientRequest } from './messages.js';

@@ -35,7 +35,7 @@ export interface StateMachine<S = unknown, Op = unknown, R = unknown> {
 }
 
 /**
- * Holds a value immer must neither draft nor freeze: the application's state
+ * Holds a value the reducer never copies or freezes: the application's state
  * (which may be a large persistent structure) and the state machine itself.
  */
 export class Opaque<T> {
