@@ -216,6 +216,27 @@ describe('sender validation (guide rule 9)', () => {
     expect(cluster.states[2]).toBe(before);
   });
 
+  test('state transfer (NewState) is accepted only from the primary of its view', () => {
+    const cluster = registered();
+    const before = cluster.states[2];
+    const effects = cluster.handle(2, {
+      kind: 'message',
+      message: {
+        type: 'new-state',
+        cluster: 0,
+        replica: 1,
+        viewNumber: 0,
+        opNumber: 1,
+        commitNumber: 2,
+        entries: [{ opNumber: 2, viewNumber: 0, timestampMs: 0, requests: [] }],
+      },
+    });
+    expect(effects.find((effect) => effect.kind === 'reject')).toMatchObject({
+      reason: 'new-state from replica 1, which is not the primary of view 0',
+    });
+    expect(cluster.states[2]).toBe(before);
+  });
+
   test('messages from outside the configuration, another cluster, or claiming to be from ourselves are rejected', () => {
     const cluster = registered();
     const base = { type: 'start-view-change', viewNumber: 5 };
