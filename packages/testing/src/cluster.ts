@@ -29,13 +29,7 @@ import {
   type Timeouts,
   type Limits,
 } from '@vsr/core';
-
-export class SafetyViolation extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'SafetyViolation';
-  }
-}
+import { SafetyMonitor, SafetyViolation } from './monitor.js';
 
 export interface Envelope {
   readonly id: number;
@@ -64,14 +58,6 @@ interface Storage {
   log: LogEntry[];
 }
 
-/** A canonical text for an entry: two entries are the same op iff their digests are equal. */
-export function entryDigest(entry: LogEntry): string {
-  const requests = entry.requests
-    .map((request) => `${request.clientId}#${request.requestNumber}:${JSON.stringify(request.operation)}`)
-    .join('|');
-  return `${entry.opNumber}@${entry.viewNumber}t${entry.timestampMs}[${requests}]`;
-}
-
 export class Cluster {
   readonly replicaCount: number;
   readonly machine: StateMachine<any, any, any>;
@@ -85,16 +71,11 @@ export class Cluster {
   readonly telemetry: Telemetry[] = [];
   readonly rejects: Array<{ replica: number; reason: string; input: string }> = [];
   readonly trace: string[] = [];
-  /** op number → digest of the op executed there (by any replica, ever). */
-  readonly committed = new Map<number, string>();
-  /** op number → digest and the view it was answered in, for ops whose reply a client received. */
-  readonly acknowledged = new Map<number, { digest: string; viewNumber: number }>();
+  readonly monitor: SafetyMonitor;
   stepCount = 0;
 
   private readonly configFor: (replicaId: number) => unknown;
   private readonly blocked = new Set<string>();
-  private readonly executedUpTo: number[] = [];
-  private readonly checkedLeadership: string[] = [];
   private nextEnvelopeId = 1;
   private readonly tracing: boolean;
 
@@ -102,6 +83,7 @@ export class Cluster {
     this.replicaCount = options.replicaCount;
     this.machine = options.machine;
     this.tracing = options.trace ?? true;
+    this.monitor = new SafetyMonitor(options.replicaCount);
     this.configFor = (replicaId) => ({
       cluster: options.cluster ?? 0,
       replicaId,
@@ -114,8 +96,6 @@ export class Cluster {
       this.up.push(true);
       this.storage.push({ header: null, log: [] });
       this.timers.push(new Set());
-      this.executedUpTo.push(0);
-      this.checkedLeadership.push('');
     }
     for (let i = 0; i < this.replicaCount; i++) this.handle(i, { kind: 'boot', storage: null });
   }
@@ -244,8 +224,7 @@ export class Cluster {
   restart(replica: number): Effect[] {
     this.up[replica] = true;
     this.states[replica] = initialState(this.configFor(replica), this.machine);
-    this.executedUpTo[replica] = 0;
-    this.checkedLeadership[replica] = '';
+    this.monitor.restarted(replica);
     const stored = this.storage[replica]!;
     this.log(`r${replica}: restart from storage (op ${stored.log.length})`);
     return this.handle(replica, {
@@ -298,7 +277,7 @@ export class Cluster {
         case 'reply':
           this.replies.push({ replica, reply: effect.reply });
           if (effect.reply.type === 'reply') {
-            this.recordAcknowledged(replica, effect.reply.opNumber, effect.reply.viewNumber);
+            this.monitor.answered(replica, this.states[replica]!, effect.reply.opNumber, effect.reply.viewNumber);
           }
           this.log(`r${replica} -> client ${effect.clientId}: ${describeReply(effect.reply)}`);
           break;
@@ -333,48 +312,9 @@ export class Cluster {
     }
   }
 
-  private recordAcknowledged(replica: number, opNumber: number, viewNumber: number): void {
-    const entry = this.states[replica]!.log.entryAt(opNumber);
-    if (entry === undefined) throw new SafetyViolation(`replica ${replica} answered from op ${opNumber}, which it lacks`);
-    const digest = entryDigest(entry);
-    const known = this.acknowledged.get(opNumber);
-    if (known !== undefined && known.digest !== digest) {
-      throw new SafetyViolation(`op ${opNumber} was answered as ${known.digest} and later as ${digest}`);
-    }
-    if (known === undefined || viewNumber < known.viewNumber) this.acknowledged.set(opNumber, { digest, viewNumber });
-  }
-
   private check(replica: number): void {
     const state = this.states[replica]!;
-    // Agreement, for every op this step executed.
-    for (let opNumber = this.executedUpTo[replica]! + 1; opNumber <= state.commitNumber; opNumber++) {
-      const digest = entryDigest(state.log.entryAt(opNumber)!);
-      const known = this.committed.get(opNumber);
-      if (known === undefined) this.committed.set(opNumber, digest);
-      else if (known !== digest) {
-        throw new SafetyViolation(`replica ${replica} executed ${digest} at op ${opNumber}, another executed ${known}`);
-      }
-    }
-    this.executedUpTo[replica] = state.commitNumber;
-    if (state.commitNumber > state.log.lastOpNumber) {
-      throw new SafetyViolation(`replica ${replica} has commit ${state.commitNumber} beyond its op ${state.log.lastOpNumber}`);
-    }
-    // Every acknowledged op is in the log of the primary of every later view
-    // (a replica may still finish forming an older view; it can commit nothing there).
-    const isPrimary = state.status === 'normal' && primaryOf(state.viewNumber, this.replicaCount) === replica;
-    const leadership = isPrimary ? `${state.viewNumber}` : '';
-    if (isPrimary && this.checkedLeadership[replica] !== leadership) {
-      for (const [opNumber, { digest, viewNumber }] of this.acknowledged) {
-        if (viewNumber > state.viewNumber) continue;
-        const entry = state.log.entryAt(opNumber);
-        if (entry === undefined || entryDigest(entry) !== digest) {
-          throw new SafetyViolation(
-            `replica ${replica} became primary of view ${state.viewNumber} without acknowledged op ${digest}`,
-          );
-        }
-      }
-    }
-    this.checkedLeadership[replica] = leadership;
+    this.monitor.afterStep(replica, state);
     // The effects told storage exactly what the state holds.
     const stored = this.storage[replica]!;
     if (state.status !== 'booting') {

@@ -1,4 +1,5 @@
-export { Cluster, SafetyViolation, entryDigest, describeEnvelope, describeReply } from './cluster.js';
+export { Cluster, describeEnvelope, describeReply } from './cluster.js';
+export { SafetyMonitor, SafetyViolation, entryDigest } from './monitor.js';
 export type { ClusterOptions, Envelope, ReceivedReply } from './cluster.js';
 export { recorderMachine, type RecorderState } from './recorder.js';
 export { actionArbitrary, scheduleArbitrary, runSchedule, converged } from './schedule.js';

@@ -8,7 +8,8 @@
  */
 import fc from 'fast-check';
 import { faultsTolerated, type Reply, type StateMachine, type TimerName } from '@vsr/core';
-import { Cluster, SafetyViolation } from './cluster.js';
+import { Cluster } from './cluster.js';
+import { SafetyViolation } from './monitor.js';
 
 export type Action =
   | { readonly kind: 'deliver'; readonly index: number }
