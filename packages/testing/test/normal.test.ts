@@ -119,6 +119,21 @@ describe('normal operation (§4.1)', () => {
     expect(cluster.telemetryNamed('vsr.state_transfer.received', 2)).toHaveLength(1);
   });
 
+  test('a backup far behind catches up in chunks of stateTransferEntriesMax entries', () => {
+    const cluster = registered(3, { limits: { stateTransferEntriesMax: 4 } });
+    cluster.isolate(2);
+    for (let i = 1; i <= 10; i++) {
+      cluster.request(0, 'alice', i, { type: 'write', key: 'x', value: i });
+      cluster.deliverAll();
+    }
+    cluster.heal();
+    cluster.fire(0, 'heartbeat');
+    cluster.deliverAll();
+    expect(cluster.states[2]!.commitNumber).toBe(11);
+    const chunks = cluster.telemetryNamed('vsr.state_transfer.received', 2).map((event) => event.data.entries);
+    expect(chunks).toEqual([4, 4, 2]);
+  });
+
   test('a lost GetState is asked again on the repair timer', () => {
     const cluster = registered(3);
     cluster.request(0, 'alice', 1, { type: 'write', key: 'x', value: 1 });
