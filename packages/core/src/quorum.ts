@@ -36,3 +36,22 @@ export function hasVote(votes: VoteSet, replicaId: number): boolean {
 export function hasQuorum(votes: VoteSet, replicaCount: number): boolean {
   return votes.length >= quorumSize(replicaCount);
 }
+
+/**
+ * The log the new view starts from: the one with the largest last normal
+ * view, ties to the largest op number (then the lowest replica id, so the
+ * choice is deterministic; equal last normal views and op numbers mean equal
+ * logs).
+ */
+export function chooseLog<V extends { readonly lastNormalView: number; readonly opNumber: number }>(votes: readonly V[]): V {
+  let chosen = votes[0]!;
+  for (const vote of votes) {
+    if (
+      vote.lastNormalView > chosen.lastNormalView ||
+      (vote.lastNormalView === chosen.lastNormalView && vote.opNumber > chosen.opNumber)
+    ) {
+      chosen = vote;
+    }
+  }
+  return chosen;
+}

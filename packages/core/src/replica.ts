@@ -302,7 +302,11 @@ function onBoot(s: DraftState, ctx: StepContext, rawStorage: unknown): void {
     ctx.reject(s, 'boot.storage.header: last normal view is after the view', 'boot');
     return;
   }
-  const segment = checkSegment(log, 0, header.lastNormalView);
+  // Entries may come from views after the header's last normal view: a crash
+  // can keep a StartView's log writes but lose the header write after them.
+  // The replica then claims only the older last normal view, which is safe:
+  // its log still holds every op committed up to that view.
+  const segment = checkSegment(log, 0, Number.MAX_SAFE_INTEGER);
   if (segment !== null) {
     ctx.reject(s, `boot.storage.log: ${segment}`, 'boot');
     return;

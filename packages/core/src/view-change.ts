@@ -17,7 +17,7 @@ import type { DoViewChange, LogEntry, StartView, StartViewChange } from './messa
 import type { DoViewChangeVote } from './state.js';
 import { InFlightRequests } from './client-table.js';
 import { RequestQueue } from './request-queue.js';
-import { addVote, hasVote, primaryOf, quorumSize } from './quorum.js';
+import { addVote, chooseLog, hasVote, primaryOf, quorumSize } from './quorum.js';
 import { Log, checkSegment } from './log.js';
 import { executeCommitted } from './execute.js';
 import { describeInput, flushAndCommit, sendPrepareOk } from './normal.js';
@@ -166,17 +166,9 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
   const voters = votes.map((vote) => vote.replica);
   if (!hasVote(voters, ctx.self) || voters.length < quorumSize(ctx.replicaCount)) return;
 
-  let chosen = votes[0]!;
+  const chosen = chooseLog(votes);
   let commitNumber = 0;
-  for (const vote of votes) {
-    if (
-      vote.lastNormalView > chosen.lastNormalView ||
-      (vote.lastNormalView === chosen.lastNormalView && vote.opNumber > chosen.opNumber)
-    ) {
-      chosen = vote;
-    }
-    commitNumber = Math.max(commitNumber, vote.commitNumber);
-  }
+  for (const vote of votes) commitNumber = Math.max(commitNumber, vote.commitNumber);
   if (commitNumber > chosen.opNumber) {
     // Only a broken or forged vote can claim a commit the chosen log lacks.
     ctx.reject(s, `DoViewChange votes claim commit ${commitNumber} beyond the chosen log (op ${chosen.opNumber})`, 'do-view-change');

@@ -144,6 +144,11 @@ describe('equal times: intervals are closed, so an op invoked as another returns
     );
   });
 
+  test('an indeterminate op invoked at the instant a read returns may explain it', () => {
+    expectLinearizable([unknown(1, write('x', 'a'), 20), done(2, read('x'), 10, 20, saw('a'))]);
+    expectViolation([unknown(1, write('x', 'a'), 21), done(2, read('x'), 10, 20, saw('a'))], 'x', [2]);
+  });
+
   test('instantaneous ops (callMs = returnMs) at one instant may be ordered either way', () => {
     expectLinearizable([done(1, read('x'), 10, 10, saw('a')), done(2, write('x', 'a'), 10, 10, OK)]);
   });
@@ -228,6 +233,23 @@ describe('indeterminate ops', () => {
     ]);
   });
 
+  test('indeterminate writes of values nobody reads can stand in for each other, once invoked', () => {
+    const deletes = [done(3, del('x'), 10, 20, existed(true)), done(4, del('x'), 30, 40, existed(true))];
+    expectLinearizable([unknown(1, write('x', 'p'), 0), unknown(2, write('x', 'q'), 0), ...deletes]);
+    // Each write takes effect at most once.
+    expectViolation(
+      [unknown(1, write('x', 'p'), 0), unknown(2, write('x', 'q'), 0), ...deletes, done(5, del('x'), 50, 60, existed(true))],
+      'x',
+      [5],
+    );
+    // One invoked after the second delete returned cannot help it.
+    expectViolation([unknown(1, write('x', 'p'), 50), unknown(2, write('x', 'q'), 0), ...deletes], 'x', [4]);
+  });
+
+  test('a write whose value is read cannot stand in for one whose value is not', () => {
+    expectLinearizable([unknown(1, write('x', 'a'), 0), unknown(2, write('x', 'b'), 0), done(3, read('x'), 10, 20, saw('b'))]);
+  });
+
   test('an indeterminate op that is the only candidate left is not held against the history', () => {
     // Nothing determinate is left once #2 is placed; #3 may simply never happen.
     expectLinearizable([done(1, write('x', 'a'), 0, 10, OK), done(2, read('x'), 20, 30, saw('a')), unknown(3, del('x'), 40)]);
@@ -288,7 +310,11 @@ describe('compare-and-set and delete', () => {
   test('delete reports whether the key existed', () => {
     expectLinearizable([done(1, del('x'), 0, 10, existed(false))]);
     expectViolation([done(1, del('x'), 0, 10, existed(true))], 'x', [1]);
-    expectLinearizable([done(1, write('x', 'a'), 0, 10, OK), done(2, del('x'), 20, 30, existed(true)), done(3, read('x'), 40, 50, NOT_FOUND)]);
+    expectLinearizable([
+      done(1, write('x', 'a'), 0, 10, OK),
+      done(2, del('x'), 20, 30, existed(true)),
+      done(3, read('x'), 40, 50, NOT_FOUND),
+    ]);
     expectViolation([done(1, write('x', 'a'), 0, 10, OK), done(2, del('x'), 20, 30, existed(false))], 'x', [2]);
   });
 
@@ -430,7 +456,7 @@ interface StepSpec {
   recordsGivingUp: boolean;
 }
 
-/** `indeterminateWeight` in 8 + 2 × `indeterminateWeight` ops are applied, as many lost. */
+/** Of every 8 + 2w ops (w: `indeterminateWeight`), on average w time out but take effect, and w time out and are lost. */
 const stepArb = (keys: readonly string[], indeterminateWeight = 1): fc.Arbitrary<StepSpec> =>
   fc.record({
     operation: operationArb(keys),
@@ -503,17 +529,15 @@ const sometimes = <T>(arbitrary: fc.Arbitrary<T>): fc.Arbitrary<T | null> =>
 
 /** A small execution, then random corruption of some results and some intervals. */
 const corruptedHistoryArb = fc
-  .tuple(
-    fc.array(
-      fc.record({
-        step: stepArb(['x', 'y'], 2),
-        result: sometimes(resultArb),
-        interval: sometimes(fc.tuple(fc.nat(15), fc.nat(8))),
-      }),
-      { minLength: 1, maxLength: 8 },
-    ),
+  .array(
+    fc.record({
+      step: stepArb(['x', 'y'], 2),
+      result: sometimes(resultArb),
+      interval: sometimes(fc.tuple(fc.nat(15), fc.nat(8))),
+    }),
+    { minLength: 1, maxLength: 8 },
   )
-  .map(([specs]) =>
+  .map((specs) =>
     execute(specs.map(({ step }) => step)).map((op, i) => {
       const { result, interval } = specs[i]!;
       let corrupted = op;
@@ -565,8 +589,7 @@ describe('generated histories', () => {
         const reads = history.filter((op) => op.operation.type === 'read' && op.outcome.type === 'ok');
         fc.pre(reads.length > 0);
         const victim = reads[pick % reads.length]!;
-        const mutated = history.map((op) => (op === victim ? { ...op, outcome: { type: 'ok' as const, result: saw('never written') } } : op));
-        const result = checkLinearizability(mutated);
+        const result = checkLinearizability(withImpossibleRead(history, victim));
         expect(result.linearizable).toBe(false);
         expect(result.exhausted).toBeUndefined();
         expect(result.counterexample?.key).toBe(victim.operation.key);
@@ -600,7 +623,7 @@ function clientHistory(seed: number, opCount: number, clientCount: number): Hist
   const values: Value[] = Array.from({ length: 30 }, (_, i) => (i % 2 === 0 ? i : `v${i}`));
   const pick = <T>(items: readonly T[]): T => items[below(items.length)]!;
   const clientFreeAt = Array.from({ length: clientCount }, () => below(10));
-  const planned: { id: number; clientId: string; operation: KvOperation; callMs: number; instantMs: number; returnMs: number; fate: StepSpec['fate'] }[] = [];
+  const planned: { op: HistoryOperation; instantMs: number; returnMs: number; fate: StepSpec['fate'] }[] = [];
   for (let id = 1; id <= opCount; id++) {
     const client = clientFreeAt.indexOf(Math.min(...clientFreeAt));
     const key = pick(keys);
@@ -612,22 +635,25 @@ function clientHistory(seed: number, opCount: number, clientCount: number): Hist
     const returnMs = instantMs + below(20);
     const roll = random();
     const fate = roll < 0.015 ? 'lost' : roll < 0.03 ? 'applied' : 'ok';
-    planned.push({ id, clientId: `client${client}`, operation, callMs, instantMs, returnMs, fate });
+    const op = { id, clientId: `client${client}`, operation, callMs, returnMs: null, outcome: { type: 'indeterminate' } } as const;
+    planned.push({ op, instantMs, returnMs, fate });
     clientFreeAt[client] = (fate === 'ok' ? returnMs : callMs + 50) + below(5);
   }
+  // Apply in order of the instants; completed ops record the result they saw.
   let state: KvState = kvMachine.init();
-  const results = new Map<number, KvResult>();
-  for (const op of [...planned].sort((a, b) => a.instantMs - b.instantMs || a.id - b.id)) {
-    if (op.fate === 'lost') continue;
+  const history = planned.map(({ op }): HistoryOperation => op);
+  for (const { op, instantMs, returnMs, fate } of [...planned].sort((a, b) => a.instantMs - b.instantMs || a.op.id - b.op.id)) {
+    if (fate === 'lost') continue;
     const [next, result] = applyKv(state, op.operation);
     state = next;
-    results.set(op.id, result);
+    if (fate === 'ok') history[op.id - 1] = { ...op, returnMs, outcome: { type: 'ok', result } };
   }
-  return planned.map((op) =>
-    op.fate === 'ok'
-      ? { id: op.id, clientId: op.clientId, operation: op.operation, callMs: op.callMs, returnMs: op.returnMs, outcome: { type: 'ok', result: results.get(op.id)! } }
-      : { id: op.id, clientId: op.clientId, operation: op.operation, callMs: op.callMs, returnMs: null, outcome: { type: 'indeterminate' } },
-  );
+  return history;
+}
+
+/** The history with `victim`'s result replaced by a read of a value never written. */
+function withImpossibleRead(history: readonly HistoryOperation[], victim: HistoryOperation): HistoryOperation[] {
+  return history.map((op) => (op === victim ? { ...op, outcome: { type: 'ok', result: saw('never written') } } : op));
 }
 
 describe('scale', () => {
@@ -640,8 +666,7 @@ describe('scale', () => {
 
   test('the same history with one late read corrupted is found not linearizable', () => {
     const victim = history.findLast((op) => op.operation.type === 'read' && op.outcome.type === 'ok')!;
-    const corrupted = history.map((op) => (op === victim ? { ...op, outcome: { type: 'ok' as const, result: saw('never written') } } : op));
-    const result = checkLinearizability(corrupted);
+    const result = checkLinearizability(withImpossibleRead(history, victim));
     expect(result.exhausted).toBeUndefined();
     expect(result.counterexample?.key).toBe(victim.operation.key);
     expect(result.counterexample?.operationIds).toContain(victim.id);

@@ -98,6 +98,27 @@ describe('durability', () => {
     expect(cluster.repliesTo('alice').at(-1)!.reply).toMatchObject({ result: { ok: true, value: 'durable' } });
   });
 
+  test('a crash that kept a StartView\'s log writes but lost the header after them still boots, claiming the older view', () => {
+    const cluster = started();
+    cluster.crash(0);
+    cluster.fire(1, 'primary-timeout');
+    cluster.deliverAll();
+    cluster.request(1, 'alice', 2, { type: 'write', key: 'x', value: 'view 1' });
+    cluster.deliverAll();
+    // Replica 2's disk: the log of view 1, but the header still of view 0.
+    const log = cluster.storage[2]!.log.slice();
+    expect(log.at(-1)!.viewNumber).toBe(1);
+    cluster.crash(2);
+    cluster.storage[2]!.header = { viewNumber: 0, lastNormalView: 0 };
+    cluster.restart(2);
+    expect(cluster.states[2]).toMatchObject({ status: 'normal', viewNumber: 0, lastNormalView: 0 });
+    expect(cluster.states[2]!.log.lastOpNumber).toBe(log.length);
+    // It learns of view 1 from its primary and rejoins.
+    cluster.fire(1, 'heartbeat');
+    cluster.deliverAll();
+    expect(cluster.states[2]).toMatchObject({ status: 'normal', viewNumber: 1, commitNumber: 3 });
+  });
+
   test('boot refuses storage that is not a log, and a second boot', () => {
     const cluster = started();
     const bad = cluster.handle(1, {

@@ -1,0 +1,1140 @@
+/**
+ * A self-contained HTML report of one simulation run: the summary, the exact
+ * replay command, and a space-time diagram of the trace (one lane per
+ * replica, messages as arrows, views, crashes, partitions, violations) with
+ * the clients' operations as intervals underneath.
+ *
+ * The page is one file with inline CSS, SVG and JS: no external resources,
+ * so it works offline, opened from disk. Everything is drawn by the server
+ * (this module) at a default scale; the inline script only rescales: every
+ * time-positioned element carries its times in `data-t` ("a" or "a b", in
+ * simulated ms) and the script recomputes x coordinates from them, and redraws
+ * the time axis, when the user zooms or picks a time window.
+ *
+ * Runs have thousands of messages, so arrows are drawn only for the messages
+ * of one contiguous "detail window" of at most `maxArrows` messages, chosen
+ * around the focus (by default the first view change); timers and client
+ * operations are drawn for that window too. Lanes, views, crashes, partitions
+ * and violations are drawn for the whole run. The page says what was left out.
+ *
+ * Output is deterministic: the same result renders to byte-identical HTML
+ * (no dates, no randomness, and the summary's `wall_ms` is left out, so two
+ * runs of one seed give the same page).
+ */
+import type { KvOperation, KvResult } from '@vsr/kv';
+import type { HistoryOperation } from './linearizability.js';
+import type { SimulationResult, TraceEvent } from './simulation.js';
+
+export interface ReportOptions {
+  /** The page title; default names the seed, replica count and faults. */
+  title?: string;
+  /** The run's client count and request count, for the replay command (flags left out when unknown). */
+  clients?: number;
+  requests?: number;
+  /** Open on this window (simulated ms), and draw detail around it; default: around the first view change. */
+  focusMs?: { from: number; to: number };
+  /** At most this many messages get arrows (default 4,000). */
+  maxArrows?: number;
+}
+
+export const MAX_ARROWS_DEFAULT = 4_000;
+
+export function renderReport(result: SimulationResult, options: ReportOptions = {}): string {
+  const model = buildModel(result, options);
+  const { summary } = result;
+  const title = options.title ?? `VSR simulation: seed ${summary.seed}, ${summary.replicas} replicas, faults ${summary.faults}`;
+  return [
+    '<!DOCTYPE html>',
+    '<html lang="en">',
+    '<head>',
+    '<meta charset="utf-8">',
+    '<meta name="viewport" content="width=device-width, initial-scale=1">',
+    `<title>${esc(title)}</title>`,
+    `<style>${css()}</style>`,
+    '</head>',
+    '<body>',
+    renderHeader(result, model, title, options),
+    renderControls(model),
+    renderLegend(),
+    renderDiagram(model),
+    `<script>${SCRIPT}</script>`,
+    '</body>',
+    '</html>',
+    '',
+  ].join('\n');
+}
+
+// ---------------------------------------------------------------------------
+// The model: the trace turned into things to draw.
+
+interface Segment {
+  readonly r: number;
+  readonly from: number;
+  to: number;
+  /** 'booting' | 'normal' | 'view-change', or 'down' from a crash to the restart. */
+  readonly status: string;
+  /** Null while booting after a restart, before the first state event. */
+  readonly view: number | null;
+  readonly opFrom: number;
+  readonly commitFrom: number;
+  opTo: number;
+  commitTo: number;
+}
+
+interface Msg {
+  readonly id: number;
+  readonly from: number;
+  readonly to: number;
+  readonly type: string;
+  readonly view: number;
+  readonly op: number | undefined;
+  readonly t: number;
+  readonly deliveries: number[];
+  readonly drops: Array<{ t: number; reason: string }>;
+}
+
+interface Partition {
+  readonly from: number;
+  to: number;
+  readonly blocked: ReadonlyArray<readonly [number, number]>;
+}
+
+interface Moment {
+  readonly t: number;
+  readonly label: string;
+}
+
+interface ClientLane {
+  readonly name: string;
+  /** Each row holds operations that do not overlap. */
+  readonly rows: HistoryOperation[][];
+}
+
+interface Model {
+  readonly replicas: number;
+  readonly end: number;
+  readonly segments: Segment[];
+  readonly partitions: Partition[];
+  readonly timers: Array<Extract<TraceEvent, { e: 'timer' }>>;
+  readonly faultsEnd: number | null;
+  readonly violations: Array<Extract<TraceEvent, { e: 'violation' }>>;
+  readonly messages: Msg[];
+  /** The messages that get arrows: all those sent within [detail.from, detail.to]. */
+  readonly drawn: Msg[];
+  readonly detail: { from: number; to: number };
+  readonly focus: { from: number; to: number };
+  readonly clients: ClientLane[];
+  readonly moments: Moment[];
+  readonly scale: number;
+}
+
+function buildModel(result: SimulationResult, options: ReportOptions): Model {
+  const { trace, history, summary } = result;
+  const replicas = summary.replicas;
+  const lastTrace = trace.length > 0 ? trace[trace.length - 1]!.t : 0;
+  const lastHistory = Math.max(0, ...history.map((op) => op.returnMs ?? op.callMs));
+  const end = Math.max(1, summary.sim_ms, lastTrace, lastHistory);
+
+  // Each replica's current segment; a change of view or status (or a crash, or a restart) ends it.
+  const segments: Segment[] = [];
+  const current: Segment[] = [];
+  const finish = (segment: Segment, t: number) => {
+    segment.to = t;
+    if (segment.to > segment.from) segments.push(segment);
+  };
+  const open = (r: number, t: number, status: string, view: number | null, op: number, commit: number) => {
+    const previous = current[r];
+    if (previous !== undefined) finish(previous, t);
+    current[r] = { r, from: t, to: t, status, view, opFrom: op, commitFrom: commit, opTo: op, commitTo: commit };
+  };
+  for (let r = 0; r < replicas; r++) open(r, 0, 'booting', 0, 0, 0);
+
+  const partitions: Partition[] = [];
+  const openPartitions: Partition[] = [];
+  const timers: Model['timers'] = [];
+  const violations: Model['violations'] = [];
+  const messages: Msg[] = [];
+  const byId = new Map<number, Msg>();
+  const moments: Moment[] = [];
+  const viewsSeen = new Set<number>([0]);
+  const primariesSeen = new Set<number>([0]);
+  let faultsEnd: number | null = null;
+
+  for (const event of trace) {
+    switch (event.e) {
+      case 'state': {
+        const segment = current[event.r];
+        if (segment === undefined) break;
+        if (segment.status !== event.status || segment.view !== event.view) {
+          open(event.r, event.t, event.status, event.view, event.op, event.commit);
+        } else {
+          segment.opTo = event.op;
+          segment.commitTo = event.commit;
+        }
+        if (!viewsSeen.has(event.view)) {
+          viewsSeen.add(event.view);
+          const label = event.status === 'view-change' ? `view change to v${event.view} starts at r${event.r}` : `r${event.r} enters v${event.view}`;
+          moments.push({ t: event.t, label });
+        }
+        if (event.status === 'normal' && event.r === event.view % replicas && !primariesSeen.has(event.view)) {
+          primariesSeen.add(event.view);
+          moments.push({ t: event.t, label: `v${event.view}: r${event.r} is primary` });
+        }
+        break;
+      }
+      case 'crash': {
+        const segment = current[event.r];
+        if (segment !== undefined) open(event.r, event.t, 'down', segment.view, segment.opTo, segment.commitTo);
+        moments.push({ t: event.t, label: `r${event.r} crashes` });
+        break;
+      }
+      case 'restart':
+        open(event.r, event.t, 'booting', null, 0, 0);
+        moments.push({ t: event.t, label: `r${event.r} restarts` });
+        break;
+      case 'partition': {
+        const partition: Partition = { from: event.t, to: end, blocked: event.blocked };
+        partitions.push(partition);
+        openPartitions.push(partition);
+        moments.push({ t: event.t, label: `partition ${linkSummary(event.blocked)}` });
+        break;
+      }
+      case 'heal': {
+        // The simulator keeps at most one partition at a time; heal the oldest.
+        const healed = openPartitions.shift();
+        if (healed !== undefined) healed.to = event.t;
+        moments.push({ t: event.t, label: 'partition heals' });
+        break;
+      }
+      case 'faults-end':
+        faultsEnd = event.t;
+        moments.push({ t: event.t, label: 'faults end' });
+        break;
+      case 'timer':
+        timers.push(event);
+        break;
+      case 'violation':
+        violations.push(event);
+        moments.push({ t: event.t, label: `VIOLATION: ${truncate(event.message, 80)}` });
+        break;
+      case 'send': {
+        const { id, from, to, type, view, op, t } = event;
+        if (!validReplica(from, replicas) || !validReplica(to, replicas)) break; // only in a hand-made result
+        const message: Msg = { id, from, to, type, view, op, t, deliveries: [], drops: [] };
+        messages.push(message);
+        byId.set(event.id, message);
+        break;
+      }
+      case 'deliver':
+        byId.get(event.id)?.deliveries.push(event.t);
+        break;
+      case 'drop':
+        byId.get(event.id)?.drops.push({ t: event.t, reason: event.reason });
+        break;
+      case 'call':
+      case 'return':
+        break; // The history has the operations, with their outcomes.
+    }
+  }
+  for (const segment of current) finish(segment, end);
+
+  const focus = clampWindow(options.focusMs ?? defaultFocus(trace, end), end);
+  const { drawn, detail } = chooseDetail(messages, focus, options.maxArrows ?? MAX_ARROWS_DEFAULT, end);
+  const clients = clientLanes(
+    history.filter((op) => op.callMs <= detail.to && (op.returnMs ?? end) >= detail.from),
+    end,
+  );
+  return {
+    replicas,
+    end,
+    segments,
+    partitions,
+    timers: timers.filter((timer) => timer.t >= detail.from && timer.t <= detail.to),
+    faultsEnd,
+    violations,
+    messages,
+    drawn,
+    detail,
+    focus,
+    clients,
+    moments,
+    scale: clampScale(DEFAULT_VIEW_PX / (focus.to - focus.from), end),
+  };
+}
+
+/** The default focus window spans about this much simulated time. */
+const FOCUS_MAX_MS = 400;
+
+/**
+ * Around the first view change: from a little before the first replica leaves
+ * normal status until a little after some replica is normal in that view or a
+ * later one. A view change that drags on (a partition, say) is shown from its
+ * last FOCUS_MAX_MS, where the new view forms: that is the part worth seeing.
+ * Without a view change, the start of the run.
+ */
+function defaultFocus(trace: readonly TraceEvent[], end: number): { from: number; to: number } {
+  const first = trace.find((event) => event.e === 'state' && event.status === 'view-change');
+  if (first === undefined || first.e !== 'state') return { from: 0, to: Math.min(end, FOCUS_MAX_MS) };
+  const settled = trace.find((event) => event.e === 'state' && event.t >= first.t && event.status === 'normal' && event.view >= first.view);
+  const settledAt = settled?.t ?? first.t + FOCUS_MAX_MS / 2;
+  const margin = Math.min(120, Math.max(60, 0.25 * (settledAt - first.t)));
+  const from = Math.max(first.t - margin, settledAt - FOCUS_MAX_MS);
+  return { from, to: Math.max(settledAt + margin, from + FOCUS_MAX_MS / 2) };
+}
+
+function clampWindow(window: { from: number; to: number }, end: number): { from: number; to: number } {
+  const from = Math.min(Math.max(0, window.from), end - 1);
+  return { from, to: Math.max(from + 1, Math.min(end, window.to)) };
+}
+
+/**
+ * The messages that get arrows: a contiguous run (by send time) of at most
+ * `cap`, those sent in the focus window first, then evenly around it. The
+ * window's edges fall between distinct send times, so every message sent
+ * within [from, to] is drawn and none outside.
+ */
+function chooseDetail(
+  messages: Msg[],
+  focus: { from: number; to: number },
+  cap: number,
+  end: number,
+): { drawn: Msg[]; detail: { from: number; to: number } } {
+  if (messages.length <= cap) return { drawn: messages, detail: { from: 0, to: end } };
+  const firstInFocus = lowerBound(messages, focus.from);
+  const inFocus = lowerBound(messages, focus.to + 1) - firstInFocus;
+  let lo = Math.min(Math.max(0, firstInFocus - Math.floor(Math.max(0, cap - inFocus) / 2)), messages.length - cap);
+  let hi = lo + cap;
+  const at = (i: number) => messages[i]!.t;
+  while (lo > 0 && lo < hi && at(lo) === at(lo - 1)) lo++;
+  while (hi < messages.length && hi > lo && at(hi - 1) === at(hi)) hi--;
+  const drawn = messages.slice(lo, hi);
+  return {
+    drawn,
+    detail: {
+      from: lo === 0 || drawn.length === 0 ? 0 : at(lo),
+      to: hi === messages.length || drawn.length === 0 ? end : at(hi - 1),
+    },
+  };
+}
+
+/** The index of the first message sent at or after t (messages are in send order). */
+function lowerBound(messages: readonly Msg[], t: number): number {
+  let lo = 0;
+  let hi = messages.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (messages[mid]!.t < t) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * One lane per client (a client that opens a new session, `c1.2`, stays on
+ * lane c1). An indeterminate operation runs to the end of the run, so later
+ * operations of its client overlap it: a lane packs them into rows.
+ */
+function clientLanes(operations: readonly HistoryOperation[], end: number): ClientLane[] {
+  const byName = new Map<string, HistoryOperation[]>();
+  for (const operation of operations) {
+    const name = operation.clientId.replace(/\..*$/, '');
+    const list = byName.get(name) ?? [];
+    list.push(operation);
+    byName.set(name, list);
+  }
+  const names = [...byName.keys()].sort(compareClientNames);
+  return names.map((name) => {
+    const rows: HistoryOperation[][] = [];
+    const rowEnds: number[] = [];
+    const sorted = [...byName.get(name)!].sort((a, b) => a.callMs - b.callMs || a.id - b.id);
+    for (const operation of sorted) {
+      let row = rowEnds.findIndex((rowEnd) => rowEnd <= operation.callMs);
+      if (row < 0) {
+        row = rows.length;
+        rows.push([]);
+        rowEnds.push(0);
+      }
+      rows[row]!.push(operation);
+      rowEnds[row] = operation.returnMs ?? end;
+    }
+    return { name, rows };
+  });
+}
+
+/** c2 before c10; other names after, in code-unit order (locale-independent). */
+function compareClientNames(a: string, b: string): number {
+  const na = /^c(\d+)$/.exec(a);
+  const nb = /^c(\d+)$/.exec(b);
+  if (na && nb) return Number(na[1]) - Number(nb[1]);
+  if (na || nb) return na ? -1 : 1;
+  return a < b ? -1 : a > b ? 1 : 0;
+}
+
+// ---------------------------------------------------------------------------
+// Geometry. x = PAD + t × scale, in px; the script recomputes it on zoom.
+
+/** The focus window fills this many px at the default scale (the script refits it to the screen). */
+const DEFAULT_VIEW_PX = 1400;
+/** The diagram is never wider than this (browsers choke on huge elements). */
+const MAX_WIDTH_PX = 2_000_000;
+const MAX_SCALE = 40;
+const PAD = 14;
+const AXIS_H = 24;
+const STRIP_H = 20;
+const LANES_TOP = AXIS_H + STRIP_H + 4;
+const LANE_H = 56;
+const LANE_GAP = 6;
+const CLIENTS_GAP = 22;
+const ROW_H = 17;
+const CLIENT_GAP = 5;
+const LABELS_W = 78;
+/** Estimated width of one character of the 10 px labels, to hide labels that do not fit. */
+const CHAR_PX = 6;
+
+function clampScale(scale: number, end: number): number {
+  return Math.min(scale, MAX_SCALE, (MAX_WIDTH_PX - 2 * PAD) / end);
+}
+
+const laneTop = (r: number) => LANES_TOP + r * (LANE_H + LANE_GAP);
+const laneMid = (r: number) => laneTop(r) + LANE_H / 2;
+
+function clientsTop(model: Model): number {
+  return laneTop(model.replicas) - LANE_GAP + CLIENTS_GAP;
+}
+
+function clientLaneHeight(lane: ClientLane): number {
+  return Math.max(1, lane.rows.length) * ROW_H + 4;
+}
+
+function diagramHeight(model: Model): number {
+  return clientsTop(model) + model.clients.reduce((sum, lane) => sum + clientLaneHeight(lane) + CLIENT_GAP, 0) + 8;
+}
+
+/** Round to 0.1 px: keeps the output short and stable. */
+function fmt(x: number): string {
+  return String(Math.round(x * 10) / 10);
+}
+
+// ---------------------------------------------------------------------------
+// Colours.
+
+const MESSAGE_COLORS: ReadonlyArray<readonly [string, string]> = [
+  ['prepare', '#2b6cb0'],
+  ['prepare-ok', '#2a9d8f'],
+  ['commit', '#8d99ae'],
+  ['start-view-change', '#f08c00'],
+  ['do-view-change', '#d6336c'],
+  ['start-view', '#7048e8'],
+  ['get-state', '#2f9e44'],
+  ['new-state', '#a0522d'],
+];
+const OTHER_MESSAGE_COLOR = '#555';
+const VIEW_CHANGE_TYPES = new Set(['start-view-change', 'do-view-change', 'start-view']);
+/** Lane tints, keyed by view number mod 4, so neighbouring views differ. */
+const VIEW_TINTS = ['#e3edf9', '#e4f3df', '#fbefd9', '#efe3f7'];
+const OP_COLORS: Record<KvOperation['type'], readonly [string, string]> = {
+  read: ['#d6e6f7', '#2b6cb0'],
+  write: ['#d7f0d2', '#2f9e44'],
+  cas: ['#fde8c6', '#b86e00'],
+  delete: ['#eadcf7', '#7048e8'],
+};
+
+/** A message type as a CSS class name (types from a hand-made result could be anything). */
+function typeClass(type: string): string {
+  return MESSAGE_COLORS.some(([known]) => known === type) ? `t-${type}` : 't-other';
+}
+
+// ---------------------------------------------------------------------------
+// The page.
+
+function renderHeader(result: SimulationResult, model: Model, title: string, options: ReportOptions): string {
+  const s = result.summary;
+  const ok = s.violations.length === 0;
+  const stat = (key: string, value: string | number) => `<b data-stat="${key}">${esc(String(value))}</b>`;
+  const item = (label: string, body: string) => `<div><dt>${esc(label)}</dt><dd>${body}</dd></div>`;
+  const yesNo = (key: string, value: boolean) => `<b data-stat="${key}" class="${value ? 'yes' : 'no'}">${value ? 'yes' : 'no'}</b>`;
+  const faults =
+    s.fault_classes.length > 0 && s.fault_classes.join(',') !== s.faults ? ` (${esc(s.fault_classes.join(', '))})` : '';
+  const replay = [
+    'npm run sim --',
+    `--seed ${s.seed}`,
+    `--replicas ${s.replicas}`,
+    `--faults ${s.faults}`,
+    ...(options.clients === undefined ? [] : [`--clients ${options.clients}`]),
+    ...(options.requests === undefined ? [] : [`--requests ${options.requests}`]),
+    '--html report.html',
+  ].join(' ');
+  const unknownFlags = options.clients === undefined || options.requests === undefined;
+
+  const violationItems = s.violations.map((message) => {
+    const event = model.violations.find((v) => v.message === message);
+    const jump = event === undefined ? '' : ` <button class="jump" data-jump="${event.t}">show at ${event.t} ms</button>`;
+    return `<li>${esc(message)}${jump}</li>`;
+  });
+  return [
+    '<header>',
+    `<h1>${esc(title)}</h1>`,
+    ok
+      ? '<p class="verdict pass">PASS: no violations</p>'
+      : `<p class="verdict fail">FAIL: ${s.violations.length} violation${s.violations.length === 1 ? '' : 's'}</p>`,
+    ok ? '' : `<ol class="violations">${violationItems.join('')}</ol>`,
+    '<dl class="stats">',
+    item('seed', stat('seed', s.seed)),
+    item('replicas', stat('replicas', s.replicas)),
+    item('faults', `${stat('faults', s.faults)}${faults}`),
+    item('requests', `${stat('requests_ok', s.requests_ok)} ok / ${stat('requests_indeterminate', s.requests_indeterminate)} indeterminate`),
+    item('committed ops', stat('committed_ops', s.committed_ops)),
+    item('view changes', stat('view_changes', s.view_changes)),
+    item('crashes', `${stat('crashes', s.crashes)} (${stat('restarts', s.restarts)} restarts)`),
+    item('partitions', stat('partitions', s.partitions)),
+    item('messages', `${stat('messages_sent', s.messages_sent)} sent / ${stat('messages_dropped', s.messages_dropped)} dropped`),
+    item('simulated time', `${stat('sim_ms', s.sim_ms)} ms, ${stat('steps', s.steps)} steps`),
+    item('linearizable', yesNo('linearizable', s.linearizable)),
+    item('converged', yesNo('converged', s.converged)),
+    item('trace digest', `<code>${stat('trace_digest', s.trace_digest)}</code>`),
+    '</dl>',
+    `<p class="replay">Replay: <code class="command">${esc(replay)}</code>${
+      unknownFlags ? ' <span class="muted">(client and request counts were not given to the report; the CLI defaults apply)</span>' : ''
+    }</p>`,
+    '</header>',
+  ].join('\n');
+}
+
+function renderControls(model: Model): string {
+  const options = [...model.moments]
+    .sort((a, b) => a.t - b.t)
+    .map((moment) => `<option value="${moment.t}">${moment.t} ms: ${esc(moment.label)}</option>`);
+  const omitted = model.messages.length - model.drawn.length;
+  const note =
+    omitted > 0
+      ? `<p class="note">Message arrows, timers and client operations are drawn between ${fmt(model.detail.from)} and ${fmt(
+          model.detail.to,
+        )} ms only: ${model.drawn.length} of ${model.messages.length} messages, <b>${omitted} messages omitted</b> (greyed on the time axis). Lanes, views, crashes, partitions and violations cover the whole run.</p>`
+      : '';
+  return [
+    '<nav class="controls">',
+    `<label>window <input id="from" type="number" step="any" value="${fmt(model.focus.from)}"> – <input id="to" type="number" step="any" value="${fmt(model.focus.to)}"> ms</label>`,
+    '<button id="show">show</button>',
+    '<button id="focus" title="the default window">focus</button>',
+    '<button id="all">whole run</button>',
+    '<span class="zoom">zoom <button id="zout">−</button><input id="zoom" type="range" min="0" max="1000" value="500"><button id="zin">+</button></span>',
+    `<select id="jump"><option value="">jump to…</option>${options.join('')}</select>`,
+    '<span id="readout" class="muted"></span>',
+    '</nav>',
+    note,
+  ].join('\n');
+}
+
+function renderLegend(): string {
+  const arrow = (color: string, dashed = false, cross = false) =>
+    `<svg width="34" height="12"><line x1="2" y1="6" x2="26" y2="6" stroke="${color}" stroke-width="2"${
+      dashed ? ' stroke-dasharray="3 2"' : ''
+    }/>${cross ? crossPath(28, 6, '#c62828') : `<path d="M26 2 L33 6 L26 10 Z" fill="${color}"/>`}</svg>`;
+  const box = (fill: string, stroke = 'none', extra = '') =>
+    `<svg width="26" height="12"><rect x="1" y="1" width="24" height="10" fill="${fill}" stroke="${stroke}"/>${extra}</svg>`;
+  const messages = MESSAGE_COLORS.map(([type, color]) => `<span>${arrow(color)} ${type}</span>`);
+  const views = VIEW_TINTS.map((tint) => box(tint)).join('');
+  return [
+    '<div class="legend">',
+    `<div><b>messages</b> ${messages.join(' ')} <span>${arrow('#666', true, true)} dropped (× where it died)</span></div>`,
+    `<div><b>replicas</b> <span>${views} view v (tint cycles by view)</span> <span>${box(
+      VIEW_TINTS[1]!,
+      'none',
+      '<rect x="1" y="1" width="24" height="10" fill="url(#legend-vc)"/>',
+    )} view change</span> <span>${box(VIEW_TINTS[0]!, 'none', '<rect x="1" y="1" width="24" height="3" fill="#e0a100"/>')} primary (★)</span> <span>${box(
+      '#ececec',
+    )} booting</span> <span>${box('#2d2f36')} crashed</span> <span>${box(
+      'url(#legend-partition)',
+      '#d9480f',
+    )} partition</span> <span><svg width="12" height="12"><line x1="6" y1="0" x2="6" y2="12" stroke="#2f9e44" stroke-width="2" stroke-dasharray="4 2"/></svg> faults end</span> <span><svg width="12" height="12"><line x1="6" y1="0" x2="6" y2="12" stroke="#c62828" stroke-width="3"/></svg> violation</span> <span><svg width="12" height="12"><path d="M3 2 L9 2 L6 8 Z" fill="#f08c00"/></svg> timer</span></div>`,
+    `<div><b>client operations</b> ${Object.entries(OP_COLORS)
+      .map(([type, [fill, stroke]]) => `<span>${box(fill, stroke)} ${type}</span>`)
+      .join(' ')} <span>${box('url(#legend-indeterminate)', '#888')} indeterminate (to the end)</span> <span class="muted">w k1=17 write · r k0→5 read · cas k2 3→9 ✗ failed compare-and-set · hover for details</span></div>`,
+    // Patterns for the legend swatches (the diagram has its own).
+    `<svg width="0" height="0" style="position:absolute"><defs>${hatch('legend-vc', '#e08a00', 0.55)}${crossHatch(
+      'legend-partition',
+      '#d9480f',
+      0.5,
+    )}${hatch('legend-indeterminate', '#999', 0.6)}</defs></svg>`,
+    '</div>',
+  ].join('\n');
+}
+
+/** Diagonal stripes. */
+function hatch(id: string, color: string, opacity: number): string {
+  return `<pattern id="${id}" width="7" height="7" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><line x1="0" y1="0" x2="0" y2="7" stroke="${color}" stroke-width="2.5" stroke-opacity="${opacity}"/></pattern>`;
+}
+
+/** A fine grid, unlike the stripes of a view change. */
+function crossHatch(id: string, color: string, opacity: number): string {
+  return `<pattern id="${id}" width="10" height="10" patternUnits="userSpaceOnUse"><path d="M0 0.5 H10 M0.5 0 V10" stroke="${color}" stroke-width="1" stroke-opacity="${opacity}" fill="none"/></pattern>`;
+}
+
+/** An × centred on (x, y). */
+function crossPath(x: number, y: number, color: string): string {
+  return `<path d="M${fmt(x - 3.5)} ${fmt(y - 3.5)} L${fmt(x + 3.5)} ${fmt(y + 3.5)} M${fmt(x - 3.5)} ${fmt(y + 3.5)} L${fmt(
+    x + 3.5,
+  )} ${fmt(y - 3.5)}" stroke="${color}" stroke-width="2" fill="none"/>`;
+}
+
+// ---------------------------------------------------------------------------
+// The diagram.
+
+function renderDiagram(model: Model): string {
+  const height = diagramHeight(model);
+  const x = (t: number) => fmt(PAD + t * model.scale);
+  const width = fmt(2 * PAD + model.end * model.scale);
+  const out: string[] = [];
+
+  // Time-anchored elements, as the script expects them (see SCRIPT).
+  const span = (a: number, b: number) => `data-t="${a} ${b}"`;
+  const rect = (a: number, b: number, y: number, h: number, attributes: string, inner = '') =>
+    `<rect ${span(a, b)} x="${x(a)}" y="${fmt(y)}" width="${fmt(Math.max(1, (b - a) * model.scale))}" height="${fmt(h)}" ${attributes}>${inner}</rect>`;
+  const line = (a: number, ya: number, b: number, yb: number, attributes: string, inner = '') =>
+    `<line ${span(a, b)} x1="${x(a)}" y1="${fmt(ya)}" x2="${x(b)}" y2="${fmt(yb)}" ${attributes}>${inner}</line>`;
+  const at = (t: number, inner: string, attributes = '') => `<g data-t="${t}" transform="translate(${x(t)},0)"${attributes}>${inner}</g>`;
+  /** A label at the start of [a, b], hidden when it does not fit in it; the script keeps it in view while [a, b] is partly scrolled off. */
+  const fitted = (a: number, b: number, inner: string, text: string) => {
+    const need = text.length * CHAR_PX + 6;
+    const hidden = (b - a) * model.scale < need ? ' visibility="hidden"' : '';
+    return `<g ${span(a, b)} data-fit="${need}" transform="translate(${x(a)},0)"${hidden}>${inner}</g>`;
+  };
+
+  out.push(
+    `<svg id="diagram" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" data-pad="${PAD}" data-end="${model.end}" data-scale="${model.scale}" data-max-scale="${clampScale(
+      MAX_SCALE,
+      model.end,
+    )}" data-axis-h="${AXIS_H}" data-focus-from="${model.focus.from}" data-focus-to="${model.focus.to}">`,
+  );
+  out.push(
+    '<defs>',
+    ...MESSAGE_COLORS.map(([type, color]) => arrowMarker(`arrow-${type}`, color)),
+    arrowMarker('arrow-other', OTHER_MESSAGE_COLOR),
+    hatch('hatch-vc', '#e08a00', 0.45),
+    crossHatch('hatch-partition', '#d9480f', 0.2),
+    hatch('hatch-indeterminate', '#999', 0.55),
+    hatch('hatch-omitted', '#999', 0.35),
+    '</defs>',
+  );
+
+  // Replica lanes: one band per view and status.
+  for (let r = 0; r < model.replicas; r++) {
+    out.push(`<g class="replica-lane" id="lane-r${r}">`);
+    out.push(rect(0, model.end, laneTop(r), LANE_H, 'class="lane-bg"'));
+    for (const segment of model.segments.filter((s) => s.r === r)) {
+      const y = laneTop(r);
+      const primary = segment.status === 'normal' && segment.view !== null && segment.view % model.replicas === r;
+      const title = segmentTitle(segment, primary);
+      if (segment.status === 'down') {
+        out.push(rect(segment.from, segment.to, y, LANE_H, 'class="crash"', `<title>${esc(title)}</title>`));
+        out.push(fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 13)}" class="crash-label">crashed</text>`, 'crashed'));
+        continue;
+      }
+      const fill = segment.view === null || segment.status === 'booting' ? '#ececec' : VIEW_TINTS[segment.view % VIEW_TINTS.length]!;
+      out.push(rect(segment.from, segment.to, y, LANE_H, `class="seg s-${esc(segment.status)}" fill="${fill}"`, `<title>${esc(title)}</title>`));
+      if (segment.status === 'view-change') out.push(rect(segment.from, segment.to, y, LANE_H, 'class="vc-hatch" fill="url(#hatch-vc)"'));
+      if (primary) out.push(rect(segment.from, segment.to, y, 4, 'class="primary-bar"'));
+      const label =
+        segment.status === 'booting' || segment.view === null
+          ? 'booting'
+          : `v${segment.view}${primary ? ' ★' : ''}${segment.status === 'view-change' ? ' view change' : ''}`;
+      out.push(fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 14)}" class="seg-label">${esc(label)}</text>`, label));
+    }
+    out.push('</g>');
+  }
+
+  // Partitions: an overlay across the replica lanes, the blocked links in the strip above.
+  const lanesBottom = laneTop(model.replicas) - LANE_GAP;
+  for (const partition of model.partitions) {
+    const label = `partition ${linkSummary(partition.blocked)}`;
+    const title = `partition ${partition.from}–${partition.to} ms; blocked (from→to): ${partition.blocked
+      .map(([a, b]) => `${a}→${b}`)
+      .join(', ')}`;
+    out.push(
+      `<g class="partition">${rect(partition.from, partition.to, LANES_TOP - 2, lanesBottom - LANES_TOP + 4, 'class="partition-area"', `<title>${esc(title)}</title>`)}${rect(
+        partition.from,
+        partition.to,
+        AXIS_H + 2,
+        STRIP_H - 4,
+        'class="partition-strip"',
+      )}${fitted(partition.from, partition.to, `<text x="4" y="${AXIS_H + 14}" class="partition-label">${esc(label)}</text>`, label)}</g>`,
+    );
+  }
+
+  // The time axis and grid (redrawn by the script on zoom), and what lies outside the detail window.
+  out.push(`<g id="axis">${axisTicks(model.end, model.scale, height)}</g>`);
+  if (model.detail.from > 0) out.push(rect(0, model.detail.from, 0, AXIS_H, 'class="omitted"', '<title>message arrows omitted here</title>'));
+  if (model.detail.to < model.end) out.push(rect(model.detail.to, model.end, 0, AXIS_H, 'class="omitted"', '<title>message arrows omitted here</title>'));
+
+  // Timers, as small marks at the top of the lane.
+  out.push('<g class="timers">');
+  for (const timer of model.timers) {
+    const y = laneTop(timer.r) + 4;
+    const vc = timer.timer !== 'heartbeat' && timer.timer !== 'prepare-retry' && timer.timer !== 'repair-retry';
+    out.push(
+      at(
+        timer.t,
+        `<path d="M-3.5 ${fmt(y)} L3.5 ${fmt(y)} L0 ${fmt(y + 6)} Z" class="${vc ? 'timer timer-vc' : 'timer'}"><title>${esc(
+          `r${timer.r}: timer ${timer.timer} fires at ${timer.t} ms`,
+        )}</title></path>`,
+      ),
+    );
+  }
+  out.push('</g>');
+
+  // Messages: arrows from (send time, sender) to (delivery time, receiver). Normal traffic first, so the
+  // view-change messages are drawn on top.
+  const ordered = [...model.drawn.filter((m) => !VIEW_CHANGE_TYPES.has(m.type)), ...model.drawn.filter((m) => VIEW_CHANGE_TYPES.has(m.type))];
+  out.push('<g class="messages">');
+  for (const message of ordered) {
+    const y1 = laneMid(message.from);
+    const y2 = laneMid(message.to);
+    const cls = `msg ${typeClass(message.type)}${VIEW_CHANGE_TYPES.has(message.type) ? ' vc' : ''}`;
+    const what = `message ${message.id}, ${message.type} v${message.view}${message.op === undefined ? '' : ` op ${message.op}`}: r${message.from}→r${message.to}, sent ${message.t} ms`;
+    for (const t of message.deliveries) {
+      out.push(line(message.t, y1, t, y2, `class="${esc(cls)}"`, `<title>${esc(`${what}, delivered ${t} ms`)}</title>`));
+    }
+    for (const drop of message.drops) {
+      const title = `<title>${esc(`${what}, dropped (${drop.reason}) ${drop.t} ms`)}</title>`;
+      if (drop.t > message.t) {
+        // It travelled and died on arrival (receiver down, or a partition began): dashed all the way, × at the receiver.
+        out.push(line(message.t, y1, drop.t, y2, `class="${esc(cls)} dropped"`, title));
+        out.push(at(drop.t, crossPath(0, y2, '#c62828'), ' class="drop-x"'));
+      } else {
+        // Lost at the send (loss, or a partition): a short stub toward the receiver, × at its tip.
+        const tipY = y1 + (y2 - y1) * 0.3;
+        out.push(
+          at(
+            message.t,
+            `<line x1="0" y1="${fmt(y1)}" x2="12" y2="${fmt(tipY)}" class="${esc(cls)} dropped">${title}</line>${crossPath(12, tipY, '#c62828')}`,
+            ' class="drop-x"',
+          ),
+        );
+      }
+    }
+  }
+  out.push('</g>');
+
+  // Client operations, one lane per client, below the replicas.
+  let y = clientsTop(model);
+  for (const lane of model.clients) {
+    out.push(`<g class="client-lane" id="lane-${esc(lane.name)}">`);
+    out.push(rect(0, model.end, y, clientLaneHeight(lane), 'class="client-bg"'));
+    lane.rows.forEach((row, index) => {
+      const rowY = y + 2 + index * ROW_H;
+      for (const operation of row) {
+        const indeterminate = operation.outcome.type === 'indeterminate';
+        const to = indeterminate ? model.end : (operation.returnMs ?? model.end);
+        const [fill, stroke] = OP_COLORS[operation.operation.type];
+        const attributes = indeterminate
+          ? 'class="op indeterminate" fill="url(#hatch-indeterminate)" stroke="#888"'
+          : `class="op" fill="${fill}" stroke="${stroke}"`;
+        const label = opLabel(operation);
+        out.push(rect(operation.callMs, to, rowY, ROW_H - 3, attributes, `<title>${esc(opTitle(operation))}</title>`));
+        out.push(fitted(operation.callMs, to, `<text x="3" y="${fmt(rowY + 10.5)}" class="op-label">${esc(label)}</text>`, label));
+      }
+    });
+    out.push('</g>');
+    y += clientLaneHeight(lane) + CLIENT_GAP;
+  }
+
+  // Vertical marks over everything: the end of the faults, and violations.
+  if (model.faultsEnd !== null) {
+    out.push(
+      at(
+        model.faultsEnd,
+        `<line x1="0" y1="${AXIS_H}" x2="0" y2="${height}" class="faults-end"/><text x="4" y="${AXIS_H + 14}" class="faults-end-label">faults end</text>`,
+      ),
+    );
+  }
+  // A violation's label hangs just below the strip, on a white flag, so it never collides with a strip label.
+  for (const violation of model.violations) {
+    const left = violation.t > model.end / 2;
+    const text = truncate(`VIOLATION: ${violation.message}`, 120);
+    const flagW = text.length * 7 + 10;
+    const flagY = LANES_TOP + 2;
+    out.push(
+      at(
+        violation.t,
+        `<line x1="0" y1="${AXIS_H}" x2="0" y2="${height}" class="violation-line"/><rect x="${left ? -3 - flagW : 3}" y="${flagY}" width="${flagW}" height="18" class="violation-flag"/><text x="${
+          left ? -8 : 8
+        }" y="${flagY + 13}" text-anchor="${left ? 'end' : 'start'}" class="violation-label">${esc(text)}</text><title>${esc(violation.message)}</title>`,
+        ' class="violation"',
+      ),
+    );
+  }
+  out.push('</svg>');
+
+  return [
+    '<div class="diagram">',
+    renderLaneLabels(model, height),
+    `<div id="scroller">${out.join('\n')}</div>`,
+    '</div>',
+  ].join('\n');
+}
+
+/** The fixed column on the left: lane names, which stay put while the diagram scrolls. */
+function renderLaneLabels(model: Model, height: number): string {
+  const out = [`<svg class="labels" width="${LABELS_W}" height="${height}">`];
+  out.push(`<text x="8" y="16" class="axis-name">time (ms)</text>`);
+  out.push(`<text x="8" y="${AXIS_H + 14}" class="axis-name">faults</text>`);
+  for (let r = 0; r < model.replicas; r++) {
+    out.push(`<text x="8" y="${fmt(laneMid(r) + 5)}" class="lane-name">r${r}</text>`);
+  }
+  let y = clientsTop(model);
+  if (model.clients.length > 0) out.push(`<text x="8" y="${fmt(y - 7)}" class="axis-name">clients</text>`);
+  for (const lane of model.clients) {
+    out.push(`<text x="8" y="${fmt(y + 13)}" class="client-name">${esc(lane.name)}</text>`);
+    y += clientLaneHeight(lane) + CLIENT_GAP;
+  }
+  out.push('</svg>');
+  return out.join('\n');
+}
+
+function arrowMarker(id: string, color: string): string {
+  return `<marker id="${id}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" markerHeight="7" markerUnits="userSpaceOnUse" orient="auto"><path d="M0 1 L10 5 L0 9 Z" fill="${color}"/></marker>`;
+}
+
+/**
+ * The smallest 1-2-5 step of at least `minMs`. The script has a copy
+ * (`niceStep` in SCRIPT) to redraw the axis on zoom.
+ */
+function niceStep(minMs: number): number {
+  let step = 1;
+  for (;;) {
+    for (const factor of [1, 2, 5]) if (step * factor >= minMs) return step * factor;
+    step *= 10;
+  }
+}
+
+/** Ticks every ≥ 90 px, with faint grid lines down the diagram. */
+function axisTicks(end: number, scale: number, height: number): string {
+  const step = niceStep(90 / scale);
+  const out: string[] = [];
+  for (let t = 0; t <= end; t += step) {
+    const x = fmt(PAD + t * scale);
+    out.push(
+      `<line x1="${x}" y1="${AXIS_H - 6}" x2="${x}" y2="${height}" class="grid"/><text x="${x}" y="${AXIS_H - 9}" class="tick">${t}</text>`,
+    );
+  }
+  return out.join('');
+}
+
+// ---------------------------------------------------------------------------
+// Text.
+
+function segmentTitle(segment: Segment, primary: boolean): string {
+  const when = `${segment.from}–${segment.to} ms`;
+  if (segment.status === 'down') return `r${segment.r} crashed, ${when}`;
+  if (segment.view === null || segment.status === 'booting') return `r${segment.r} booting, ${when}`;
+  return (
+    `r${segment.r}: view ${segment.view}, ${segment.status}${primary ? ' (primary)' : ''}, ${when}; ` +
+    `op ${segment.opFrom}→${segment.opTo}, commit ${segment.commitFrom}→${segment.commitTo}`
+  );
+}
+
+/** Blocked links, compactly: `0↔1` when both directions are cut, `0→1` when only one is. */
+function linkSummary(blocked: ReadonlyArray<readonly [number, number]>): string {
+  const set = new Set(blocked.map(([a, b]) => `${a}>${b}`));
+  const parts: string[] = [];
+  for (const [a, b] of blocked) {
+    if (set.has(`${b}>${a}`)) {
+      if (a < b) parts.push(`${a}↔${b}`);
+    } else {
+      parts.push(`${a}→${b}`);
+    }
+  }
+  return parts.join(' ');
+}
+
+function value(v: unknown): string {
+  return truncate(typeof v === 'string' ? JSON.stringify(v) : String(v), 12);
+}
+
+/** `w k1=17`, `r k0→5`, `r k0→∅`, `cas k2 3→9 ✗`, `del k1`; `?` when the outcome is unknown. */
+function opLabel(operation: HistoryOperation): string {
+  const op = operation.operation;
+  const result = operation.outcome.type === 'ok' ? operation.outcome.result : null;
+  const failed = result !== null && !result.ok ? ' ✗' : '';
+  const unknown = result === null ? ' ?' : '';
+  switch (op.type) {
+    case 'read':
+      return `r ${op.key}${result === null ? '' : `→${result.ok && 'value' in result ? value(result.value) : '∅'}`}${unknown}`;
+    case 'write':
+      return `w ${op.key}=${value(op.value)}${unknown}`;
+    case 'cas':
+      return `cas ${op.key} ${value(op.expected)}→${value(op.value)}${failed}${unknown}`;
+    case 'delete':
+      return `del ${op.key}${unknown}`;
+  }
+}
+
+function opTitle(operation: HistoryOperation): string {
+  const op = operation.operation;
+  const what =
+    op.type === 'read'
+      ? `read ${op.key}`
+      : op.type === 'write'
+        ? `write ${op.key} = ${JSON.stringify(op.value)}`
+        : op.type === 'cas'
+          ? `compare-and-set ${op.key}: ${JSON.stringify(op.expected)} → ${JSON.stringify(op.value)}`
+          : `delete ${op.key}`;
+  const outcome =
+    operation.outcome.type === 'ok'
+      ? `returned ${operation.returnMs} ms (${(operation.returnMs ?? operation.callMs) - operation.callMs} ms): ${resultText(operation.outcome.result)}`
+      : 'indeterminate: the client never learned the outcome';
+  return `${operation.clientId} #${operation.id}: ${what}; called ${operation.callMs} ms, ${outcome}`;
+}
+
+function resultText(result: KvResult): string {
+  if (!result.ok) return result.error === 'precondition-failed' ? `precondition failed (actual ${JSON.stringify(result.actual)})` : result.error;
+  if ('value' in result) return `value ${JSON.stringify(result.value)}`;
+  if ('existed' in result) return result.existed ? 'ok (existed)' : 'ok (did not exist)';
+  return 'ok';
+}
+
+function validReplica(r: number, replicas: number): boolean {
+  return Number.isInteger(r) && r >= 0 && r < replicas;
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}
+
+const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
+
+/** Escapes text for HTML and SVG content and attribute values. */
+function esc(text: string): string {
+  return text.replace(/[&<>"']/g, (c) => ESCAPES[c]!);
+}
+
+// ---------------------------------------------------------------------------
+// Inline CSS and script.
+
+function css(): string {
+  const messageRules = [...MESSAGE_COLORS, ['other', OTHER_MESSAGE_COLOR] as const]
+    .map(([type, color]) => `.t-${type}{stroke:${color};marker-end:url(#arrow-${type})}`)
+    .join('\n');
+  return `
+:root{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;font-size:14px}
+body{margin:0;background:#f6f7f9}
+header{padding:14px 20px 10px;background:#fff;border-bottom:1px solid #d8dce3}
+h1{font-size:19px;margin:0 0 6px}
+.verdict{margin:4px 0 8px;font-weight:700;font-size:15px}
+.verdict.pass{color:#1a7f37}
+.verdict.fail{color:#c62828}
+.violations{margin:0 0 10px;padding:8px 12px 8px 32px;border:2px solid #c62828;background:#fdecea;color:#8e0000;font-weight:600;border-radius:4px}
+.violations li{margin:2px 0;white-space:pre-wrap;word-break:break-word}
+.violations .jump{margin-left:8px;font-weight:400}
+dl.stats{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:6px 18px;margin:6px 0 8px}
+dt{font-size:11px;color:#687080;text-transform:uppercase;letter-spacing:.03em}
+dd{margin:0;font-variant-numeric:tabular-nums}
+.yes{color:#1a7f37}.no{color:#c62828}
+.replay{margin:6px 0 0}
+code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
+.command{background:#eef1f5;padding:3px 8px;border-radius:4px;user-select:all}
+.muted{color:#687080;font-size:12px}
+.controls{position:sticky;top:0;z-index:2;display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;padding:7px 20px;background:#fff;border-bottom:1px solid #d8dce3}
+.controls input[type=number]{width:80px}
+.controls #zoom{width:160px;vertical-align:middle}
+.note{margin:6px 20px;padding:6px 10px;background:#fff8e1;border:1px solid #f0d48a;border-radius:4px;font-size:13px}
+.legend{padding:6px 20px;font-size:12px;line-height:20px}
+.legend span{white-space:nowrap;margin-right:8px}
+.legend svg{vertical-align:middle}
+.legend b{margin-right:6px}
+.diagram{display:flex;background:#fff;border-top:1px solid #d8dce3;border-bottom:1px solid #d8dce3}
+.labels{flex:none;border-right:1px solid #d8dce3;background:#fff}
+#scroller{overflow-x:auto;flex:1}
+#diagram{display:block}
+text{font-size:10px;fill:#333}
+.axis-name{font-size:11px;fill:#687080}
+.lane-name{font-size:15px;font-weight:700}
+.client-name{font-size:12px;font-weight:600}
+.tick{text-anchor:middle;fill:#687080}
+.grid{stroke:#000;stroke-opacity:.07}
+.lane-bg{fill:#f4f4f4}
+.client-bg{fill:#f8f9fb}
+.seg-label{font-weight:600;fill:#3b4252}
+.primary-bar{fill:#e0a100}
+.crash{fill:#2d2f36}
+.crash-label{fill:#fff;font-weight:600}
+.partition-area{fill:url(#hatch-partition);stroke:#d9480f;stroke-opacity:.5;stroke-dasharray:4 3}
+.partition-strip{fill:#ffe3d3}
+.partition-label{fill:#a33a0b;font-weight:600}
+.omitted{fill:url(#hatch-omitted)}
+.timer{fill:#9aa3b2}
+.timer-vc{fill:#f08c00}
+.msg{stroke-width:1.2;fill:none;stroke-opacity:.75}
+.msg.vc{stroke-width:2.2;stroke-opacity:1}
+.msg.dropped{stroke-dasharray:3 2;marker-end:none}
+.msg:hover{stroke-width:3.5;stroke-opacity:1}
+${messageRules}
+.op{stroke-width:1}
+.op:hover{stroke-width:2.5}
+.op-label{pointer-events:none;fill:#1d2330}
+g[data-fit]{pointer-events:none}
+.faults-end{stroke:#2f9e44;stroke-width:2;stroke-dasharray:6 3}
+.faults-end-label{fill:#1a7f37;font-weight:700}
+.violation-line{stroke:#c62828;stroke-width:3}
+.violation-flag{fill:#fff;fill-opacity:.92;stroke:#c62828;stroke-width:1.5}
+.violation-label{fill:#c62828;font-weight:700;font-size:12px}
+`;
+}
+
+/**
+ * Zoom and time windows. Every element with `data-t` is repositioned from its
+ * times: a line's x1/x2, a rect's x/width, a group's translation. A group with
+ * `data-fit` is a span's label: hidden when the span is narrower than that
+ * many px, and otherwise slid right to stay in view while the span is partly
+ * scrolled off. The axis is redrawn with the same rules as `axisTicks`, for
+ * the visible stretch only.
+ */
+const SCRIPT = `
+(function () {
+  'use strict';
+  var svg = document.getElementById('diagram');
+  var scroller = document.getElementById('scroller');
+  var axis = document.getElementById('axis');
+  var NS = 'http://www.w3.org/2000/svg';
+  var PAD = +svg.getAttribute('data-pad');
+  var END = +svg.getAttribute('data-end');
+  var AXIS_H = +svg.getAttribute('data-axis-h');
+  var MAX_SCALE = +svg.getAttribute('data-max-scale');
+  var FOCUS = [+svg.getAttribute('data-focus-from'), +svg.getAttribute('data-focus-to')];
+  var HEIGHT = +svg.getAttribute('height');
+  var scale = +svg.getAttribute('data-scale');
+  var items = Array.prototype.map.call(svg.querySelectorAll('[data-t]'), function (el) {
+    var ts = el.getAttribute('data-t').split(' ');
+    return { el: el, tag: el.tagName, a: +ts[0], b: +(ts[1] === undefined ? ts[0] : ts[1]), fit: el.hasAttribute('data-fit') ? +el.getAttribute('data-fit') : -1, at: null };
+  });
+  var labels = items.filter(function (it) { return it.fit >= 0; });
+  var fromInput = document.getElementById('from');
+  var toInput = document.getElementById('to');
+  var zoom = document.getElementById('zoom');
+  var readout = document.getElementById('readout');
+
+  function x(t) { return PAD + t * scale; }
+  function r1(v) { return String(Math.round(v * 10) / 10); }
+  function minScale() { return Math.min(MAX_SCALE, Math.max(1, scroller.clientWidth - 2 * PAD) / END); }
+  function niceStep(minMs) {
+    for (var step = 1; ; step *= 10) {
+      if (step >= minMs) return step;
+      if (2 * step >= minMs) return 2 * step;
+      if (5 * step >= minMs) return 5 * step;
+    }
+  }
+  function drawAxis() {
+    while (axis.firstChild) axis.removeChild(axis.firstChild);
+    var step = niceStep(90 / scale);
+    var first = Math.max(0, Math.floor(((scroller.scrollLeft - PAD) / scale - step) / step) * step);
+    var last = Math.min(END, (scroller.scrollLeft + scroller.clientWidth) / scale + step);
+    for (var t = first; t <= last; t += step) {
+      var line = document.createElementNS(NS, 'line');
+      line.setAttribute('x1', r1(x(t))); line.setAttribute('x2', r1(x(t)));
+      line.setAttribute('y1', AXIS_H - 6); line.setAttribute('y2', HEIGHT);
+      line.setAttribute('class', 'grid');
+      var text = document.createElementNS(NS, 'text');
+      text.setAttribute('x', r1(x(t))); text.setAttribute('y', AXIS_H - 9);
+      text.setAttribute('class', 'tick');
+      text.textContent = String(t);
+      axis.appendChild(line); axis.appendChild(text);
+    }
+  }
+  function place() {
+    svg.setAttribute('width', r1(2 * PAD + END * scale));
+    for (var i = 0; i < items.length; i++) {
+      var it = items[i], xa = x(it.a), xb = x(it.b);
+      if (it.tag === 'line') {
+        it.el.setAttribute('x1', r1(xa)); it.el.setAttribute('x2', r1(xb));
+      } else if (it.tag === 'rect') {
+        it.el.setAttribute('x', r1(xa)); it.el.setAttribute('width', r1(Math.max(1, xb - xa)));
+      } else if (it.fit < 0) {
+        it.el.setAttribute('transform', 'translate(' + r1(xa) + ',0)');
+      }
+    }
+  }
+  /** Labels of spans: hidden if they do not fit, else kept in view while their span is partly scrolled off. */
+  function stick() {
+    var left = scroller.scrollLeft;
+    for (var i = 0; i < labels.length; i++) {
+      var it = labels[i], xa = x(it.a), xb = x(it.b);
+      var at = xb - xa < it.fit ? -1 : Math.min(Math.max(xa, left), xb - it.fit);
+      if (at === it.at) continue;
+      it.at = at;
+      if (at < 0) { it.el.setAttribute('visibility', 'hidden'); continue; }
+      it.el.setAttribute('visibility', 'visible');
+      it.el.setAttribute('transform', 'translate(' + r1(at) + ',0)');
+    }
+  }
+  function syncControls() {
+    var from = (scroller.scrollLeft - PAD) / scale;
+    var to = from + scroller.clientWidth / scale;
+    if (document.activeElement !== fromInput) fromInput.value = Math.round(Math.max(0, from));
+    if (document.activeElement !== toInput) toInput.value = Math.round(Math.min(END, to));
+    var lo = Math.log(minScale()), hi = Math.log(MAX_SCALE);
+    zoom.value = hi > lo ? Math.round(1000 * (Math.log(scale) - lo) / (hi - lo)) : 0;
+  }
+  /** Rescale, keeping the time under anchorPx (px from the left of the visible area) in place. */
+  function setScale(next, anchorPx) {
+    var t = (scroller.scrollLeft + anchorPx - PAD) / scale;
+    scale = Math.min(MAX_SCALE, Math.max(minScale(), next));
+    place();
+    scroller.scrollLeft = x(t) - anchorPx;
+    stick();
+    drawAxis();
+    syncControls();
+  }
+  function showWindow(from, to) {
+    if (!(to > from)) return;
+    scale = Math.min(MAX_SCALE, Math.max(minScale(), (scroller.clientWidth - 2 * PAD) / (to - from)));
+    place();
+    scroller.scrollLeft = x(from) - PAD;
+    stick();
+    drawAxis();
+    syncControls();
+  }
+  function jumpTo(t) {
+    scroller.scrollLeft = x(t) - scroller.clientWidth * 0.3;
+    stick();
+    drawAxis();
+    syncControls();
+  }
+
+  document.getElementById('show').addEventListener('click', function () { showWindow(+fromInput.value, +toInput.value); });
+  document.getElementById('focus').addEventListener('click', function () { showWindow(FOCUS[0], FOCUS[1]); });
+  document.getElementById('all').addEventListener('click', function () { showWindow(0, END); });
+  document.getElementById('zin').addEventListener('click', function () { setScale(scale * 1.6, scroller.clientWidth / 2); });
+  document.getElementById('zout').addEventListener('click', function () { setScale(scale / 1.6, scroller.clientWidth / 2); });
+  [fromInput, toInput].forEach(function (input) {
+    input.addEventListener('keydown', function (e) { if (e.key === 'Enter') showWindow(+fromInput.value, +toInput.value); });
+  });
+  var pending = false;
+  zoom.addEventListener('input', function () {
+    if (pending) return;
+    pending = true;
+    requestAnimationFrame(function () {
+      pending = false;
+      var lo = Math.log(minScale()), hi = Math.log(MAX_SCALE);
+      setScale(Math.exp(lo + (hi - lo) * (+zoom.value) / 1000), scroller.clientWidth / 2);
+    });
+  });
+  document.getElementById('jump').addEventListener('change', function (e) {
+    if (e.target.value !== '') jumpTo(+e.target.value);
+  });
+  Array.prototype.forEach.call(document.querySelectorAll('[data-jump]'), function (button) {
+    button.addEventListener('click', function () { jumpTo(+button.getAttribute('data-jump')); scroller.scrollIntoView({ block: 'nearest' }); });
+  });
+  var scrolling = false;
+  scroller.addEventListener('scroll', function () {
+    if (scrolling) return;
+    scrolling = true;
+    requestAnimationFrame(function () { scrolling = false; stick(); drawAxis(); syncControls(); });
+  });
+  scroller.addEventListener('mousemove', function (e) {
+    var box = scroller.getBoundingClientRect();
+    var t = (e.clientX - box.left + scroller.scrollLeft - PAD) / scale;
+    readout.textContent = t >= 0 && t <= END ? 't = ' + t.toFixed(1) + ' ms' : '';
+  });
+  showWindow(FOCUS[0], FOCUS[1]);
+})();
+`;

@@ -1,0 +1,4 @@
+/** The `npm run sim` entry point. */
+import { main } from './cli.js';
+
+process.exitCode = main(process.argv.slice(2));

@@ -1,0 +1,821 @@
+/**
+ * One simulated world: n replicas of @vsr/core, a few key-value clients, a
+ * network, disks and a clock, all driven by one seeded PRNG and one event
+ * queue. The same seed on the same code replays the same run, event for
+ * event (`trace_digest` proves it).
+ *
+ * The world carries out the reducer's effects under the effect contract
+ * (docs/architecture.md): storage writes become durable only at a simulated
+ * fsync (group commit); a send or reply waits until every write before it is
+ * durable; a crash loses the writes that were not synced (or keeps a prefix
+ * of them, as a disk may); timers are named and drift per replica.
+ *
+ * Faults run while the workload is under way, never with more than f
+ * replicas down at once; then everything heals and the run checks liveness
+ * (every outstanding request completes within a bound), convergence,
+ * exactly-once execution and linearizability.
+ */
+import {
+  faultsTolerated,
+  initialState,
+  step,
+  type ClientRequest,
+  type DurableHeader,
+  type Effect,
+  type Event,
+  type Limits,
+  type LogEntry,
+  type Message,
+  type ReplicaState,
+  type Reply,
+  type TimerName,
+  type Timeouts,
+} from '@vsr/core';
+import type { KvOperation, KvResult } from '@vsr/kv';
+import { SafetyMonitor, SafetyViolation } from '@vsr/testing';
+import { EventQueue } from './queue.js';
+import { Random } from './random.js';
+import { faultRates, type FaultClass, type FaultName, type FaultRates } from './faults.js';
+import { countedKvMachine, type CountedState } from './machine.js';
+import { checkLinearizability, type HistoryOperation } from './linearizability.js';
+import { Workload } from './workload.js';
+
+/** Bugs a test can plant in the interpreter, to show the checkers catch them. */
+export interface InterpreterBugs {
+  /** Let sends and replies leave before the writes they follow are durable. */
+  readonly sendBeforeDurable?: boolean;
+}
+
+export interface SimulationOptions {
+  readonly seed: number;
+  readonly replicaCount: number;
+  readonly clientCount: number;
+  readonly requests: number;
+  readonly faults: readonly FaultName[];
+  /** Keep every event for --trace and --html (slower). */
+  readonly trace?: boolean;
+  /** After the faults heal, every outstanding request must complete within this (simulated) time. */
+  readonly livenessBoundMs?: number;
+  /** A client retries a request at another replica after this long without an answer. */
+  readonly requestTimeoutMs?: number;
+  readonly timeouts?: Partial<Timeouts>;
+  readonly limits?: Partial<Limits>;
+  readonly bugs?: InterpreterBugs;
+  /** Replace some of the drawn fault rates (for targeted campaigns and tests). */
+  readonly rates?: Partial<FaultRates>;
+}
+
+export interface SimulationSummary {
+  readonly seed: number;
+  readonly replicas: number;
+  readonly faults: string;
+  readonly fault_classes: FaultClass[];
+  readonly requests_ok: number;
+  readonly requests_indeterminate: number;
+  readonly committed_ops: number;
+  readonly view_changes: number;
+  readonly crashes: number;
+  readonly restarts: number;
+  readonly partitions: number;
+  readonly messages_sent: number;
+  readonly messages_dropped: number;
+  readonly rejected_inputs: number;
+  readonly steps: number;
+  readonly linearizable: boolean;
+  readonly converged: boolean;
+  readonly violations: string[];
+  readonly trace_digest: string;
+  readonly sim_ms: number;
+  readonly wall_ms: number;
+}
+
+export type TraceEvent =
+  | { t: number; e: 'send'; id: number; from: number; to: number; type: string; view: number; op?: number }
+  | { t: number; e: 'deliver'; id: number; to: number }
+  | { t: number; e: 'drop'; id: number; reason: string }
+  | { t: number; e: 'timer'; r: number; timer: TimerName }
+  | { t: number; e: 'state'; r: number; view: number; status: string; op: number; commit: number }
+  | { t: number; e: 'crash'; r: number }
+  | { t: number; e: 'restart'; r: number }
+  | { t: number; e: 'partition'; blocked: Array<[number, number]> }
+  | { t: number; e: 'heal' }
+  | { t: number; e: 'faults-end' }
+  | { t: number; e: 'call'; client: string; id: number; op: KvOperation }
+  | { t: number; e: 'return'; client: string; id: number; result: KvResult }
+  | { t: number; e: 'violation'; message: string };
+
+export interface SimulationResult {
+  readonly summary: SimulationSummary;
+  readonly history: HistoryOperation[];
+  readonly trace: TraceEvent[];
+}
+
+type WorldEvent =
+  | { kind: 'deliver'; id: number; from: number; to: number; message: Message }
+  | { kind: 'request'; to: number; client: number; request: ClientRequest }
+  | { kind: 'reply'; client: number; reply: Reply }
+  | { kind: 'timer'; replica: number; timer: TimerName; generation: number }
+  | { kind: 'fsync'; replica: number; incarnation: number }
+  | { kind: 'client-timeout'; client: number; generation: number }
+  | { kind: 'client-next'; client: number }
+  | { kind: 'crash-tick' }
+  | { kind: 'partition-tick' }
+  | { kind: 'restart'; replica: number }
+  | { kind: 'heal-partition'; partition: number }
+  | { kind: 'convergence-check' };
+
+interface Disk {
+  header: DurableHeader | null;
+  log: LogEntry[];
+}
+
+type Write = (disk: Disk) => void;
+
+interface ReplicaProcess {
+  state: ReplicaState;
+  up: boolean;
+  incarnation: number;
+  timers: Map<TimerName, number>;
+  /** Timers run at (1 + drift) × their nominal duration. */
+  drift: number;
+  disk: Disk;
+  /** Written but not yet synced, in order. */
+  pending: Write[];
+  fsyncScheduled: boolean;
+  /** Sends and replies waiting for the pending writes to become durable. */
+  held: Array<() => void>;
+}
+
+interface PendingRequest {
+  readonly requestNumber: number;
+  readonly operation: KvOperation | null;
+  /** Index into the history, or null for a registration. */
+  readonly historyIndex: number | null;
+}
+
+interface SimClient {
+  readonly index: number;
+  id: string;
+  sessions: number;
+  registered: boolean;
+  nextRequestNumber: number;
+  target: number;
+  pending: PendingRequest | null;
+  timerGeneration: number;
+  done: boolean;
+}
+
+const DEFAULT_LIVENESS_BOUND_MS = 30_000;
+const CONVERGENCE_BOUND_MS = 10_000;
+/** Faults stop once this share of the requests has been issued. */
+const FAULTS_UNTIL_ISSUED = 0.9;
+
+export function simulate(options: SimulationOptions): SimulationResult {
+  return new World(options).run();
+}
+
+class World {
+  private readonly random: Random;
+  private readonly networkRandom: Random;
+  private readonly faultRandom: Random;
+  private readonly clientRandom: Random;
+  private readonly queue = new EventQueue<WorldEvent>();
+  private readonly processes: ReplicaProcess[] = [];
+  private readonly clients: SimClient[] = [];
+  private readonly monitor: SafetyMonitor;
+  private readonly workload: Workload;
+  private readonly rates: FaultRates;
+  private readonly classes: FaultClass[];
+  private readonly f: number;
+  private readonly history: HistoryOperation[] = [];
+  private readonly trace: TraceEvent[] = [];
+  private readonly tracing: boolean;
+  private readonly violations: string[] = [];
+  private readonly blocked = new Set<string>();
+  private readonly partitions = new Map<number, Array<[number, number]>>();
+  private readonly viewsCompleted = new Set<number>();
+  private nowMs = 0;
+  private faultsActive = true;
+  private livenessDeadlineMs = Number.POSITIVE_INFINITY;
+  private convergenceDeadlineMs = Number.POSITIVE_INFINITY;
+  private converged = false;
+  private finished = false;
+  private issued = 0;
+  private requestsOk = 0;
+  private crashes = 0;
+  private restarts = 0;
+  private partitionCount = 0;
+  private messagesSent = 0;
+  private messagesDropped = 0;
+  private rejectedInputs = 0;
+  private steps = 0;
+  private nextMessageId = 1;
+  private nextTimerGeneration = 1;
+  private digestA = 0x811c9dc5;
+  private digestB = 0x01000193;
+
+  constructor(private readonly options: SimulationOptions) {
+    this.random = new Random(options.seed);
+    this.networkRandom = this.random.fork();
+    this.faultRandom = this.random.fork();
+    this.clientRandom = this.random.fork();
+    const drawn = faultRates(options.faults, this.random.fork(), options.rates);
+    this.rates = drawn.rates;
+    this.classes = drawn.classes;
+    this.f = faultsTolerated(options.replicaCount);
+    this.monitor = new SafetyMonitor(options.replicaCount);
+    this.workload = new Workload(this.clientRandom.fork());
+    this.tracing = options.trace ?? false;
+    if (options.replicaCount < 1) throw new Error('--replicas: at least one replica');
+    if (options.clientCount < 1) throw new Error('--clients: at least one client');
+    if (options.requests < 0) throw new Error('--requests: cannot be negative');
+  }
+
+  run(): SimulationResult {
+    const started = Date.now();
+    for (let r = 0; r < this.options.replicaCount; r++) {
+      const drift = this.rates.clockDrift > 0 ? (this.faultRandom.float() * 2 - 1) * this.rates.clockDrift : 0;
+      this.processes.push({
+        state: this.newReplicaState(r),
+        up: true,
+        incarnation: 0,
+        timers: new Map(),
+        drift,
+        disk: { header: null, log: [] },
+        pending: [],
+        fsyncScheduled: false,
+        held: [],
+      });
+    }
+    for (let r = 0; r < this.options.replicaCount; r++) this.runStep(r, { kind: 'boot', storage: null });
+    for (let c = 0; c < this.options.clientCount; c++) {
+      this.clients.push({
+        index: c,
+        id: `c${c}`,
+        sessions: 1,
+        registered: false,
+        nextRequestNumber: 0,
+        target: 0,
+        pending: null,
+        timerGeneration: 0,
+        done: false,
+      });
+      this.queue.push(this.clientRandom.int(0, 20), { kind: 'client-next', client: c });
+    }
+    if (this.rates.crashEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.crashEveryMs), { kind: 'crash-tick' });
+    if (this.rates.partitionEveryMs > 0) {
+      this.queue.push(this.nextFaultDelay(this.rates.partitionEveryMs), { kind: 'partition-tick' });
+    }
+    if (this.options.requests === 0) this.endFaults();
+
+    while (!this.finished) {
+      const next = this.queue.pop();
+      if (next === undefined) {
+        this.violation('the world ran out of events (no timers armed)');
+        break;
+      }
+      this.nowMs = next.atMs;
+      if (this.nowMs > this.livenessDeadlineMs) {
+        const outstanding = this.clients.filter((client) => !client.done).length;
+        this.violation(
+          `liveness: ${outstanding} client(s) still waiting ${this.options.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS} ms after the faults healed`,
+        );
+        break;
+      }
+      try {
+        this.handle(next.event);
+      } catch (error) {
+        if (!(error instanceof SafetyViolation)) throw error;
+        this.violation(error.message);
+        break;
+      }
+    }
+
+    const linearizability = checkLinearizability(this.history);
+    if (!linearizability.linearizable) {
+      const example = linearizability.counterexample;
+      this.violation(
+        `linearizability: ${example ? `key ${example.key}: ${example.explanation}` : 'search exhausted'}`,
+      );
+    }
+    for (const [r, process] of this.processes.entries()) {
+      const duplicates = (process.state.app.value as CountedState).duplicates;
+      if (duplicates > 0) this.violation(`replica ${r} executed ${duplicates} request(s) twice`);
+    }
+    const summary: SimulationSummary = {
+      seed: this.options.seed,
+      replicas: this.options.replicaCount,
+      faults: this.options.faults.join(','),
+      fault_classes: this.classes,
+      requests_ok: this.requestsOk,
+      requests_indeterminate: this.history.filter((operation) => operation.outcome.type === 'indeterminate').length,
+      committed_ops: Math.max(...this.processes.map((process) => process.state.commitNumber)),
+      view_changes: this.viewsCompleted.size,
+      crashes: this.crashes,
+      restarts: this.restarts,
+      partitions: this.partitionCount,
+      messages_sent: this.messagesSent,
+      messages_dropped: this.messagesDropped,
+      rejected_inputs: this.rejectedInputs,
+      steps: this.steps,
+      linearizable: linearizability.linearizable,
+      converged: this.converged,
+      violations: this.violations,
+      trace_digest: this.digest(),
+      sim_ms: this.nowMs,
+      wall_ms: Date.now() - started,
+    };
+    return { summary, history: this.history, trace: this.trace };
+  }
+
+  // -------------------------------------------------------------------------
+  // Events
+
+  private handle(event: WorldEvent): void {
+    switch (event.kind) {
+      case 'deliver': {
+        const process = this.processes[event.to]!;
+        if (!process.up || this.isBlocked(event.from, event.to)) {
+          this.drop(event.id, process.up ? 'partition' : 'down');
+          return;
+        }
+        this.record(`d${event.id}`);
+        if (this.tracing) this.trace.push({ t: this.nowMs, e: 'deliver', id: event.id, to: event.to });
+        this.runStep(event.to, { kind: 'message', message: event.message });
+        return;
+      }
+      case 'request': {
+        if (!this.processes[event.to]!.up) return;
+        this.record(`q${event.client}>${event.to}`);
+        this.runStep(event.to, { kind: 'client-request', request: event.request, receivedAtMs: this.nowMs });
+        return;
+      }
+      case 'reply':
+        this.record(`p${event.client}`);
+        return this.onReply(this.clients[event.client]!, event.reply);
+      case 'timer': {
+        const process = this.processes[event.replica]!;
+        if (!process.up || process.timers.get(event.timer) !== event.generation) return;
+        process.timers.delete(event.timer);
+        this.record(`t${event.replica}${event.timer}`);
+        if (this.tracing) this.trace.push({ t: this.nowMs, e: 'timer', r: event.replica, timer: event.timer });
+        this.runStep(event.replica, { kind: 'timeout', timer: event.timer });
+        return;
+      }
+      case 'fsync':
+        return this.onFsync(event.replica, event.incarnation);
+      case 'client-timeout': {
+        const client = this.clients[event.client]!;
+        if (client.pending === null || client.timerGeneration !== event.generation) return;
+        client.target = (client.target + 1) % this.options.replicaCount;
+        this.sendRequest(client);
+        return;
+      }
+      case 'client-next':
+        return this.clientNext(this.clients[event.client]!);
+      case 'crash-tick':
+        return this.onCrashTick();
+      case 'partition-tick':
+        return this.onPartitionTick();
+      case 'restart':
+        if (!this.processes[event.replica]!.up) this.restart(event.replica);
+        return;
+      case 'heal-partition':
+        this.healPartition(event.partition);
+        return;
+      case 'convergence-check':
+        return this.onConvergenceCheck();
+    }
+  }
+
+  private runStep(replica: number, event: Event): void {
+    const process = this.processes[replica]!;
+    const before = process.state;
+    const [state, effects] = step(before, event);
+    process.state = state;
+    this.steps++;
+    this.monitor.afterStep(replica, state);
+    if (
+      this.tracing &&
+      (state.viewNumber !== before.viewNumber || state.status !== before.status || state.commitNumber !== before.commitNumber)
+    ) {
+      this.trace.push({
+        t: this.nowMs,
+        e: 'state',
+        r: replica,
+        view: state.viewNumber,
+        status: state.status,
+        op: state.log.lastOpNumber,
+        commit: state.commitNumber,
+      });
+    }
+    this.carryOut(replica, effects);
+  }
+
+  /** The effect contract. */
+  private carryOut(replica: number, effects: readonly Effect[]): void {
+    const process = this.processes[replica]!;
+    for (const effect of effects) {
+      switch (effect.kind) {
+        case 'send': {
+          const { to, message } = effect;
+          this.outgoing(process, () => this.sendMessage(replica, to, message));
+          break;
+        }
+        case 'reply': {
+          const reply = effect.reply;
+          if (reply.type === 'reply') this.monitor.answered(replica, process.state, reply.opNumber, reply.viewNumber);
+          const client = this.clientById(reply.clientId);
+          if (client !== undefined) this.outgoing(process, () => this.sendReply(client.index, reply));
+          break;
+        }
+        case 'log-append': {
+          const entry = effect.entry;
+          this.write(replica, (disk) => {
+            if (entry.opNumber !== disk.log.length + 1) {
+              throw new SafetyViolation(`replica ${replica} appended op ${entry.opNumber} after op ${disk.log.length}`);
+            }
+            disk.log.push(entry);
+          });
+          break;
+        }
+        case 'log-truncate': {
+          const opNumber = effect.opNumber;
+          this.write(replica, (disk) => {
+            disk.log.length = Math.min(disk.log.length, opNumber);
+          });
+          break;
+        }
+        case 'persist-header': {
+          const header = effect.header;
+          this.write(replica, (disk) => {
+            disk.header = header;
+          });
+          break;
+        }
+        case 'set-timer': {
+          const generation = this.nextTimerGeneration++;
+          process.timers.set(effect.timer, generation);
+          const afterMs = Math.max(1, Math.round(effect.afterMs * (1 + process.drift)));
+          this.queue.push(this.nowMs + afterMs, { kind: 'timer', replica, timer: effect.timer, generation });
+          break;
+        }
+        case 'cancel-timer':
+          process.timers.delete(effect.timer);
+          break;
+        case 'telemetry':
+          if (effect.event.name === 'vsr.view_change.complete' && effect.event.data.chosenFrom !== undefined) {
+            this.viewsCompleted.add(effect.event.viewNumber);
+          }
+          break;
+        case 'reject':
+          this.rejectedInputs++;
+          break;
+      }
+    }
+  }
+
+  private write(replica: number, write: Write): void {
+    const process = this.processes[replica]!;
+    process.pending.push(write);
+    if (!process.fsyncScheduled) {
+      process.fsyncScheduled = true;
+      this.queue.push(this.nowMs + this.faultRandom.int(this.rates.fsyncMinMs, this.rates.fsyncMaxMs), {
+        kind: 'fsync',
+        replica,
+        incarnation: process.incarnation,
+      });
+    }
+  }
+
+  /** A send or reply leaves only once every write before it is durable. */
+  private outgoing(process: ReplicaProcess, send: () => void): void {
+    if (process.pending.length > 0 && this.options.bugs?.sendBeforeDurable !== true) process.held.push(send);
+    else send();
+  }
+
+  /** Group commit: one fsync makes every pending write durable, then releases the sends that waited. */
+  private onFsync(replica: number, incarnation: number): void {
+    const process = this.processes[replica]!;
+    if (process.incarnation !== incarnation) return;
+    for (const write of process.pending) write(process.disk);
+    process.pending = [];
+    process.fsyncScheduled = false;
+    const held = process.held;
+    process.held = [];
+    for (const send of held) send();
+  }
+
+  // -------------------------------------------------------------------------
+  // The network
+
+  private sendMessage(from: number, to: number, message: Message): void {
+    const id = this.nextMessageId++;
+    this.messagesSent++;
+    if (this.tracing) {
+      const op = 'opNumber' in message ? message.opNumber : undefined;
+      this.trace.push({ t: this.nowMs, e: 'send', id, from, to, type: message.type, view: message.viewNumber, ...(op === undefined ? {} : { op }) });
+    }
+    if (this.isBlocked(from, to)) return this.drop(id, 'partition');
+    if (this.faultsActive && this.networkRandom.chance(this.rates.lossRate)) return this.drop(id, 'loss');
+    this.queue.push(this.nowMs + this.delay(), { kind: 'deliver', id, from, to, message });
+    if (this.faultsActive && this.networkRandom.chance(this.rates.duplicateRate)) {
+      this.queue.push(this.nowMs + this.delay(), { kind: 'deliver', id, from, to, message });
+    }
+  }
+
+  private sendReply(client: number, reply: Reply): void {
+    if (this.faultsActive && this.networkRandom.chance(this.rates.lossRate)) return;
+    this.queue.push(this.nowMs + this.delay(), { kind: 'reply', client, reply });
+  }
+
+  private delay(): number {
+    return this.networkRandom.int(this.rates.delayMinMs, this.faultsActive ? this.rates.delayMaxMs : Math.min(3, this.rates.delayMaxMs));
+  }
+
+  private drop(id: number, reason: string): void {
+    this.messagesDropped++;
+    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'drop', id, reason });
+  }
+
+  private isBlocked(from: number, to: number): boolean {
+    return this.blocked.size > 0 && this.blocked.has(`${from}>${to}`);
+  }
+
+  // -------------------------------------------------------------------------
+  // Faults
+
+  private nextFaultDelay(meanMs: number): number {
+    return Math.max(1, Math.round(meanMs * (0.5 + this.faultRandom.float())));
+  }
+
+  private onCrashTick(): void {
+    if (!this.faultsActive) return;
+    const down = this.processes.filter((process) => !process.up).length;
+    if (down < this.f) {
+      const candidates = this.processes.map((process, r) => (process.up ? r : -1)).filter((r) => r >= 0);
+      const victim = this.faultRandom.pick(candidates);
+      this.crash(victim);
+      const downtime = this.faultRandom.int(this.rates.downtimeMinMs, this.rates.downtimeMaxMs);
+      this.queue.push(this.nowMs + downtime, { kind: 'restart', replica: victim });
+    }
+    this.queue.push(this.nowMs + this.nextFaultDelay(this.rates.crashEveryMs), { kind: 'crash-tick' });
+  }
+
+  private crash(replica: number): void {
+    const process = this.processes[replica]!;
+    process.up = false;
+    process.incarnation++;
+    process.timers.clear();
+    process.held = [];
+    // Unsynced writes may have reached the disk in part: keep a prefix.
+    const kept = this.faultRandom.int(0, process.pending.length);
+    for (const write of process.pending.slice(0, kept)) write(process.disk);
+    process.pending = [];
+    process.fsyncScheduled = false;
+    this.crashes++;
+    this.record(`crash${replica}`);
+    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'crash', r: replica });
+  }
+
+  private restart(replica: number): void {
+    const process = this.processes[replica]!;
+    process.up = true;
+    process.state = this.newReplicaState(replica);
+    this.monitor.restarted(replica);
+    this.restarts++;
+    this.record(`restart${replica}`);
+    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'restart', r: replica });
+    const { header, log } = process.disk;
+    this.runStep(replica, { kind: 'boot', storage: header === null ? null : { header, log: [...log] } });
+  }
+
+  private onPartitionTick(): void {
+    if (!this.faultsActive) return;
+    if (this.partitions.size === 0) {
+      const n = this.options.replicaCount;
+      const links: Array<[number, number]> = [];
+      const shape = this.faultRandom.int(0, 2);
+      if (shape === 0) {
+        // One replica cut off, both ways.
+        const isolated = this.faultRandom.int(0, n - 1);
+        for (let other = 0; other < n; other++) {
+          if (other !== isolated) links.push([isolated, other], [other, isolated]);
+        }
+      } else if (shape === 1) {
+        // Two groups.
+        const side = Array.from({ length: n }, () => this.faultRandom.chance(0.5));
+        for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) if (side[a] !== side[b]) links.push([a, b]);
+      } else {
+        // Asymmetric: some links fail in one direction only.
+        for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) if (a !== b && this.faultRandom.chance(0.3)) links.push([a, b]);
+      }
+      if (links.length > 0) {
+        const id = ++this.partitionCount;
+        this.partitions.set(id, links);
+        this.rebuildBlocked();
+        this.record(`partition${id}`);
+        if (this.tracing) this.trace.push({ t: this.nowMs, e: 'partition', blocked: links });
+        const duration = this.faultRandom.int(this.rates.partitionMinMs, this.rates.partitionMaxMs);
+        this.queue.push(this.nowMs + duration, { kind: 'heal-partition', partition: id });
+      }
+    }
+    this.queue.push(this.nowMs + this.nextFaultDelay(this.rates.partitionEveryMs), { kind: 'partition-tick' });
+  }
+
+  private healPartition(id: number): void {
+    if (!this.partitions.delete(id)) return;
+    this.rebuildBlocked();
+    this.record(`heal${id}`);
+    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'heal' });
+  }
+
+  private rebuildBlocked(): void {
+    this.blocked.clear();
+    for (const links of this.partitions.values()) for (const [a, b] of links) this.blocked.add(`${a}>${b}`);
+  }
+
+  /** The faults are over: heal partitions, restart every replica; the liveness clock starts. */
+  private endFaults(): void {
+    if (!this.faultsActive) return;
+    this.faultsActive = false;
+    for (const id of [...this.partitions.keys()]) this.healPartition(id);
+    for (let r = 0; r < this.processes.length; r++) if (!this.processes[r]!.up) this.restart(r);
+    this.livenessDeadlineMs = this.nowMs + (this.options.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS);
+    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'faults-end' });
+  }
+
+  // -------------------------------------------------------------------------
+  // Clients
+
+  private clientNext(client: SimClient): void {
+    if (client.pending !== null) return;
+    if (!client.registered) {
+      client.pending = { requestNumber: client.nextRequestNumber++, operation: null, historyIndex: null };
+      this.sendRequest(client);
+      return;
+    }
+    if (this.issued >= this.options.requests) {
+      client.done = true;
+      this.maybeFinishWorkload();
+      return;
+    }
+    const operation = this.workload.next(client.index);
+    const historyIndex = this.history.length;
+    this.history.push({
+      id: historyIndex,
+      clientId: client.id,
+      operation,
+      callMs: this.nowMs,
+      returnMs: null,
+      outcome: { type: 'indeterminate' },
+    });
+    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'call', client: client.id, id: historyIndex, op: operation });
+    client.pending = { requestNumber: client.nextRequestNumber++, operation, historyIndex };
+    this.issued++;
+    if (this.faultsActive && this.issued >= this.options.requests * FAULTS_UNTIL_ISSUED) this.endFaults();
+    this.sendRequest(client);
+  }
+
+  private sendRequest(client: SimClient): void {
+    const pending = client.pending!;
+    const request: ClientRequest = {
+      clientId: client.id,
+      requestNumber: pending.requestNumber,
+      operation: pending.operation,
+    };
+    if (!(this.faultsActive && this.networkRandom.chance(this.rates.lossRate))) {
+      this.queue.push(this.nowMs + this.delay(), { kind: 'request', to: client.target, client: client.index, request });
+    }
+    client.timerGeneration++;
+    this.queue.push(this.nowMs + (this.options.requestTimeoutMs ?? 400), {
+      kind: 'client-timeout',
+      client: client.index,
+      generation: client.timerGeneration,
+    });
+  }
+
+  private onReply(client: SimClient, reply: Reply): void {
+    const pending = client.pending;
+    if (pending === null || reply.clientId !== client.id || reply.requestNumber !== pending.requestNumber) return;
+    switch (reply.type) {
+      case 'reply': {
+        client.pending = null;
+        client.timerGeneration++;
+        if (pending.historyIndex === null) {
+          client.registered = true;
+        } else {
+          const entry = this.history[pending.historyIndex]!;
+          this.history[pending.historyIndex] = { ...entry, returnMs: this.nowMs, outcome: { type: 'ok', result: reply.result as KvResult } };
+          this.requestsOk++;
+          if (this.tracing) {
+            this.trace.push({ t: this.nowMs, e: 'return', client: client.id, id: pending.historyIndex, result: reply.result as KvResult });
+          }
+        }
+        this.queue.push(this.nowMs + this.clientRandom.int(0, 5), { kind: 'client-next', client: client.index });
+        return;
+      }
+      case 'redirect':
+        if (reply.primary !== client.target) {
+          client.target = reply.primary;
+          this.sendRequest(client);
+        }
+        return;
+      case 'error':
+        if (reply.code === 'busy') return; // The timeout retries.
+        if (reply.code === 'not-registered') {
+          // The session was evicted: the outcome of this request is unknown
+          // (it stays indeterminate); a new session under a fresh client id.
+          client.pending = null;
+          client.sessions++;
+          client.id = `c${client.index}.${client.sessions}`;
+          client.registered = false;
+          client.nextRequestNumber = 0;
+          this.queue.push(this.nowMs + 1, { kind: 'client-next', client: client.index });
+          return;
+        }
+        throw new SafetyViolation(`client ${client.id} got ${reply.code} for a valid request: ${reply.message}`);
+    }
+  }
+
+  private clientById(clientId: string): SimClient | undefined {
+    const match = /^c(\d+)/.exec(clientId);
+    const client = match ? this.clients[Number(match[1])] : undefined;
+    return client?.id === clientId ? client : undefined;
+  }
+
+  private maybeFinishWorkload(): void {
+    if (!this.clients.every((client) => client.done)) return;
+    this.endFaults();
+    this.livenessDeadlineMs = Number.POSITIVE_INFINITY;
+    this.convergenceDeadlineMs = this.nowMs + CONVERGENCE_BOUND_MS;
+    this.queue.push(this.nowMs + 1, { kind: 'convergence-check' });
+  }
+
+  /** Every replica normal in one view, at one commit number, with the same application state. */
+  private onConvergenceCheck(): void {
+    const states = this.processes.map((process) => process.state);
+    const first = states[0]!;
+    const snapshot = (state: ReplicaState) => JSON.stringify((countedKvMachine.snapshot(state.app.value as CountedState) as { kv: unknown }).kv);
+    const agreed =
+      this.processes.every((process) => process.up) &&
+      states.every(
+        (state) =>
+          state.status === 'normal' &&
+          state.viewNumber === first.viewNumber &&
+          state.commitNumber === first.commitNumber &&
+          state.log.lastOpNumber === state.commitNumber,
+      ) &&
+      states.every((state) => snapshot(state) === snapshot(first));
+    if (agreed) {
+      this.converged = true;
+      this.finished = true;
+      return;
+    }
+    if (this.nowMs >= this.convergenceDeadlineMs) {
+      this.violation(
+        `convergence: replicas differ ${CONVERGENCE_BOUND_MS} ms after the workload ended: ` +
+          states.map((state, r) => `r${r} ${state.status} v${state.viewNumber} op${state.log.lastOpNumber} c${state.commitNumber}`).join(', '),
+      );
+      this.finished = true;
+      return;
+    }
+    this.queue.push(this.nowMs + 50, { kind: 'convergence-check' });
+  }
+
+  // -------------------------------------------------------------------------
+
+  private newReplicaState(replicaId: number): ReplicaState {
+    return initialState(
+      {
+        replicaId,
+        replicaCount: this.options.replicaCount,
+        timeouts: this.options.timeouts ?? {},
+        limits: this.options.limits ?? {},
+      },
+      countedKvMachine,
+    );
+  }
+
+  private violation(message: string): void {
+    this.violations.push(message);
+    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'violation', message });
+  }
+
+  /** Folds one event into the trace digest (two 32-bit FNV-1a lanes). */
+  private record(text: string): void {
+    let a = this.digestA ^ this.nowMs;
+    let b = this.digestB ^ (this.nowMs >>> 7);
+    for (let i = 0; i < text.length; i++) {
+      const c = text.charCodeAt(i);
+      a = Math.imul(a ^ c, 0x01000193);
+      b = Math.imul(b ^ c, 0x01000197);
+    }
+    this.digestA = a >>> 0;
+    this.digestB = b >>> 0;
+  }
+
+  private digest(): string {
+    return this.digestA.toString(16).padStart(8, '0') + this.digestB.toString(16).padStart(8, '0');
+  }
+}

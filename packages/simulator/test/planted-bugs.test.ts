@@ -1,0 +1,84 @@
+/**
+ * Teeth: plant a known bug, run seeds until the simulator reports a
+ * violation, and require that it does so within a bounded number of seeds.
+ * Core bugs are planted by replacing one small function of @vsr/core's
+ * quorum module for this test only; interpreter bugs through the
+ * simulator's `bugs` option.
+ */
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import type { SimulationOptions, SimulationSummary } from '../src/index.js';
+
+const QUORUM = '../../core/src/quorum.ts';
+
+type Quorum = typeof import('../../core/src/quorum.js');
+
+async function firstViolation(
+  seedsMax: number,
+  options: Partial<SimulationOptions> = {},
+): Promise<SimulationSummary | undefined> {
+  const { simulate } = await import('../src/index.js');
+  for (let seed = 1; seed <= seedsMax; seed++) {
+    const { summary } = simulate({
+      seed,
+      replicaCount: 3,
+      clientCount: 4,
+      requests: 200,
+      faults: ['all'],
+      ...options,
+    });
+    if (summary.violations.length > 0) return summary;
+  }
+  return undefined;
+}
+
+afterEach(() => {
+  vi.doUnmock(QUORUM);
+  vi.resetModules();
+});
+
+describe('the simulator catches planted bugs', () => {
+  test('committing without a quorum', async () => {
+    vi.resetModules();
+    vi.doMock(QUORUM, async (importOriginal) => ({ ...(await importOriginal<Quorum>()), hasQuorum: () => true }));
+    const caught = await firstViolation(20);
+    expect(caught?.violations.join('\n')).toBeTruthy();
+  });
+
+  test('counting a duplicated acknowledgement twice', async () => {
+    vi.resetModules();
+    vi.doMock(QUORUM, async (importOriginal) => ({
+      ...(await importOriginal<Quorum>()),
+      addVote: (votes: readonly number[], replica: number) => [...votes, replica],
+    }));
+    const caught = await firstViolation(30, { replicaCount: 5 });
+    expect(caught?.violations.join('\n')).toBeTruthy();
+  });
+
+  test('choosing the wrong log in the view change (the first vote, not the latest)', async () => {
+    vi.resetModules();
+    vi.doMock(QUORUM, async (importOriginal) => ({
+      ...(await importOriginal<Quorum>()),
+      chooseLog: <V>(votes: readonly V[]) => votes[0]!,
+    }));
+    const caught = await firstViolation(30);
+    expect(caught?.violations.join('\n')).toBeTruthy();
+  });
+
+  test('sending before the durability barrier', async () => {
+    // Slow disks, a fast lossy network and frequent short crashes: the window the bug opens.
+    const caught = await firstViolation(20, {
+      bugs: { sendBeforeDurable: true },
+      rates: { fsyncMinMs: 20, fsyncMaxMs: 60, delayMaxMs: 3, crashEveryMs: 60, downtimeMinMs: 5, downtimeMaxMs: 60, lossRate: 0.2 },
+    });
+    expect(caught?.violations.join('\n')).toBeTruthy();
+  });
+
+  test('the correct code passes the same seeds and fault settings', async () => {
+    expect(await firstViolation(10)).toBeUndefined();
+    expect(
+      await firstViolation(10, {
+        rates: { fsyncMinMs: 20, fsyncMaxMs: 60, delayMaxMs: 3, crashEveryMs: 60, downtimeMinMs: 5, downtimeMaxMs: 60, lossRate: 0.2 },
+      }),
+    ).toBeUndefined();
+  });
+});
