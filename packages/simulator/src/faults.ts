@@ -90,14 +90,14 @@ export function faultRates(
     // A slow disk widens the window between a write and its fsync, where a crash loses the write.
     rates.fsyncMinMs = 1;
     rates.fsyncMaxMs = Math.round(scale(10, 2, 30));
-    rates.crashEveryMs = Math.round(scale(1500, 300, 5000));
+    rates.crashEveryMs = Math.round(scale(400, 150, 2000));
     rates.downtimeMinMs = 50;
-    rates.downtimeMaxMs = Math.round(scale(1500, 100, 4000));
+    rates.downtimeMaxMs = Math.round(scale(800, 100, 2000));
   }
   if (classes.has('partition')) {
-    rates.partitionEveryMs = Math.round(scale(2000, 300, 6000));
+    rates.partitionEveryMs = Math.round(scale(500, 150, 3000));
     rates.partitionMinMs = 100;
-    rates.partitionMaxMs = Math.round(scale(1500, 200, 5000));
+    rates.partitionMaxMs = Math.round(scale(800, 200, 2000));
   }
   if (classes.has('clock')) rates.clockDrift = scale(0.1, 0, 0.3);
   return { rates: { ...rates, ...overrides }, classes: FAULT_CLASSES.filter((c) => classes.has(c)) };

@@ -7,3 +7,5 @@ export {
   type HistoryOperation,
   type LinearizabilityResult,
 } from './linearizability.js';
+export { renderReport, type ReportOptions } from './report.js';
+export { main as cliMain, parseArgs, table, replayCommand, UsageError, type CliOptions } from './cli.js';

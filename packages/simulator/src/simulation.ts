@@ -712,7 +712,8 @@ class World {
             this.trace.push({ t: this.nowMs, e: 'return', client: client.id, id: pending.historyIndex, result: reply.result as KvResult });
           }
         }
-        this.queue.push(this.nowMs + this.clientRandom.int(0, 5), { kind: 'client-next', client: client.index });
+        // Think time: clients pause between requests, so a run spans enough time for faults to land.
+        this.queue.push(this.nowMs + this.clientRandom.int(0, 10), { kind: 'client-next', client: client.index });
         return;
       }
       case 'redirect':

@@ -1,0 +1,60 @@
+/**
+ * The simulator as the main test of the core: a fixed budget of seeds under
+ * every fault class on 3 and 5 replicas must show no violation, and the
+ * runs must actually exercise faults (view changes, crashes, partitions,
+ * lost messages). Plus: one seed replays exactly.
+ */
+import { describe, expect, test } from 'vitest';
+import { simulate, type SimulationSummary } from '../src/index.js';
+
+const SEEDS = Number(process.env.VSR_SIM_SEEDS ?? 12);
+
+describe.each([3, 5])('%i replicas', (replicaCount) => {
+  test.each(['network', 'crash', 'partition', 'all', 'swarm'] as const)(
+    `faults=%s: ${SEEDS} seeds, no violations`,
+    (faults) => {
+      const summaries: SimulationSummary[] = [];
+      for (let seed = 1; seed <= SEEDS; seed++) {
+        const { summary } = simulate({ seed, replicaCount, clientCount: 4, requests: 250, faults: [faults] });
+        if (summary.violations.length > 0) {
+          throw new Error(
+            `seed ${seed} violated:\n${summary.violations.join('\n')}\n` +
+              `replay: npm run sim -- --seed ${seed} --replicas ${replicaCount} --faults ${faults} --clients 4 --requests 250`,
+          );
+        }
+        summaries.push(summary);
+      }
+      const total = (field: keyof SimulationSummary) => summaries.reduce((sum, s) => sum + (s[field] as number), 0);
+      expect(total('requests_ok') + total('requests_indeterminate')).toBe(SEEDS * 250);
+      expect(summaries.every((s) => s.linearizable && s.converged)).toBe(true);
+      if (faults === 'network' || faults === 'all') expect(total('messages_dropped')).toBeGreaterThan(0);
+      if (faults === 'crash' || faults === 'all') expect(total('crashes')).toBeGreaterThan(0);
+      if (faults === 'partition' || faults === 'all') expect(total('partitions')).toBeGreaterThan(0);
+      if (faults !== 'network') expect(total('view_changes')).toBeGreaterThan(0);
+    },
+  );
+});
+
+test('the same seed replays the same run; another seed does not', () => {
+  const options = { replicaCount: 3, clientCount: 3, requests: 300, faults: ['all' as const] };
+  const a = simulate({ seed: 42, ...options });
+  const b = simulate({ seed: 42, ...options });
+  const c = simulate({ seed: 43, ...options });
+  const strip = ({ wall_ms: _wall, ...rest }: SimulationSummary) => rest;
+  expect(strip(b.summary)).toEqual(strip(a.summary));
+  expect(b.history).toEqual(a.history);
+  expect(c.summary.trace_digest).not.toBe(a.summary.trace_digest);
+  // Tracing does not change the run.
+  expect(simulate({ seed: 42, ...options, trace: true }).summary.trace_digest).toBe(a.summary.trace_digest);
+});
+
+test('a run with no faults completes every request with no view change', () => {
+  const { summary, history } = simulate({ seed: 7, replicaCount: 3, clientCount: 5, requests: 400, faults: ['none'] });
+  expect(summary).toMatchObject({ requests_ok: 400, requests_indeterminate: 0, view_changes: 0, messages_dropped: 0, violations: [] });
+  expect(history.every((operation) => operation.returnMs !== null && operation.returnMs >= operation.callMs)).toBe(true);
+});
+
+test('bad options are refused with the flag name', () => {
+  expect(() => simulate({ seed: 1, replicaCount: 0, clientCount: 1, requests: 1, faults: ['none'] })).toThrow(/--replicas/);
+  expect(() => simulate({ seed: 1, replicaCount: 3, clientCount: 0, requests: 1, faults: ['none'] })).toThrow(/--clients/);
+});
