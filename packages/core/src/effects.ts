@@ -11,7 +11,7 @@
 import * as t from 'io-ts';
 import { NonNegativeInteger } from './codec.js';
 import { ClientId } from './codec.js';
-import { DurableHeader, LogEntry, Message, Reply } from './messages.js';
+import { DurableHeader, LogEntries, LogEntry, Message, Reply } from './messages.js';
 
 export const TimerName = t.keyof({
   heartbeat: null,
@@ -28,7 +28,7 @@ export const BootStorage = t.union([
   t.null,
   t.type({
     header: DurableHeader,
-    log: t.array(LogEntry),
+    log: LogEntries,
   }),
 ]);
 export type BootStorage = t.TypeOf<typeof BootStorage>;

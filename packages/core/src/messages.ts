@@ -27,6 +27,37 @@ export const LogEntry = t.type({
 });
 export type LogEntry = t.TypeOf<typeof LogEntry>;
 
+const isCount = (u: unknown): boolean => typeof u === 'number' && Number.isSafeInteger(u) && u >= 0;
+
+/** The same rules as `LogEntry`, checked imperatively: no allocation per field. */
+function isLogEntry(u: unknown): u is LogEntry {
+  if (u === null || typeof u !== 'object') return false;
+  const entry = u as Record<string, unknown>;
+  if (!isCount(entry.opNumber) || !isCount(entry.viewNumber) || !isCount(entry.timestampMs)) return false;
+  const requests = entry.requests;
+  if (!Array.isArray(requests)) return false;
+  for (const request of requests as unknown[]) {
+    if (request === null || typeof request !== 'object') return false;
+    const { clientId, requestNumber } = request as Record<string, unknown>;
+    if (!ClientId.is(clientId) || !isCount(requestNumber)) return false;
+  }
+  return true;
+}
+
+const logEntryArray = t.array(LogEntry);
+
+/**
+ * A run of log entries (StartView, DoViewChange, NewState, boot). Logs can be
+ * long, so valid input takes a fast imperative check; only invalid input
+ * goes through the combinators, for an error that names the field.
+ */
+export const LogEntries = new t.Type<LogEntry[], LogEntry[], unknown>(
+  'Array<LogEntry>',
+  (u): u is LogEntry[] => Array.isArray(u) && u.every(isLogEntry),
+  (u, c) => (Array.isArray(u) && u.every(isLogEntry) ? t.success(u as LogEntry[]) : logEntryArray.validate(u, c)),
+  t.identity,
+);
+
 /** What must be on stable storage before a replica says anything in a view (guide rule 8). */
 export const DurableHeader = t.type({
   viewNumber: NonNegativeInteger,
@@ -80,7 +111,7 @@ export const DoViewChange = t.type({
   lastNormalView: NonNegativeInteger,
   opNumber: NonNegativeInteger,
   commitNumber: NonNegativeInteger,
-  log: t.array(LogEntry),
+  log: LogEntries,
 });
 export type DoViewChange = t.TypeOf<typeof DoViewChange>;
 
@@ -89,7 +120,7 @@ export const StartView = t.type({
   ...envelope,
   opNumber: NonNegativeInteger,
   commitNumber: NonNegativeInteger,
-  log: t.array(LogEntry),
+  log: LogEntries,
 });
 export type StartView = t.TypeOf<typeof StartView>;
 
@@ -107,7 +138,7 @@ export const NewState = t.type({
   ...envelope,
   opNumber: NonNegativeInteger,
   commitNumber: NonNegativeInteger,
-  entries: t.array(LogEntry),
+  entries: LogEntries,
 });
 export type NewState = t.TypeOf<typeof NewState>;
 
