@@ -9,3 +9,5 @@ export {
 } from './linearizability.js';
 export { renderReport, type ReportOptions } from './report.js';
 export { main as cliMain, parseArgs, table, replayCommand, UsageError, type CliOptions } from './cli.js';
+export { faultScheduleArbitrary, workloadArbitrary, type ScheduleArbitraryOptions, type WorkloadArbitraryOptions } from './arbitraries.js';
+export type { ScheduledFault } from './simulation.js';

@@ -63,7 +63,24 @@ export interface SimulationOptions {
   readonly bugs?: InterpreterBugs;
   /** Replace some of the drawn fault rates (for targeted campaigns and tests). */
   readonly rates?: Partial<FaultRates>;
+  /**
+   * Crashes, restarts and partitions at given times, instead of drawing them
+   * from the seed (network faults still follow `faults` and `rates`). This is
+   * what fast-check generates and shrinks; see `faultScheduleArbitrary`.
+   */
+  readonly schedule?: readonly ScheduledFault[];
 }
+
+/** One fault at a simulated time. A crash that would take down more than f replicas is skipped. */
+export type ScheduledFault =
+  | { readonly atMs: number; readonly kind: 'crash'; readonly replica: number }
+  | { readonly atMs: number; readonly kind: 'restart'; readonly replica: number }
+  | {
+      readonly atMs: number;
+      readonly kind: 'partition';
+      readonly blocked: ReadonlyArray<readonly [number, number]>;
+      readonly durationMs: number;
+    };
 
 export interface SimulationSummary {
   readonly seed: number;
@@ -122,7 +139,8 @@ type WorldEvent =
   | { kind: 'partition-tick' }
   | { kind: 'restart'; replica: number }
   | { kind: 'heal-partition'; partition: number }
-  | { kind: 'convergence-check' };
+  | { kind: 'convergence-check' }
+  | { kind: 'scheduled'; fault: ScheduledFault };
 
 interface Disk {
   header: DurableHeader | null;
@@ -262,9 +280,13 @@ class World {
       });
       this.queue.push(this.clientRandom.int(0, 20), { kind: 'client-next', client: c });
     }
-    if (this.rates.crashEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.crashEveryMs), { kind: 'crash-tick' });
-    if (this.rates.partitionEveryMs > 0) {
-      this.queue.push(this.nextFaultDelay(this.rates.partitionEveryMs), { kind: 'partition-tick' });
+    if (this.options.schedule !== undefined) {
+      for (const fault of this.options.schedule) this.queue.push(fault.atMs, { kind: 'scheduled', fault });
+    } else {
+      if (this.rates.crashEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.crashEveryMs), { kind: 'crash-tick' });
+      if (this.rates.partitionEveryMs > 0) {
+        this.queue.push(this.nextFaultDelay(this.rates.partitionEveryMs), { kind: 'partition-tick' });
+      }
     }
     if (this.options.requests === 0) this.endFaults();
 
@@ -385,6 +407,8 @@ class World {
         return;
       case 'convergence-check':
         return this.onConvergenceCheck();
+      case 'scheduled':
+        return this.onScheduledFault(event.fault);
     }
   }
 
@@ -590,6 +614,36 @@ class World {
     this.runStep(replica, { kind: 'boot', storage: header === null ? null : { header, log: [...log] } });
   }
 
+  private onScheduledFault(fault: ScheduledFault): void {
+    if (!this.faultsActive) return;
+    const n = this.options.replicaCount;
+    switch (fault.kind) {
+      case 'crash': {
+        const down = this.processes.filter((process) => !process.up).length;
+        if (fault.replica < n && this.processes[fault.replica]!.up && down < this.f) this.crash(fault.replica);
+        return;
+      }
+      case 'restart':
+        if (fault.replica < n && !this.processes[fault.replica]!.up) this.restart(fault.replica);
+        return;
+      case 'partition': {
+        const links = fault.blocked.filter(([a, b]) => a !== b && a < n && b < n).map(([a, b]) => [a, b] as [number, number]);
+        if (links.length === 0) return;
+        this.startPartition(links, fault.durationMs);
+        return;
+      }
+    }
+  }
+
+  private startPartition(links: Array<[number, number]>, durationMs: number): void {
+    const id = ++this.partitionCount;
+    this.partitions.set(id, links);
+    this.rebuildBlocked();
+    this.record(`partition${id}`);
+    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'partition', blocked: links });
+    this.queue.push(this.nowMs + durationMs, { kind: 'heal-partition', partition: id });
+  }
+
   private onPartitionTick(): void {
     if (!this.faultsActive) return;
     if (this.partitions.size === 0) {
@@ -611,13 +665,7 @@ class World {
         for (let a = 0; a < n; a++) for (let b = 0; b < n; b++) if (a !== b && this.faultRandom.chance(0.3)) links.push([a, b]);
       }
       if (links.length > 0) {
-        const id = ++this.partitionCount;
-        this.partitions.set(id, links);
-        this.rebuildBlocked();
-        this.record(`partition${id}`);
-        if (this.tracing) this.trace.push({ t: this.nowMs, e: 'partition', blocked: links });
-        const duration = this.faultRandom.int(this.rates.partitionMinMs, this.rates.partitionMaxMs);
-        this.queue.push(this.nowMs + duration, { kind: 'heal-partition', partition: id });
+        this.startPartition(links, this.faultRandom.int(this.rates.partitionMinMs, this.rates.partitionMaxMs));
       }
     }
     this.queue.push(this.nowMs + this.nextFaultDelay(this.rates.partitionEveryMs), { kind: 'partition-tick' });
