@@ -98,6 +98,8 @@ export interface SimulationSummary {
   readonly messages_dropped: number;
   readonly rejected_inputs: number;
   readonly steps: number;
+  /** Events the world processed (deliveries, timers, fsyncs, client events, faults). */
+  readonly events: number;
   readonly linearizable: boolean;
   readonly converged: boolean;
   readonly violations: string[];
@@ -227,6 +229,7 @@ class World {
   private messagesDropped = 0;
   private rejectedInputs = 0;
   private steps = 0;
+  private events = 0;
   private nextMessageId = 1;
   private nextTimerGeneration = 1;
   private digestA = 0x811c9dc5;
@@ -297,6 +300,7 @@ class World {
         break;
       }
       this.nowMs = next.atMs;
+      this.events++;
       if (this.nowMs > this.livenessDeadlineMs) {
         const outstanding = this.clients.filter((client) => !client.done).length;
         this.violation(
@@ -340,6 +344,7 @@ class World {
       messages_dropped: this.messagesDropped,
       rejected_inputs: this.rejectedInputs,
       steps: this.steps,
+      events: this.events,
       linearizable: linearizability.linearizable,
       converged: this.converged,
       violations: this.violations,

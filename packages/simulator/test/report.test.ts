@@ -33,6 +33,7 @@ function handMade(changes: { violations?: string[]; trace?: TraceEvent[]; histor
     messages_dropped: 0,
     rejected_inputs: 0,
     steps: 3,
+    events: 6,
     linearizable: true,
     converged: true,
     violations: changes.violations ?? [],
