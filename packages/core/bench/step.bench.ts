@@ -21,7 +21,9 @@ const counter: StateMachine<number, number, number> = {
 };
 
 const CLIENTS = 1000;
-const MEASURED_OPS = 20_000;
+const ROUNDS = 7;
+const ROUND_OPS = 3_000;
+const MEASURED_OPS = ROUNDS * ROUND_OPS;
 
 class Driver {
   replicas: ReplicaState[];
@@ -60,17 +62,13 @@ class Driver {
   }
 }
 
-function measure(driver: Driver, label: string): number {
+function measure(driver: Driver, ops: number, print: boolean): number {
   const startSteps = driver.steps;
   const started = process.hrtime.bigint();
-  for (let i = 0; i < MEASURED_OPS; i++) driver.request(`client-${i % CLIENTS}`, 1);
+  for (let i = 0; i < ops; i++) driver.request(`client-${i % CLIENTS}`, 1);
   const elapsedSeconds = Number(process.hrtime.bigint() - started) / 1e9;
-  const steps = driver.steps - startSteps;
-  const perSecond = steps / elapsedSeconds;
-  console.log(
-    `${label.padEnd(44)} ${Math.round(perSecond).toLocaleString('en-US').padStart(10)} steps/s  ` +
-      `${(1e6 / perSecond).toFixed(2).padStart(6)} µs/step  ${Math.round(MEASURED_OPS / elapsedSeconds).toLocaleString('en-US').padStart(8)} ops/s`,
-  );
+  const perSecond = (driver.steps - startSteps) / elapsedSeconds;
+  if (print) console.log(`${Math.round(perSecond)} steps/s`);
   return perSecond;
 }
 
@@ -112,16 +110,28 @@ function baseline(historyOps: number): number {
   return (steps - startSteps) / elapsedSeconds;
 }
 
-console.log(`normal case, 3 replicas, ${CLIENTS} clients, ${MEASURED_OPS.toLocaleString('en-US')} ops measured (5 steps per op)`);
-const driver = new Driver();
-fillTo(driver, 1_000);
-measure(driver, 'warm-up');
-const driverAt1k = new Driver();
-fillTo(driverAt1k, 1_000);
-const small = measure(driverAt1k, 'step() with 1,000 committed ops behind it');
-fillTo(driverAt1k, 100_000);
-const large = measure(driverAt1k, 'step() with 100,000 committed ops behind it');
-console.log(`ratio (100,000 / 1,000): ${(large / small).toFixed(2)}  (1.00 = no growth with history)`);
+console.log(`normal case, 3 replicas, ${CLIENTS} clients, 5 steps per op; median of ${ROUNDS} interleaved rounds of ${ROUND_OPS.toLocaleString('en-US')} ops`);
+const small = new Driver();
+fillTo(small, 1_000);
+const large = new Driver();
+fillTo(large, 100_000);
+measure(small, ROUND_OPS, false); // Warm-up for both.
+measure(large, ROUND_OPS, false);
+const smallRates: number[] = [];
+const largeRates: number[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  smallRates.push(measure(small, ROUND_OPS, false));
+  largeRates.push(measure(large, ROUND_OPS, false));
+}
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const report = (label: string, perSecond: number) =>
+  console.log(
+    `${label.padEnd(44)} ${Math.round(perSecond).toLocaleString('en-US').padStart(10)} steps/s  ` +
+      `${(1e6 / perSecond).toFixed(2).padStart(6)} µs/step  ${Math.round(perSecond / 5).toLocaleString('en-US').padStart(8)} ops/s`,
+  );
+report('step() with ~1,000 committed ops behind it', median(smallRates));
+report('step() with ~100,000 committed ops behind it', median(largeRates));
+console.log(`ratio (100,000 / 1,000): ${(median(largeRates) / median(smallRates)).toFixed(2)}  (1.00 = no growth with history)`);
 const base = baseline(100_000);
 console.log(`${'hand-written mutable baseline, same path'.padEnd(44)} ${Math.round(base).toLocaleString('en-US').padStart(10)} steps/s`);
-console.log(`step() costs ${(base / large).toFixed(1)}× the baseline (validation, immer, effects as data)`);
+console.log(`step() costs ${(base / median(largeRates)).toFixed(1)}× the baseline (validation, copy-on-write, effects as data)`);
