@@ -8,17 +8,9 @@
  * It also runs a hand-written, mutable baseline of the same path (no immer,
  * no validation, no effects as data) so the price of purity is visible.
  */
-import * as t from 'io-ts';
-import { initialState, step, type Effect, type Event, type ReplicaState, type StateMachine } from '../src/index.js';
+import { initialState, step, type Effect, type Event, type ReplicaState } from '../src/index.js';
+import { counterMachine } from '../test/counter.js';
 
-const counter: StateMachine<number, number, number> = {
-  name: 'counter',
-  operation: t.number,
-  init: () => 0,
-  apply: (state, add) => [state + add, state + add],
-  snapshot: (state) => state,
-  restore: (snapshot) => snapshot as number,
-};
 
 const CLIENTS = 1000;
 const ROUNDS = 7;
@@ -31,7 +23,7 @@ class Driver {
   private requestNumbers = new Map<string, number>();
 
   constructor() {
-    this.replicas = [0, 1, 2].map((replicaId) => initialState({ replicaId, replicaCount: 3 }, counter));
+    this.replicas = [0, 1, 2].map((replicaId) => initialState({ replicaId, replicaCount: 3 }, counterMachine));
     for (let r = 0; r < 3; r++) this.run(r, { kind: 'boot', storage: null });
     for (let c = 0; c < CLIENTS; c++) this.request(`client-${c}`, null);
   }

@@ -178,16 +178,8 @@ function commitReady(s: DraftState, ctx: StepContext): boolean {
 }
 
 export function onPrepareOk(s: DraftState, ctx: StepContext, m: PrepareOk): void {
-  if (m.viewNumber !== s.viewNumber || s.status !== 'normal') return; // From another view: stale or premature.
-  const primary = s.primary;
-  if (primary === null) {
-    ctx.reject(s, `PrepareOk for view ${m.viewNumber} sent to a replica that is not its primary`, describeInput(m));
-    return;
-  }
-  if (m.opNumber > s.log.lastOpNumber) {
-    ctx.reject(s, `PrepareOk for op ${m.opNumber}, beyond the primary's op ${s.log.lastOpNumber}`, describeInput(m));
-    return;
-  }
+  if (!reachesPrimaryWithinLog(s, ctx, m)) return;
+  const primary = s.primary!;
   ctx.telemetry(s, 'vsr.prepare_ok.received', { from: m.replica, op: m.opNumber });
   // Acknowledgements are cumulative: the backup holds every op up to m.opNumber.
   for (const op of primary.pipeline) {
@@ -195,6 +187,28 @@ export function onPrepareOk(s: DraftState, ctx: StepContext, m: PrepareOk): void
     op.acks = addVote(op.acks, m.replica) as number[];
   }
   flushAndCommit(s, ctx);
+}
+
+/**
+ * For messages a backup sends the primary of its view about an op the primary
+ * must hold (PrepareOk, GetState): false, after rejecting what is malformed,
+ * unless this replica is that primary, in that view, and holds the op.
+ */
+export function reachesPrimaryWithinLog(
+  s: DraftState,
+  ctx: StepContext,
+  m: { type: string; replica: number; viewNumber: number; opNumber: number },
+): boolean {
+  if (m.viewNumber !== s.viewNumber || s.status !== 'normal') return false; // Another view: stale or premature.
+  if (s.primary === null) {
+    ctx.reject(s, `${m.type} for view ${m.viewNumber} sent to a replica that is not its primary`, describeInput(m));
+    return false;
+  }
+  if (m.opNumber > s.log.lastOpNumber) {
+    ctx.reject(s, `${m.type} names op ${m.opNumber}, beyond the primary's op ${s.log.lastOpNumber}`, describeInput(m));
+    return false;
+  }
+  return true;
 }
 
 export function onHeartbeatTimeout(s: DraftState, ctx: StepContext): void {

@@ -12,7 +12,7 @@ import type { GetState, NewState } from './messages.js';
 import type { DraftState, StepContext } from './context.js';
 import { checkSegment } from './log.js';
 import { executeCommitted } from './execute.js';
-import { describeInput, sendPrepareOk } from './normal.js';
+import { describeInput, reachesPrimaryWithinLog, sendPrepareOk } from './normal.js';
 
 /** Asks the primary for what this backup lacks, unless a request for the same point is outstanding. */
 export function requestRepair(s: DraftState, ctx: StepContext): void {
@@ -33,15 +33,7 @@ export function onRepairRetryTimeout(s: DraftState, ctx: StepContext): void {
 
 /** The primary answers with up to `stateTransferEntriesMax` entries after the backup's op. */
 export function onGetState(s: DraftState, ctx: StepContext, m: GetState): void {
-  if (m.viewNumber !== s.viewNumber || s.status !== 'normal') return;
-  if (s.primary === null) {
-    ctx.reject(s, `GetState for view ${m.viewNumber} sent to a replica that is not its primary`, describeInput(m));
-    return;
-  }
-  if (m.opNumber > s.log.lastOpNumber) {
-    ctx.reject(s, `GetState after op ${m.opNumber}, beyond the primary's op ${s.log.lastOpNumber}`, describeInput(m));
-    return;
-  }
+  if (!reachesPrimaryWithinLog(s, ctx, m)) return;
   ctx.telemetry(s, 'vsr.state_transfer.request_received', { from: m.replica, after: m.opNumber });
   const entries = s.log.between(m.opNumber, m.opNumber + ctx.config.limits.stateTransferEntriesMax);
   ctx.send(s, m.replica, { type: 'new-state', opNumber: m.opNumber, commitNumber: s.commitNumber, entries });

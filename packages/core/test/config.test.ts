@@ -1,16 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, initialState, parseConfig, validateConfig } from '../src/index.js';
-import type { StateMachine } from '../src/index.js';
-import * as t from 'io-ts';
+import { counterMachine } from './counter.js';
 
-const counter: StateMachine<number, number, number> = {
-  name: 'counter',
-  operation: t.number,
-  init: () => 0,
-  apply: (state, add) => [state + add, state + add],
-  snapshot: (state) => state,
-  restore: (snapshot) => snapshot as number,
-};
 
 describe('configuration', () => {
   test('fills defaults and freezes the result', () => {
@@ -48,7 +39,7 @@ describe('configuration', () => {
   });
 
   test('initialState throws a ConfigError for invalid configuration', () => {
-    expect(() => initialState({ replicaId: 5, replicaCount: 3 }, counter)).toThrow(ConfigError);
-    expect(() => initialState({ replicaId: 5, replicaCount: 3 }, counter)).toThrow(/config\.replicaId/);
+    expect(() => initialState({ replicaId: 5, replicaCount: 3 }, counterMachine)).toThrow(ConfigError);
+    expect(() => initialState({ replicaId: 5, replicaCount: 3 }, counterMachine)).toThrow(/config\.replicaId/);
   });
 });

@@ -3,17 +3,9 @@
  * op as soon as it is prepared, and describe() prints stable text.
  */
 import { describe as suite, expect, test } from 'vitest';
-import * as t from 'io-ts';
-import { describe, initialState, step, type Effect, type Event, type ReplicaState, type StateMachine } from '../src/index.js';
+import { describe, initialState, step, type Effect, type Event, type ReplicaState } from '../src/index.js';
+import { counterMachine } from './counter.js';
 
-const counter: StateMachine<number, number, number> = {
-  name: 'counter',
-  operation: t.number,
-  init: () => 0,
-  apply: (state, add) => [state + add, state + add],
-  snapshot: (state) => state,
-  restore: (snapshot) => snapshot as number,
-};
 
 function run(state: ReplicaState, events: Event[]): [ReplicaState, Effect[]] {
   const all: Effect[] = [];
@@ -27,7 +19,7 @@ function run(state: ReplicaState, events: Event[]): [ReplicaState, Effect[]] {
 
 suite('a single replica', () => {
   test('commits and answers each request at once', () => {
-    const [state, effects] = run(initialState({ replicaId: 0, replicaCount: 1 }, counter), [
+    const [state, effects] = run(initialState({ replicaId: 0, replicaCount: 1 }, counterMachine), [
       { kind: 'boot', storage: null },
       { kind: 'client-request', request: { clientId: 'c', requestNumber: 0, operation: null } },
       { kind: 'client-request', request: { clientId: 'c', requestNumber: 1, operation: 5 } },
@@ -47,7 +39,7 @@ suite('a single replica', () => {
   });
 
   test('an operation the state machine rejects gets an error reply and never enters the log', () => {
-    const [state, effects] = run(initialState({ replicaId: 0, replicaCount: 1 }, counter), [
+    const [state, effects] = run(initialState({ replicaId: 0, replicaCount: 1 }, counterMachine), [
       { kind: 'boot', storage: null },
       { kind: 'client-request', request: { clientId: 'c', requestNumber: 0, operation: null } },
       { kind: 'client-request', request: { clientId: 'c', requestNumber: 1, operation: 'five' } },
@@ -57,14 +49,14 @@ suite('a single replica', () => {
   });
 
   test('events before boot are rejected', () => {
-    const booting = initialState({ replicaId: 0, replicaCount: 1 }, counter);
+    const booting = initialState({ replicaId: 0, replicaCount: 1 }, counterMachine);
     const [state, effects] = step(booting, { kind: 'timeout', timer: 'heartbeat' });
     expect(state).toBe(booting);
     expect(effects[0]).toEqual({ kind: 'reject', reason: 'timeout before boot: the replica has not booted', input: 'timeout' });
   });
 
   test('describe() shows a booting replica', () => {
-    expect(describe(initialState({ replicaId: 2, replicaCount: 5 }, counter))).toBe(
+    expect(describe(initialState({ replicaId: 2, replicaCount: 5 }, counterMachine))).toBe(
       ['replica 2/5 booting view=0 status=booting last-normal-view=0 op=0 commit=0', '  log: (empty)', '  clients: (none)'].join('\n'),
     );
   });
