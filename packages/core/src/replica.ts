@@ -20,9 +20,7 @@ import { primaryOf } from './quorum.js';
 import {
   describeInput,
   onClientRequest,
-  onCommit,
   onHeartbeatTimeout,
-  onPrepare,
   onPrepareOk,
   onPrepareRetryTimeout,
   onPrimaryTimeout,
@@ -30,12 +28,13 @@ import {
 import {
   onDoViewChange,
   onStartView,
+  routeFromPrimary,
   onStartViewChange,
   onViewChangeRetryTimeout,
   onViewChangeTimeout,
   startViewChange,
 } from './view-change.js';
-import { onGetState, onNewState, onRepairRetryTimeout } from './state-transfer.js';
+import { onGetState, onRepairRetryTimeout } from './state-transfer.js';
 
 
 /**
@@ -248,18 +247,7 @@ function onMessage(s: DraftState, ctx: StepContext, raw: unknown): void {
     case 'commit':
     case 'new-state': {
       if (!fromPrimaryOfItsView(s, ctx, m)) return;
-      if (m.viewNumber < s.viewNumber) return; // Stale: from an older view.
-      if (m.viewNumber > s.viewNumber) {
-        // We missed a view change. Join the view; its primary answers our
-        // StartViewChange with StartView, which carries the log to install.
-        startViewChange(s, ctx, m.viewNumber);
-        return;
-      }
-      // Same view. While changing views (rule 2) or as the primary, ignore.
-      if (s.status !== 'normal' || s.primary !== null) return;
-      if (m.type === 'prepare') return onPrepare(s, ctx, m);
-      if (m.type === 'commit') return onCommit(s, ctx, m);
-      return onNewState(s, ctx, m);
+      return routeFromPrimary(s, ctx, m);
     }
   }
 }

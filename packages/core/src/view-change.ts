@@ -13,14 +13,35 @@
  *   the uncommitted suffix.
  */
 import type { DraftState, StepContext } from './context.js';
-import type { DoViewChange, LogEntry, StartView, StartViewChange } from './messages.js';
+import type { Commit, DoViewChange, LogEntry, NewState, Prepare, StartView, StartViewChange } from './messages.js';
 import type { DoViewChangeVote } from './state.js';
 import { InFlightRequests } from './client-table.js';
 import { RequestQueue } from './request-queue.js';
 import { addVote, chooseLog, hasVote, primaryOf, quorumSize } from './quorum.js';
 import { Log, checkSegment } from './log.js';
 import { executeCommitted } from './execute.js';
-import { describeInput, flushAndCommit, sendPrepareOk } from './normal.js';
+import { describeInput, flushAndCommit, onCommit, onPrepare, sendPrepareOk } from './normal.js';
+import { onNewState } from './state-transfer.js';
+
+/**
+ * Routes what the primary of a view sends during normal operation (Prepare,
+ * Commit, NewState; the sender is already checked). From an older view: stale.
+ * From a later view: this replica missed a view change, so it joins that view;
+ * the view's primary answers its StartViewChange with StartView, which carries
+ * the log to install. From its own view: only while normal — once a replica
+ * starts a view change it accepts nothing from the old view (§8.1, guide rule 2).
+ */
+export function routeFromPrimary(s: DraftState, ctx: StepContext, m: Prepare | Commit | NewState): void {
+  if (m.viewNumber < s.viewNumber) return;
+  if (m.viewNumber > s.viewNumber) {
+    startViewChange(s, ctx, m.viewNumber);
+    return;
+  }
+  if (s.status !== 'normal' || s.primary !== null) return;
+  if (m.type === 'prepare') return onPrepare(s, ctx, m);
+  if (m.type === 'commit') return onCommit(s, ctx, m);
+  return onNewState(s, ctx, m);
+}
 
 /** Moves to `viewNumber` in view-change status and tells everyone (§4.2 step 1). */
 export function startViewChange(s: DraftState, ctx: StepContext, viewNumber: number): void {

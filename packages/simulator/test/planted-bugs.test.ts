@@ -9,6 +9,8 @@ import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { SimulationOptions, SimulationSummary } from '../src/index.js';
 
 const QUORUM = '../../core/src/quorum.ts';
+const VIEW_CHANGE = '../../core/src/view-change.ts';
+const LOSSY = { lossRate: 0.3, delayMaxMs: 40, partitionEveryMs: 150 };
 
 type Quorum = typeof import('../../core/src/quorum.js');
 
@@ -33,6 +35,7 @@ async function firstViolation(
 
 afterEach(() => {
   vi.doUnmock(QUORUM);
+  vi.doUnmock(VIEW_CHANGE);
   vi.resetModules();
 });
 
@@ -64,6 +67,35 @@ describe('the simulator catches planted bugs', () => {
     expect(caught?.violations.join('\n')).toBeTruthy();
   });
 
+  test('accepting a Prepare from the old view during a view change', async () => {
+    vi.resetModules();
+    type ViewChange = typeof import('../../core/src/view-change.js');
+    vi.doMock(VIEW_CHANGE, async (importOriginal) => {
+      const original = await importOriginal<ViewChange>();
+      const { onPrepare } = await import('../../core/src/normal.js');
+      const routeFromPrimary: ViewChange['routeFromPrimary'] = (s, ctx, m) => {
+        if (m.type === 'prepare' && s.status === 'view-change' && m.viewNumber === s.lastNormalView) {
+          // The bug: handle it as if still normal in the old view, and acknowledge it there.
+          const [viewNumber, status] = [s.viewNumber, s.status];
+          s.viewNumber = m.viewNumber;
+          s.status = 'normal';
+          try {
+            onPrepare(s, ctx, m);
+          } finally {
+            s.viewNumber = viewNumber;
+            s.status = status;
+          }
+          return;
+        }
+        original.routeFromPrimary(s, ctx, m);
+      };
+      return { ...original, routeFromPrimary };
+    });
+    // The old primary must keep committing while the others change views: lossy, slow links help.
+    const caught = await firstViolation(30, { rates: LOSSY });
+    expect(caught?.violations.join('\n')).toBeTruthy();
+  });
+
   test('sending before the durability barrier', async () => {
     // Slow disks, a fast lossy network and frequent short crashes: the window the bug opens.
     const caught = await firstViolation(20, {
@@ -75,6 +107,7 @@ describe('the simulator catches planted bugs', () => {
 
   test('the correct code passes the same seeds and fault settings', async () => {
     expect(await firstViolation(10)).toBeUndefined();
+    expect(await firstViolation(10, { rates: LOSSY })).toBeUndefined();
     expect(
       await firstViolation(10, {
         rates: { fsyncMinMs: 20, fsyncMaxMs: 60, delayMaxMs: 3, crashEveryMs: 60, downtimeMinMs: 5, downtimeMaxMs: 60, lossRate: 0.2 },
