@@ -21,6 +21,8 @@ const TimeoutsInput = t.partial({
   viewChangeRetryMs: PositiveInteger,
   /** How often a backup that lacks ops asks again (GetState). */
   repairRetryMs: PositiveInteger,
+  /** How often a recovering replica asks again (Recovery). */
+  recoveryRetryMs: PositiveInteger,
 });
 
 const LimitsInput = t.partial({
@@ -56,6 +58,7 @@ export interface Timeouts {
   readonly viewChangeTimeoutMs: number;
   readonly viewChangeRetryMs: number;
   readonly repairRetryMs: number;
+  readonly recoveryRetryMs: number;
 }
 
 export interface Limits {
@@ -81,6 +84,7 @@ export const DEFAULT_TIMEOUTS: Timeouts = Object.freeze({
   viewChangeTimeoutMs: 1000,
   viewChangeRetryMs: 100,
   repairRetryMs: 100,
+  recoveryRetryMs: 100,
 });
 
 export const DEFAULT_LIMITS: Limits = Object.freeze({

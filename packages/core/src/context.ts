@@ -124,5 +124,7 @@ export function timerDurationMs(config: ReplicaConfig, timer: TimerName): number
       return timeouts.viewChangeRetryMs;
     case 'repair-retry':
       return timeouts.repairRetryMs;
+    case 'recovery-retry':
+      return timeouts.recoveryRetryMs;
   }
 }

@@ -15,8 +15,8 @@ export function describe(state: ReplicaState, options: DescribeOptions = {}): st
   const { config } = state;
   const logTail = options.logTail ?? 6;
   const role =
-    state.status === 'booting'
-      ? 'booting'
+    state.status === 'booting' || state.status === 'recovering'
+      ? state.status
       : primaryOf(state.viewNumber, config.replicaCount) === config.replicaId
         ? state.status === 'normal'
           ? 'primary'
@@ -47,6 +47,10 @@ export function describe(state: ReplicaState, options: DescribeOptions = {}): st
     );
   }
   if (state.repairOpNumber !== null) lines.push(`  repairing: asked for ops after ${state.repairOpNumber}`);
+  if (state.recovery !== null) {
+    const answers = state.recovery.responses.map((answer) => `${answer.replica}@v${answer.viewNumber}${answer.primaryState ? '*' : ''}`);
+    lines.push(`  recovering: nonce=${state.recovery.nonce} answers{${answers.join(',')}}`);
+  }
   const sessions = state.clientTable
     .entries()
     .map(([clientId, session]) => `${clientId}#${session.requestNumber}`)

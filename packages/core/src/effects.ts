@@ -20,16 +20,27 @@ export const TimerName = t.keyof({
   'view-change-timeout': null,
   'view-change-retry': null,
   'repair-retry': null,
+  'recovery-retry': null,
 });
 export type TimerName = t.TypeOf<typeof TimerName>;
 
-/** What storage held when the process started; `null` for a replica formatted fresh with the cluster. */
+/**
+ * What storage held when the process started:
+ * - `null`: a replica formatted fresh together with its cluster (it has never spoken);
+ * - `{ header, log }`: what it persisted;
+ * - `{ lost: true, nonce }`: its storage is gone or unusable. It may have
+ *   acknowledged ops it no longer holds, so it must not rejoin as if fresh: it
+ *   recovers from a quorum (VR Revisited §4.3). The nonce, which the
+ *   interpreter draws from its own randomness, tells this recovery's answers
+ *   from those of an earlier one.
+ */
 export const BootStorage = t.union([
   t.null,
   t.type({
     header: DurableHeader,
     log: LogEntries,
   }),
+  t.type({ lost: t.literal(true), nonce: NonNegativeInteger }),
 ]);
 export type BootStorage = t.TypeOf<typeof BootStorage>;
 
@@ -76,6 +87,9 @@ export const TELEMETRY_NAMES = [
   'vsr.state_transfer.request_received',
   'vsr.state_transfer.sent',
   'vsr.state_transfer.received',
+  'vsr.recovery.start',
+  'vsr.recovery.response',
+  'vsr.recovery.complete',
   'vsr.input.rejected',
 ] as const;
 export type TelemetryName = (typeof TELEMETRY_NAMES)[number];

@@ -142,6 +142,26 @@ export const NewState = t.type({
 });
 export type NewState = t.TypeOf<typeof NewState>;
 
+/** A replica that lost its storage asks every replica for the state of the cluster (§4.3). */
+export const Recovery = t.type({
+  type: t.literal('recovery'),
+  ...envelope,
+  nonce: NonNegativeInteger,
+});
+export type Recovery = t.TypeOf<typeof Recovery>;
+
+/** The answer: every normal replica gives its view; the primary of that view also its log. */
+export const RecoveryResponse = t.type({
+  type: t.literal('recovery-response'),
+  ...envelope,
+  nonce: NonNegativeInteger,
+  primaryState: t.union([
+    t.null,
+    t.type({ opNumber: NonNegativeInteger, commitNumber: NonNegativeInteger, log: LogEntries }),
+  ]),
+});
+export type RecoveryResponse = t.TypeOf<typeof RecoveryResponse>;
+
 export const Message = t.union([
   Prepare,
   PrepareOk,
@@ -151,6 +171,8 @@ export const Message = t.union([
   StartView,
   GetState,
   NewState,
+  Recovery,
+  RecoveryResponse,
 ]);
 export type Message = t.TypeOf<typeof Message>;
 export type MessageType = Message['type'];

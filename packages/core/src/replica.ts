@@ -35,6 +35,7 @@ import {
   startViewChange,
 } from './view-change.js';
 import { onGetState, onRepairRetryTimeout } from './state-transfer.js';
+import { beginRecovery, onRecovery, onRecoveryResponse, onRecoveryRetryTimeout } from './recovery.js';
 
 
 /**
@@ -58,6 +59,7 @@ export function initialState<S, Op, R>(config: unknown, machine: StateMachine<S,
       primary: null,
       viewChange: null,
       repairOpNumber: null,
+      recovery: null,
   };
   return freeze(state, true);
 }
@@ -85,9 +87,10 @@ export function step(state: ReplicaState, event: Event): [ReplicaState, Effect[]
 }
 
 function workingCopy(state: ReplicaState): DraftState {
-  const { primary, viewChange } = state;
+  const { primary, viewChange, recovery } = state;
   return {
     ...state,
+    recovery: recovery && { ...recovery },
     primary: primary && { ...primary, pipeline: primary.pipeline.map((op) => ({ ...op })) },
     viewChange: viewChange && {
       ...viewChange,
@@ -100,7 +103,7 @@ function workingCopy(state: ReplicaState): DraftState {
 /** True when the step changed nothing, so callers can rely on `next === state`. */
 function unchanged(state: ReplicaState, draft: DraftState): boolean {
   for (const key of Object.keys(state) as Array<keyof ReplicaState>) {
-    if (key === 'primary' || key === 'viewChange') continue;
+    if (key === 'primary' || key === 'viewChange' || key === 'recovery') continue;
     if (state[key] !== (draft as unknown as ReplicaState)[key]) return false;
   }
   const [a, b] = [state.primary, draft.primary];
@@ -112,6 +115,12 @@ function unchanged(state: ReplicaState, draft: DraftState): boolean {
     a.pipeline.length !== b.pipeline.length ||
     a.pipeline.some((op, i) => op.opNumber !== b.pipeline[i]!.opNumber || op.acks !== b.pipeline[i]!.acks)
   ) {
+    return false;
+  }
+  const [e, f] = [state.recovery, draft.recovery];
+  if (e === null || f === null) {
+    if (e !== f) return false;
+  } else if (e.nonce !== f.nonce || e.responses !== f.responses) {
     return false;
   }
   const [c, d] = [state.viewChange, draft.viewChange];
@@ -196,6 +205,8 @@ function onTimeout(s: DraftState, ctx: StepContext, timer: TimerName): void {
       return onViewChangeTimeout(s, ctx);
     case 'repair-retry':
       return onRepairRetryTimeout(s, ctx);
+    case 'recovery-retry':
+      return onRecoveryRetryTimeout(s, ctx);
   }
 }
 
@@ -231,7 +242,13 @@ function onMessage(s: DraftState, ctx: StepContext, raw: unknown): void {
     return;
   }
 
+  // A recovering replica takes part in nothing until it has recovered.
+  if (s.status === 'recovering' && m.type !== 'recovery-response') return;
   switch (m.type) {
+    case 'recovery':
+      return onRecovery(s, ctx, m);
+    case 'recovery-response':
+      return onRecoveryResponse(s, ctx, m);
     case 'start-view-change':
       return onStartViewChange(s, ctx, m);
     case 'do-view-change':
@@ -280,6 +297,10 @@ function onBoot(s: DraftState, ctx: StepContext, rawStorage: unknown): void {
     return;
   }
   const storage = decoded.right;
+  if (storage !== null && 'lost' in storage) {
+    beginRecovery(s, ctx, storage.nonce);
+    return;
+  }
   if (storage === null) {
     ctx.emit({ kind: 'persist-header', header: { viewNumber: 0, lastNormalView: 0 } });
     becomeNormalAfterBoot(s, ctx);

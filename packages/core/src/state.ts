@@ -86,7 +86,21 @@ export interface ViewChangeState {
   readonly doViewChanges: readonly DoViewChangeVote[];
 }
 
-export type Status = 'booting' | 'normal' | 'view-change';
+/** Present only while status is recovering. */
+export interface RecoveryState {
+  readonly nonce: number;
+  /** One answer per replica (the latest), sorted by replica. */
+  readonly responses: readonly RecoveryAnswer[];
+}
+
+export interface RecoveryAnswer {
+  readonly replica: number;
+  readonly viewNumber: number;
+  /** From the primary of `viewNumber` only. */
+  readonly primaryState: { readonly opNumber: number; readonly commitNumber: number; readonly log: Log } | null;
+}
+
+export type Status = 'booting' | 'normal' | 'view-change' | 'recovering';
 
 export interface ReplicaState {
   readonly config: ReplicaConfig;
@@ -109,4 +123,5 @@ export interface ReplicaState {
   readonly viewChange: ViewChangeState | null;
   /** A backup waiting for NewState: the op number it asked after. */
   readonly repairOpNumber: number | null;
+  readonly recovery: RecoveryState | null;
 }

@@ -282,7 +282,7 @@ function conflictWithExecuted(s: DraftState, log: readonly LogEntry[]): string |
 }
 
 /** Makes the log equal to `entries`: truncates where they diverge, appends the rest. */
-function installLog(s: DraftState, ctx: StepContext, entries: readonly LogEntry[]): void {
+export function installLog(s: DraftState, ctx: StepContext, entries: readonly LogEntry[]): void {
   const ourLast = s.log.lastOpNumber;
   const common = Math.min(ourLast, entries.length);
   let divergeAt = common + 1;

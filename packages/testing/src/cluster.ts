@@ -56,6 +56,8 @@ export interface ClusterOptions {
 interface Storage {
   header: DurableHeader | null;
   log: LogEntry[];
+  /** Wiped: the next boot reports lost storage, until the replica persists a header again. */
+  lost: boolean;
 }
 
 export class Cluster {
@@ -94,7 +96,7 @@ export class Cluster {
     for (let i = 0; i < this.replicaCount; i++) {
       this.states.push(initialState(this.configFor(i), this.machine));
       this.up.push(true);
-      this.storage.push({ header: null, log: [] });
+      this.storage.push({ header: null, log: [], lost: false });
       this.timers.push(new Set());
     }
     for (let i = 0; i < this.replicaCount; i++) this.handle(i, { kind: 'boot', storage: null });
@@ -220,8 +222,15 @@ export class Cluster {
     this.log(`r${replica}: crash`);
   }
 
-  /** A new process boots from what storage holds. */
-  restart(replica: number): Effect[] {
+  /** The process dies and its disk is lost (replaced, or corrupt beyond use). */
+  wipe(replica: number): void {
+    if (this.up[replica]) this.crash(replica);
+    this.storage[replica] = { header: null, log: [], lost: true };
+    this.log(`r${replica}: storage wiped`);
+  }
+
+  /** A new process boots from what storage holds (a wiped replica with a nonce, to recover). */
+  restart(replica: number, nonce = replica + 1000 * this.stepCount): Effect[] {
     this.up[replica] = true;
     this.states[replica] = initialState(this.configFor(replica), this.machine);
     this.monitor.restarted(replica);
@@ -229,7 +238,11 @@ export class Cluster {
     this.log(`r${replica}: restart from storage (op ${stored.log.length})`);
     return this.handle(replica, {
       kind: 'boot',
-      storage: stored.header === null ? null : { header: stored.header, log: [...stored.log] },
+      storage: stored.lost
+        ? { lost: true, nonce }
+        : stored.header === null
+          ? null
+          : { header: stored.header, log: [...stored.log] },
     });
   }
 
@@ -294,6 +307,7 @@ export class Cluster {
           break;
         case 'persist-header':
           stored.header = effect.header;
+          stored.lost = false;
           break;
         case 'set-timer':
           this.timers[replica]!.add(effect.timer);
@@ -317,7 +331,7 @@ export class Cluster {
     this.monitor.afterStep(replica, state);
     // The effects told storage exactly what the state holds.
     const stored = this.storage[replica]!;
-    if (state.status !== 'booting') {
+    if (state.status !== 'booting' && state.status !== 'recovering') {
       if (stored.log.length !== state.log.lastOpNumber) {
         throw new SafetyViolation(
           `replica ${replica}: storage holds ${stored.log.length} entries, the state ${state.log.lastOpNumber}`,

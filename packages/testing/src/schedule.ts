@@ -19,6 +19,7 @@ export type Action =
   | { readonly kind: 'client'; readonly client: number; readonly replica: number }
   | { readonly kind: 'crash'; readonly replica: number }
   | { readonly kind: 'restart'; readonly replica: number }
+  | { readonly kind: 'wipe'; readonly replica: number }
   | { readonly kind: 'isolate'; readonly replica: number }
   | { readonly kind: 'heal' };
 
@@ -58,6 +59,7 @@ export function actionArbitrary(options: ScheduleOptions): fc.Arbitrary<Action> 
     weighted.push(
       { weight: 1, arbitrary: replica.map((r) => ({ kind: 'crash', replica: r }) as const) },
       { weight: 2, arbitrary: replica.map((r) => ({ kind: 'restart', replica: r }) as const) },
+      { weight: 1, arbitrary: replica.map((r) => ({ kind: 'wipe', replica: r }) as const) },
     );
   }
   return fc.oneof(...weighted);
@@ -81,6 +83,7 @@ export interface ScheduleOutcome {
 }
 
 const TIMERS: readonly TimerName[] = [
+  'recovery-retry',
   'heartbeat',
   'prepare-retry',
   'repair-retry',
@@ -88,7 +91,7 @@ const TIMERS: readonly TimerName[] = [
   'primary-timeout',
   'view-change-timeout',
 ];
-const RETRY_TIMERS: readonly TimerName[] = ['heartbeat', 'prepare-retry', 'repair-retry', 'view-change-retry'];
+const RETRY_TIMERS: readonly TimerName[] = ['heartbeat', 'prepare-retry', 'repair-retry', 'view-change-retry', 'recovery-retry'];
 const TIMEOUT_TIMERS: readonly TimerName[] = ['primary-timeout', 'view-change-timeout'];
 
 /**
@@ -137,7 +140,9 @@ export function runSchedule(
     cluster.request(replica, client.id, client.outstanding.requestNumber, client.outstanding.operation);
   };
 
-  const downCount = (): number => cluster.up.filter((up) => !up).length;
+  // A recovering replica cannot vote: it counts as down against the f the protocol survives.
+  const downCount = (): number =>
+    cluster.up.filter((up, r) => !up || cluster.states[r]!.status === 'recovering').length;
   try {
     return play();
   } catch (error) {
@@ -175,6 +180,12 @@ export function runSchedule(
         break;
       case 'restart':
         if (!cluster.up[action.replica]) cluster.restart(action.replica);
+        break;
+      case 'wipe':
+        if (!cluster.up[action.replica] || downCount() < f) {
+          cluster.wipe(action.replica);
+          cluster.restart(action.replica);
+        }
         break;
       case 'isolate':
         cluster.isolate(action.replica);

@@ -1,7 +1,7 @@
 /**
  * Telemetry: every event name the core declares is emitted by some step of
  * an ordinary life (requests, a lost Prepare, a gap, a primary crash, a
- * stalled view change, a truncation), and each carries the replica, view, op
+ * stalled view change, a truncation, a lost disk), and each carries the replica, view, op
  * and commit numbers.
  */
 import { expect, test } from 'vitest';
@@ -35,6 +35,15 @@ test('every telemetry event is emitted, named under vsr., with view, op and comm
   cluster.deliverAll();
   // A backup that suspects the primary makes it step down.
   cluster.fire(1, 'primary-timeout');
+  cluster.deliverAll();
+  // A replica loses its disk and recovers.
+  // Replica 0, the primary of view 3, loses its disk: the others move to view 4, then it recovers.
+  cluster.wipe(0);
+  cluster.restart(0);
+  cluster.deliverAll();
+  cluster.fire(1, 'primary-timeout');
+  cluster.deliverAll();
+  cluster.fire(0, 'recovery-retry');
   cluster.deliverAll();
 
   const emitted = new Set(cluster.telemetry.map((event) => event.name));

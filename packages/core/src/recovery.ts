@@ -1,0 +1,96 @@
+/**
+ * Recovery (VR Revisited §4.3): a replica whose storage is lost may have
+ * acknowledged ops it no longer holds, so it must not rejoin as if fresh. It
+ * asks every replica (Recovery, with a nonce from the interpreter), takes
+ * part in no view change and acknowledges nothing, until it holds answers
+ * from f + 1 distinct replicas, among them the primary of the latest view
+ * those answers name; it then installs that primary's log and becomes a
+ * backup of that view. Only replicas in normal status answer. If a majority
+ * cannot answer (a majority lost its storage), the replica waits: it refuses
+ * to serve rather than serve wrong data.
+ */
+import type { DraftState, StepContext } from './context.js';
+import type { Recovery, RecoveryResponse } from './messages.js';
+import { Log, checkSegment } from './log.js';
+import { primaryOf, quorumSize } from './quorum.js';
+import { executeCommitted } from './execute.js';
+import { describeInput, sendPrepareOk } from './normal.js';
+import { installLog } from './view-change.js';
+
+export function beginRecovery(s: DraftState, ctx: StepContext, nonce: number): void {
+  s.status = 'recovering';
+  s.recovery = { nonce, responses: [] };
+  ctx.telemetry(s, 'vsr.status.change', { from: 'booting', to: 'recovering' });
+  ctx.telemetry(s, 'vsr.recovery.start', { nonce });
+  askForRecovery(s, ctx);
+}
+
+function askForRecovery(s: DraftState, ctx: StepContext): void {
+  ctx.broadcast(s, { type: 'recovery', nonce: s.recovery!.nonce });
+  ctx.setTimer('recovery-retry');
+}
+
+export function onRecoveryRetryTimeout(s: DraftState, ctx: StepContext): void {
+  if (s.status !== 'recovering' || s.recovery === null) return;
+  askForRecovery(s, ctx);
+}
+
+/** A normal replica answers with its view; the primary adds its log and commit number. */
+export function onRecovery(s: DraftState, ctx: StepContext, m: Recovery): void {
+  if (s.status !== 'normal') return;
+  const primaryState =
+    s.primary === null ? null : { opNumber: s.log.lastOpNumber, commitNumber: s.commitNumberMax, log: s.log.toArray() };
+  ctx.send(s, m.replica, { type: 'recovery-response', nonce: m.nonce, primaryState });
+}
+
+export function onRecoveryResponse(s: DraftState, ctx: StepContext, m: RecoveryResponse): void {
+  const recovery = s.recovery;
+  if (s.status !== 'recovering' || recovery === null || m.nonce !== recovery.nonce) return; // Stale or not ours.
+  const { primaryState } = m;
+  if (primaryState !== null) {
+    if (m.replica !== primaryOf(m.viewNumber, ctx.replicaCount)) {
+      ctx.reject(s, `recovery-response with a log from replica ${m.replica}, not the primary of view ${m.viewNumber}`, describeInput(m));
+      return;
+    }
+    const segment = checkSegment(primaryState.log, 0, m.viewNumber);
+    if (segment !== null || primaryState.opNumber !== primaryState.log.length || primaryState.commitNumber > primaryState.opNumber) {
+      ctx.reject(s, `recovery-response log is malformed${segment === null ? '' : `: ${segment}`}`, describeInput(m));
+      return;
+    }
+  }
+  const answer = {
+    replica: m.replica,
+    viewNumber: m.viewNumber,
+    primaryState:
+      primaryState === null
+        ? null
+        : { opNumber: primaryState.opNumber, commitNumber: primaryState.commitNumber, log: Log.fromEntries(primaryState.log) },
+  };
+  recovery.responses = [...recovery.responses.filter((existing) => existing.replica !== m.replica), answer].sort(
+    (a, b) => a.replica - b.replica,
+  ) as never;
+  ctx.telemetry(s, 'vsr.recovery.response', { from: m.replica, responses: recovery.responses.length });
+  maybeFinishRecovery(s, ctx);
+}
+
+function maybeFinishRecovery(s: DraftState, ctx: StepContext): void {
+  const responses = s.recovery!.responses;
+  if (responses.length < quorumSize(ctx.replicaCount)) return;
+  const latestView = Math.max(...responses.map((answer) => answer.viewNumber));
+  const fromPrimary = responses.find((answer) => answer.viewNumber === latestView && answer.primaryState !== null);
+  if (fromPrimary === undefined) return; // Wait for the primary of the latest view.
+  const primaryState = fromPrimary.primaryState!;
+  installLog(s, ctx, primaryState.log.toArray());
+  s.viewNumber = latestView;
+  s.lastNormalView = latestView;
+  s.status = 'normal';
+  s.recovery = null;
+  s.commitNumberMax = Math.max(s.commitNumberMax, primaryState.commitNumber);
+  ctx.emit({ kind: 'persist-header', header: { viewNumber: s.viewNumber, lastNormalView: s.lastNormalView } });
+  ctx.cancelTimer('recovery-retry');
+  ctx.setTimer('primary-timeout');
+  ctx.telemetry(s, 'vsr.status.change', { from: 'recovering', to: 'normal' });
+  ctx.telemetry(s, 'vsr.recovery.complete', { primary: fromPrimary.replica, responses: responses.length });
+  executeCommitted(s, ctx);
+  if (s.log.lastOpNumber > s.commitNumber) sendPrepareOk(s, ctx);
+}
