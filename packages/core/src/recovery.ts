@@ -80,6 +80,8 @@ function maybeFinishRecovery(s: DraftState, ctx: StepContext): void {
   const fromPrimary = responses.find((answer) => answer.viewNumber === latestView && answer.primaryState !== null);
   if (fromPrimary === undefined) return; // Wait for the primary of the latest view.
   const primaryState = fromPrimary.primaryState!;
+  // Whatever a lost disk still holds (an earlier recovery cut short by a crash) is not ours to trust.
+  ctx.emit({ kind: 'log-truncate', opNumber: 0 });
   installLog(s, ctx, primaryState.log.toArray());
   s.viewNumber = latestView;
   s.lastNormalView = latestView;

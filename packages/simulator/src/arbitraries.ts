@@ -24,6 +24,7 @@ export function faultScheduleArbitrary(options: ScheduleArbitraryOptions): fc.Ar
   const fault: fc.Arbitrary<ScheduledFault> = fc.oneof(
     fc.record({ atMs, kind: fc.constant('crash' as const), replica }),
     fc.record({ atMs, kind: fc.constant('restart' as const), replica }),
+    fc.record({ atMs, kind: fc.constant('wipe' as const), replica }),
     fc.record({
       atMs,
       kind: fc.constant('partition' as const),

@@ -194,7 +194,7 @@ export function table(summaries: readonly SimulationSummary[]): string {
     groups.set(key, [...(groups.get(key) ?? []), summary]);
   }
   if (groups.size > 1) groups.set('total', [...summaries]);
-  const header = ['cluster', 'seeds', 'ok', 'indeterminate', 'committed', 'view changes', 'crashes', 'partitions', 'msgs sent', 'dropped', 'violations', 'sim s', 'wall s', 'steps/s'];
+  const header = ['cluster', 'seeds', 'ok', 'indeterminate', 'committed', 'view changes', 'crashes', 'recoveries', 'partitions', 'msgs sent', 'dropped', 'violations', 'sim s', 'wall s', 'steps/s'];
   const rows = [...groups.entries()].map(([key, group]) => {
     const sum = (field: keyof SimulationSummary) => group.reduce((total, summary) => total + (summary[field] as number), 0);
     const wallMs = sum('wall_ms');
@@ -206,6 +206,7 @@ export function table(summaries: readonly SimulationSummary[]): string {
       String(sum('committed_ops')),
       String(sum('view_changes')),
       String(sum('crashes')),
+      String(sum('recoveries')),
       String(sum('partitions')),
       String(sum('messages_sent')),
       String(sum('messages_dropped')),

@@ -5,7 +5,7 @@
  */
 import type { Random } from './random.js';
 
-export const FAULT_CLASSES = ['network', 'crash', 'partition', 'clock'] as const;
+export const FAULT_CLASSES = ['network', 'crash', 'partition', 'clock', 'wipe'] as const;
 export type FaultClass = (typeof FAULT_CLASSES)[number];
 export const FAULT_NAMES = ['none', ...FAULT_CLASSES, 'swarm', 'all'] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
@@ -28,6 +28,8 @@ export interface FaultRates {
   readonly partitionMaxMs: number;
   /** Timers run fast or slow by up to this fraction per replica. */
   readonly clockDrift: number;
+  /** Mean time between wipes: a replica crashes and loses its disk, then recovers (0: never). */
+  readonly wipeEveryMs: number;
   /** How long an fsync takes: writes become durable, and the sends behind them leave, this much later. */
   readonly fsyncMinMs: number;
   readonly fsyncMaxMs: number;
@@ -45,6 +47,7 @@ const QUIET: FaultRates = {
   partitionMinMs: 0,
   partitionMaxMs: 0,
   clockDrift: 0,
+  wipeEveryMs: 0,
   fsyncMinMs: 1,
   fsyncMaxMs: 3,
 };
@@ -100,5 +103,10 @@ export function faultRates(
     rates.partitionMaxMs = Math.round(scale(800, 200, 2000));
   }
   if (classes.has('clock')) rates.clockDrift = scale(0.1, 0, 0.3);
+  if (classes.has('wipe')) {
+    rates.wipeEveryMs = Math.round(scale(600, 200, 3000));
+    rates.downtimeMinMs ||= 50;
+    rates.downtimeMaxMs ||= 800;
+  }
   return { rates: { ...rates, ...overrides }, classes: FAULT_CLASSES.filter((c) => classes.has(c)) };
 }

@@ -75,6 +75,7 @@ export interface SimulationOptions {
 export type ScheduledFault =
   | { readonly atMs: number; readonly kind: 'crash'; readonly replica: number }
   | { readonly atMs: number; readonly kind: 'restart'; readonly replica: number }
+  | { readonly atMs: number; readonly kind: 'wipe'; readonly replica: number }
   | {
       readonly atMs: number;
       readonly kind: 'partition';
@@ -93,6 +94,10 @@ export interface SimulationSummary {
   readonly view_changes: number;
   readonly crashes: number;
   readonly restarts: number;
+  /** Replicas that lost their disk. */
+  readonly wipes: number;
+  /** Recoveries completed (VR Revisited §4.3). */
+  readonly recoveries: number;
   readonly partitions: number;
   readonly messages_sent: number;
   readonly messages_dropped: number;
@@ -116,6 +121,7 @@ export type TraceEvent =
   | { t: number; e: 'state'; r: number; view: number; status: string; op: number; commit: number }
   | { t: number; e: 'crash'; r: number }
   | { t: number; e: 'restart'; r: number }
+  | { t: number; e: 'wipe'; r: number }
   | { t: number; e: 'partition'; blocked: Array<[number, number]> }
   | { t: number; e: 'heal' }
   | { t: number; e: 'faults-end' }
@@ -138,6 +144,7 @@ type WorldEvent =
   | { kind: 'client-timeout'; client: number; generation: number }
   | { kind: 'client-next'; client: number }
   | { kind: 'crash-tick' }
+  | { kind: 'wipe-tick' }
   | { kind: 'partition-tick' }
   | { kind: 'restart'; replica: number }
   | { kind: 'heal-partition'; partition: number }
@@ -147,6 +154,8 @@ type WorldEvent =
 interface Disk {
   header: DurableHeader | null;
   log: LogEntry[];
+  /** Wiped: boot reports lost storage until a header is durable again. */
+  lost: boolean;
 }
 
 type Write = (disk: Disk) => void;
@@ -224,6 +233,8 @@ class World {
   private requestsOk = 0;
   private crashes = 0;
   private restarts = 0;
+  private wipes = 0;
+  private recoveries = 0;
   private partitionCount = 0;
   private messagesSent = 0;
   private messagesDropped = 0;
@@ -262,7 +273,7 @@ class World {
         incarnation: 0,
         timers: new Map(),
         drift,
-        disk: { header: null, log: [] },
+        disk: { header: null, log: [], lost: false },
         pending: [],
         fsyncScheduled: false,
         held: [],
@@ -287,6 +298,7 @@ class World {
       for (const fault of this.options.schedule) this.queue.push(fault.atMs, { kind: 'scheduled', fault });
     } else {
       if (this.rates.crashEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.crashEveryMs), { kind: 'crash-tick' });
+      if (this.rates.wipeEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.wipeEveryMs), { kind: 'wipe-tick' });
       if (this.rates.partitionEveryMs > 0) {
         this.queue.push(this.nextFaultDelay(this.rates.partitionEveryMs), { kind: 'partition-tick' });
       }
@@ -339,6 +351,8 @@ class World {
       view_changes: this.viewsCompleted.size,
       crashes: this.crashes,
       restarts: this.restarts,
+      wipes: this.wipes,
+      recoveries: this.recoveries,
       partitions: this.partitionCount,
       messages_sent: this.messagesSent,
       messages_dropped: this.messagesDropped,
@@ -402,6 +416,8 @@ class World {
         return this.clientNext(this.clients[event.client]!);
       case 'crash-tick':
         return this.onCrashTick();
+      case 'wipe-tick':
+        return this.onWipeTick();
       case 'partition-tick':
         return this.onPartitionTick();
       case 'restart':
@@ -479,6 +495,7 @@ class World {
           const header = effect.header;
           this.write(replica, (disk) => {
             disk.header = header;
+            disk.lost = false;
           });
           break;
         }
@@ -496,6 +513,7 @@ class World {
           if (effect.event.name === 'vsr.view_change.complete' && effect.event.data.chosenFrom !== undefined) {
             this.viewsCompleted.add(effect.event.viewNumber);
           }
+          if (effect.event.name === 'vsr.recovery.complete') this.recoveries++;
           break;
         case 'reject':
           this.rejectedInputs++;
@@ -578,10 +596,34 @@ class World {
     return Math.max(1, Math.round(meanMs * (0.5 + this.faultRandom.float())));
   }
 
+  /** Replicas that cannot vote: down, or up but still recovering. Never more than f. */
+  private unavailable(): number {
+    return this.processes.filter((process) => !process.up || process.state.status === 'recovering').length;
+  }
+
+  private onWipeTick(): void {
+    if (!this.faultsActive) return;
+    const candidates = this.processes.map((process, r) => (process.up && process.state.status !== 'recovering' ? r : -1)).filter((r) => r >= 0);
+    if (this.unavailable() < this.f && candidates.length > 0) {
+      const victim = this.faultRandom.pick(candidates);
+      this.wipe(victim);
+      this.queue.push(this.nowMs + this.faultRandom.int(this.rates.downtimeMinMs, this.rates.downtimeMaxMs), { kind: 'restart', replica: victim });
+    }
+    this.queue.push(this.nowMs + this.nextFaultDelay(this.rates.wipeEveryMs), { kind: 'wipe-tick' });
+  }
+
+  /** The process dies and its disk is lost. */
+  private wipe(replica: number): void {
+    if (this.processes[replica]!.up) this.crash(replica);
+    this.processes[replica]!.disk = { header: null, log: [], lost: true };
+    this.wipes++;
+    this.record(`wipe${replica}`);
+    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'wipe', r: replica });
+  }
+
   private onCrashTick(): void {
     if (!this.faultsActive) return;
-    const down = this.processes.filter((process) => !process.up).length;
-    if (down < this.f) {
+    if (this.unavailable() < this.f) {
       const candidates = this.processes.map((process, r) => (process.up ? r : -1)).filter((r) => r >= 0);
       const victim = this.faultRandom.pick(candidates);
       this.crash(victim);
@@ -615,17 +657,29 @@ class World {
     this.restarts++;
     this.record(`restart${replica}`);
     if (this.tracing) this.trace.push({ t: this.nowMs, e: 'restart', r: replica });
-    const { header, log } = process.disk;
-    this.runStep(replica, { kind: 'boot', storage: header === null ? null : { header, log: [...log] } });
+    const { header, log, lost } = process.disk;
+    this.runStep(replica, {
+      kind: 'boot',
+      storage: lost
+        ? { lost: true, nonce: this.faultRandom.int(0, 0x7fff_ffff) }
+        : header === null
+          ? null
+          : { header, log: [...log] },
+    });
   }
 
   private onScheduledFault(fault: ScheduledFault): void {
     if (!this.faultsActive) return;
     const n = this.options.replicaCount;
     switch (fault.kind) {
-      case 'crash': {
-        const down = this.processes.filter((process) => !process.up).length;
-        if (fault.replica < n && this.processes[fault.replica]!.up && down < this.f) this.crash(fault.replica);
+      case 'crash':
+        if (fault.replica < n && this.processes[fault.replica]!.up && this.unavailable() < this.f) this.crash(fault.replica);
+        return;
+      case 'wipe': {
+        const target = this.processes[fault.replica];
+        if (target === undefined) return;
+        const counted = !target.up || target.state.status === 'recovering';
+        if (counted || this.unavailable() < this.f) this.wipe(fault.replica);
         return;
       }
       case 'restart':

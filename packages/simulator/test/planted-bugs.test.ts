@@ -92,7 +92,7 @@ describe('the simulator catches planted bugs', () => {
       return { ...original, routeFromPrimary };
     });
     // The old primary must keep committing while the others change views: lossy, slow links help.
-    const caught = await firstViolation(30, { rates: LOSSY });
+    const caught = await firstViolation(30, { faults: ['network', 'crash', 'partition', 'clock'], rates: LOSSY });
     expect(caught?.violations.join('\n')).toBeTruthy();
   });
 
@@ -107,7 +107,7 @@ describe('the simulator catches planted bugs', () => {
 
   test('the correct code passes the same seeds and fault settings', async () => {
     expect(await firstViolation(10)).toBeUndefined();
-    expect(await firstViolation(10, { rates: LOSSY })).toBeUndefined();
+    expect(await firstViolation(10, { faults: ['network', 'crash', 'partition', 'clock'], rates: LOSSY })).toBeUndefined();
     expect(
       await firstViolation(10, {
         rates: { fsyncMinMs: 20, fsyncMaxMs: 60, delayMaxMs: 3, crashEveryMs: 60, downtimeMinMs: 5, downtimeMaxMs: 60, lossRate: 0.2 },

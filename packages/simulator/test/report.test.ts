@@ -5,7 +5,7 @@ import type { HistoryOperation } from '../src/linearizability.js';
 import type { SimulationResult, SimulationSummary, TraceEvent } from '../src/simulation.js';
 
 /** A small run with faults; seed 11 has view changes, crashes and partitions (asserted below). */
-const RUN = { seed: 11, replicaCount: 3, clientCount: 3, requests: 150, faults: ['all'] as const, trace: true };
+const RUN = { seed: 11, replicaCount: 3, clientCount: 3, requests: 150, faults: ['network', 'crash', 'partition', 'clock'] as const, trace: true };
 const run = () => simulate({ ...RUN, faults: [...RUN.faults] });
 const result = run();
 const options = { clients: RUN.clientCount, requests: RUN.requests };
@@ -28,6 +28,8 @@ function handMade(changes: { violations?: string[]; trace?: TraceEvent[]; histor
     view_changes: 0,
     crashes: 0,
     restarts: 0,
+    wipes: 0,
+    recoveries: 0,
     partitions: 0,
     messages_sent: 1,
     messages_dropped: 0,
@@ -64,7 +66,7 @@ describe('renderReport', () => {
     expect(html.startsWith('<!DOCTYPE html>\n<html lang="en">\n<head>')).toBe(true);
     expect(html.trimEnd().endsWith('</html>')).toBe(true);
     expect(html).toContain('<meta charset="utf-8">');
-    expect(html).toContain(`<title>VSR simulation: seed 11, 3 replicas, faults all</title>`);
+    expect(html).toContain(`<title>VSR simulation: seed 11, 3 replicas, faults network,crash,partition,clock</title>`);
     expect(count(html, /<svg id="diagram"/)).toBe(1);
     expect(count(html, /<style>/)).toBe(1);
     expect(count(html, /<script>/)).toBe(1);
@@ -105,11 +107,11 @@ describe('renderReport', () => {
 
   test('the replay command', () => {
     expect(html).toContain(
-      '<code class="command">npm run sim -- --seed 11 --replicas 3 --faults all --clients 3 --requests 150 --html report.html</code>',
+      '<code class="command">npm run sim -- --seed 11 --replicas 3 --faults network,crash,partition,clock --clients 3 --requests 150 --html report.html</code>',
     );
     // Without the counts, the flags are left out rather than guessed.
     const bare = renderReport(result);
-    expect(bare).toContain('<code class="command">npm run sim -- --seed 11 --replicas 3 --faults all --html report.html</code>');
+    expect(bare).toContain('<code class="command">npm run sim -- --seed 11 --replicas 3 --faults network,crash,partition,clock --html report.html</code>');
     expect(bare).toContain('the CLI defaults apply');
   });
 
