@@ -10,7 +10,6 @@
  */
 import * as t from 'io-ts';
 import { NonNegativeInteger } from './codec.js';
-import { ClientId } from './codec.js';
 import { DurableHeader, LogEntries, LogEntry, Message, Reply } from './messages.js';
 
 export const TimerName = t.keyof({
@@ -127,5 +126,3 @@ export const Effect = t.union([
   t.type({ kind: t.literal('reject'), reason: t.string, input: t.string }),
 ]);
 export type Effect = t.TypeOf<typeof Effect>;
-
-export { ClientId };

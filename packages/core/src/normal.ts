@@ -4,7 +4,7 @@
  * f + 1 replicas (itself included) hold it, and Commit doubles as the
  * heartbeat when the primary is idle.
  */
-import { decodeWith } from './codec.js';
+import { ClientId, decodeWith } from './codec.js';
 import { ClientRequest, type Commit, type Prepare, type PrepareOk } from './messages.js';
 import type { DraftState, StepContext } from './context.js';
 import { classifyRequest } from './client-table.js';
@@ -108,7 +108,7 @@ function readClientId(raw: unknown): string | null {
   if (raw === null || typeof raw !== 'object') return null;
   try {
     const clientId = (raw as { clientId?: unknown }).clientId;
-    return typeof clientId === 'string' && clientId.length > 0 && clientId.length <= 128 ? clientId : null;
+    return ClientId.is(clientId) ? clientId : null;
   } catch {
     return null;
   }

@@ -71,7 +71,7 @@ interface Segment {
   readonly r: number;
   readonly from: number;
   to: number;
-  /** 'booting' | 'normal' | 'view-change', or 'down' from a crash to the restart. */
+  /** 'booting' | 'normal' | 'view-change' | 'recovering', or 'down' from a crash to the restart. */
   readonly status: string;
   /** Null while booting after a restart, before the first state event. */
   readonly view: number | null;
@@ -427,6 +427,8 @@ const MESSAGE_COLORS: ReadonlyArray<readonly [string, string]> = [
   ['start-view', '#7048e8'],
   ['get-state', '#2f9e44'],
   ['new-state', '#a0522d'],
+  ['recovery', '#0b7285'],
+  ['recovery-response', '#66a80f'],
 ];
 const OTHER_MESSAGE_COLOR = '#555';
 const VIEW_CHANGE_TYPES = new Set(['start-view-change', 'do-view-change', 'start-view']);
@@ -630,13 +632,14 @@ function renderDiagram(model: Model): string {
         out.push(fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 13)}" class="crash-label">crashed</text>`, 'crashed'));
         continue;
       }
-      const fill = segment.view === null || segment.status === 'booting' ? '#ececec' : VIEW_TINTS[segment.view % VIEW_TINTS.length]!;
+      const waiting = segment.status === 'booting' || segment.status === 'recovering';
+      const fill = segment.view === null || waiting ? '#ececec' : VIEW_TINTS[segment.view % VIEW_TINTS.length]!;
       out.push(rect(segment.from, segment.to, y, LANE_H, `class="seg s-${esc(segment.status)}" fill="${fill}"`, `<title>${esc(title)}</title>`));
       if (segment.status === 'view-change') out.push(rect(segment.from, segment.to, y, LANE_H, 'class="vc-hatch" fill="url(#hatch-vc)"'));
       if (primary) out.push(rect(segment.from, segment.to, y, 4, 'class="primary-bar"'));
       const label =
-        segment.status === 'booting' || segment.view === null
-          ? 'booting'
+        waiting || segment.view === null
+          ? segment.status === 'recovering' ? 'recovering (lost disk)' : 'booting'
           : `v${segment.view}${primary ? ' ★' : ''}${segment.status === 'view-change' ? ' view change' : ''}`;
       out.push(fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 14)}" class="seg-label">${esc(label)}</text>`, label));
     }
