@@ -98,6 +98,10 @@ export interface SimulationSummary {
   readonly wipes: number;
   /** Recoveries completed (VR Revisited §4.3). */
   readonly recoveries: number;
+  /** NewState messages a backup installed to fill a gap. */
+  readonly state_transfers: number;
+  /** The most log entries any replica held in memory at once. */
+  readonly max_log_entries: number;
   readonly partitions: number;
   readonly messages_sent: number;
   readonly messages_dropped: number;
@@ -235,6 +239,8 @@ class World {
   private restarts = 0;
   private wipes = 0;
   private recoveries = 0;
+  private stateTransfers = 0;
+  private maxLogEntries = 0;
   private partitionCount = 0;
   private messagesSent = 0;
   private messagesDropped = 0;
@@ -353,6 +359,8 @@ class World {
       restarts: this.restarts,
       wipes: this.wipes,
       recoveries: this.recoveries,
+      state_transfers: this.stateTransfers,
+      max_log_entries: this.maxLogEntries,
       partitions: this.partitionCount,
       messages_sent: this.messagesSent,
       messages_dropped: this.messagesDropped,
@@ -439,6 +447,7 @@ class World {
     const [state, effects] = step(before, event);
     process.state = state;
     this.steps++;
+    if (state.log.lastOpNumber > this.maxLogEntries) this.maxLogEntries = state.log.lastOpNumber;
     this.monitor.afterStep(replica, state);
     if (
       this.tracing &&
@@ -514,6 +523,7 @@ class World {
             this.viewsCompleted.add(effect.event.viewNumber);
           }
           if (effect.event.name === 'vsr.recovery.complete') this.recoveries++;
+          if (effect.event.name === 'vsr.state_transfer.received') this.stateTransfers++;
           break;
         case 'reject':
           this.rejectedInputs++;

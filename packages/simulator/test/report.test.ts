@@ -30,6 +30,8 @@ function handMade(changes: { violations?: string[]; trace?: TraceEvent[]; histor
     restarts: 0,
     wipes: 0,
     recoveries: 0,
+    state_transfers: 0,
+    max_log_entries: 1,
     partitions: 0,
     messages_sent: 1,
     messages_dropped: 0,
