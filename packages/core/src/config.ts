@@ -36,6 +36,8 @@ const LimitsInput = t.partial({
   clientTableMax: PositiveInteger,
   /** Log entries in one NewState message. */
   stateTransferEntriesMax: PositiveInteger,
+  /** A checkpoint every this many ops; the log before it is released from memory and storage. */
+  checkpointIntervalOps: PositiveInteger,
 });
 
 export const ReplicaConfigInput = t.intersection([
@@ -67,6 +69,7 @@ export interface Limits {
   readonly requestQueueMax: number;
   readonly clientTableMax: number;
   readonly stateTransferEntriesMax: number;
+  readonly checkpointIntervalOps: number;
 }
 
 export interface ReplicaConfig {
@@ -93,6 +96,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   requestQueueMax: 1024,
   clientTableMax: 4096,
   stateTransferEntriesMax: 64,
+  checkpointIntervalOps: 1024,
 });
 
 export class ConfigError extends Error {

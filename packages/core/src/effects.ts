@@ -10,7 +10,7 @@
  */
 import * as t from 'io-ts';
 import { NonNegativeInteger } from './codec.js';
-import { DurableHeader, LogEntries, LogEntry, Message, Reply } from './messages.js';
+import { Checkpoint, DurableHeader, LogEntries, LogEntry, Message, Reply } from './messages.js';
 
 export const TimerName = t.keyof({
   heartbeat: null,
@@ -26,7 +26,7 @@ export type TimerName = t.TypeOf<typeof TimerName>;
 /**
  * What storage held when the process started:
  * - `null`: a replica formatted fresh together with its cluster (it has never spoken);
- * - `{ header, log }`: what it persisted;
+ * - `{ header, log, checkpoint? }`: what it persisted;
  * - `{ lost: true, nonce }`: its storage is gone or unusable. It may have
  *   acknowledged ops it no longer holds, so it must not rejoin as if fresh: it
  *   recovers from a quorum (VR Revisited §4.3). The nonce, which the
@@ -35,10 +35,14 @@ export type TimerName = t.TypeOf<typeof TimerName>;
  */
 export const BootStorage = t.union([
   t.null,
-  t.type({
-    header: DurableHeader,
-    log: LogEntries,
-  }),
+  t.intersection([
+    t.type({
+      header: DurableHeader,
+      /** The entries storage holds, in order; those at or before the checkpoint are skipped. */
+      log: LogEntries,
+    }),
+    t.partial({ checkpoint: t.union([Checkpoint, t.null]) }),
+  ]),
   t.type({ lost: t.literal(true), nonce: NonNegativeInteger }),
 ]);
 export type BootStorage = t.TypeOf<typeof BootStorage>;
@@ -86,6 +90,8 @@ export const TELEMETRY_NAMES = [
   'vsr.state_transfer.request_received',
   'vsr.state_transfer.sent',
   'vsr.state_transfer.received',
+  'vsr.checkpoint.taken',
+  'vsr.checkpoint.installed',
   'vsr.recovery.start',
   'vsr.recovery.response',
   'vsr.recovery.complete',
@@ -119,6 +125,10 @@ export const Effect = t.union([
   t.type({ kind: t.literal('log-truncate'), opNumber: NonNegativeInteger }),
   /** Write the durable header atomically (replacing the previous one). */
   t.type({ kind: t.literal('persist-header'), header: DurableHeader }),
+  /** Write the checkpoint atomically (replacing the previous one). */
+  t.type({ kind: t.literal('persist-checkpoint'), checkpoint: Checkpoint }),
+  /** Drop every entry whose op number is at or below `opNumber`: the checkpoint covers them. */
+  t.type({ kind: t.literal('log-release'), opNumber: NonNegativeInteger }),
   t.type({ kind: t.literal('set-timer'), timer: TimerName, afterMs: NonNegativeInteger }),
   t.type({ kind: t.literal('cancel-timer'), timer: TimerName }),
   t.type({ kind: t.literal('telemetry'), event: Telemetry }),

@@ -10,6 +10,7 @@ import type { DraftState, StepContext } from './context.js';
 import type { ClientRequest, LogEntry } from './messages.js';
 import { decodeWith } from './codec.js';
 import { classifyRequest } from './client-table.js';
+import { maybeTakeCheckpoint } from './checkpoint.js';
 
 /** Executes every op that is both known committed and held, up to `commitNumberMax`. */
 export function executeCommitted(s: DraftState, ctx: StepContext): void {
@@ -23,6 +24,7 @@ export function executeCommitted(s: DraftState, ctx: StepContext): void {
     if (entry === undefined) throw new Error(`invariant: op ${opNumber} is committed but not in the log`);
     executeEntry(s, ctx, entry, isPrimary);
     s.commitNumber = opNumber;
+    maybeTakeCheckpoint(s, ctx, entry);
   }
   ctx.telemetry(s, 'vsr.commit.advance', { from, to: s.commitNumber });
 }

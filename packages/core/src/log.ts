@@ -9,51 +9,71 @@ import { List } from 'immutable';
 import type { LogEntry } from './messages.js';
 
 export class Log {
-  static readonly EMPTY = new Log(List<LogEntry>());
+  static readonly EMPTY = new Log(0, List<LogEntry>());
 
-  static fromEntries(entries: readonly LogEntry[]): Log {
-    return new Log(List(entries));
+  /** A log holding `entries`, which follow op `baseOpNumber` (the checkpoint they start after). */
+  static fromEntries(entries: readonly LogEntry[], baseOpNumber = 0): Log {
+    return new Log(baseOpNumber, List(entries));
   }
 
-  private constructor(private readonly entries: List<LogEntry>) {
+  private constructor(
+    /** Ops up to here are released: covered by the checkpoint. */
+    readonly baseOpNumber: number,
+    private readonly entries: List<LogEntry>,
+  ) {
     Object.freeze(this);
   }
 
-  /** The op number of the last entry (0 for an empty log). */
+  /** The op number of the last entry (the base when the log holds none). */
   get lastOpNumber(): number {
+    return this.baseOpNumber + this.entries.size;
+  }
+
+  /** How many entries the log holds in memory. */
+  get size(): number {
     return this.entries.size;
   }
 
   entryAt(opNumber: number): LogEntry | undefined {
-    if (!Number.isInteger(opNumber) || opNumber < 1 || opNumber > this.entries.size) return undefined;
-    return this.entries.get(opNumber - 1);
+    if (!Number.isInteger(opNumber) || opNumber <= this.baseOpNumber || opNumber > this.lastOpNumber) return undefined;
+    return this.entries.get(opNumber - this.baseOpNumber - 1);
   }
 
   append(entry: LogEntry): Log {
-    if (entry.opNumber !== this.entries.size + 1) {
-      throw new Error(`invariant: append of op ${entry.opNumber} to a log ending at op ${this.entries.size}`);
+    if (entry.opNumber !== this.lastOpNumber + 1) {
+      throw new Error(`invariant: append of op ${entry.opNumber} to a log ending at op ${this.lastOpNumber}`);
     }
-    return new Log(this.entries.push(entry));
+    return new Log(this.baseOpNumber, this.entries.push(entry));
   }
 
-  /** Keeps ops 1..opNumber. */
+  /** Keeps ops up to `opNumber` (never below the base: released ops are gone already). */
   truncateAfter(opNumber: number): Log {
-    return opNumber >= this.entries.size ? this : new Log(this.entries.setSize(Math.max(0, opNumber)));
+    if (opNumber >= this.lastOpNumber) return this;
+    if (opNumber < this.baseOpNumber) throw new Error(`invariant: truncating to op ${opNumber}, below the log's base ${this.baseOpNumber}`);
+    return new Log(this.baseOpNumber, this.entries.setSize(opNumber - this.baseOpNumber));
   }
 
-  /** Entries with op numbers in (afterOpNumber, throughOpNumber]. */
+  /** Releases ops up to `opNumber` (a checkpoint covers them). Past the end, the log is empty from there. */
+  releaseThrough(opNumber: number): Log {
+    if (opNumber <= this.baseOpNumber) return this;
+    if (opNumber >= this.lastOpNumber) return new Log(opNumber, List<LogEntry>());
+    return new Log(opNumber, this.entries.skip(opNumber - this.baseOpNumber).toList());
+  }
+
+  /** Entries with op numbers in (afterOpNumber, throughOpNumber] that the log holds. */
   between(afterOpNumber: number, throughOpNumber: number): LogEntry[] {
-    const from = Math.max(0, afterOpNumber);
-    const to = Math.min(this.entries.size, throughOpNumber);
+    const from = Math.max(0, afterOpNumber - this.baseOpNumber);
+    const to = Math.min(this.entries.size, throughOpNumber - this.baseOpNumber);
     return from >= to ? [] : this.entries.slice(from, to).toArray();
   }
 
+  /** The entries the log holds, after its base. */
   toArray(): LogEntry[] {
     return this.entries.toArray();
   }
 
-  toJSON(): LogEntry[] {
-    return this.toArray();
+  toJSON(): { baseOpNumber: number; entries: LogEntry[] } {
+    return { baseOpNumber: this.baseOpNumber, entries: this.toArray() };
   }
 }
 

@@ -58,6 +58,28 @@ export const LogEntries = new t.Type<LogEntry[], LogEntry[], unknown>(
   t.identity,
 );
 
+/**
+ * A checkpoint: the application and the client table right after executing
+ * op `opNumber` (VR Revisited §5). The log before it can be released; a
+ * replica that is further behind receives the checkpoint instead.
+ */
+export const Checkpoint = t.type({
+  opNumber: NonNegativeInteger,
+  /** The view op `opNumber` was prepared in: (op, view) names the op. */
+  viewNumber: NonNegativeInteger,
+  timestampMs: NonNegativeInteger,
+  /** `StateMachine.snapshot` of the application: JSON, deterministic. */
+  snapshot: t.unknown,
+  /** The client table, least recently used first. */
+  clientTable: t.array(
+    t.tuple([
+      ClientId,
+      t.type({ requestNumber: NonNegativeInteger, result: t.unknown, opNumber: NonNegativeInteger }),
+    ]),
+  ),
+});
+export type Checkpoint = t.TypeOf<typeof Checkpoint>;
+
 /** What must be on stable storage before a replica says anything in a view (guide rule 8). */
 export const DurableHeader = t.type({
   viewNumber: NonNegativeInteger,
@@ -111,6 +133,8 @@ export const DoViewChange = t.type({
   lastNormalView: NonNegativeInteger,
   opNumber: NonNegativeInteger,
   commitNumber: NonNegativeInteger,
+  /** The sender's checkpoint; `log` holds the entries after it. */
+  checkpoint: t.union([Checkpoint, t.null]),
   log: LogEntries,
 });
 export type DoViewChange = t.TypeOf<typeof DoViewChange>;
@@ -120,6 +144,8 @@ export const StartView = t.type({
   ...envelope,
   opNumber: NonNegativeInteger,
   commitNumber: NonNegativeInteger,
+  /** The primary's checkpoint; `log` holds the entries after it. */
+  checkpoint: t.union([Checkpoint, t.null]),
   log: LogEntries,
 });
 export type StartView = t.TypeOf<typeof StartView>;
@@ -132,12 +158,17 @@ export const GetState = t.type({
 });
 export type GetState = t.TypeOf<typeof GetState>;
 
-/** The answer to GetState: `entries` start at `opNumber + 1`. */
+/**
+ * The answer to GetState: `entries` start at `opNumber + 1`. When the asker is
+ * behind the primary's checkpoint, the checkpoint comes along and `opNumber`
+ * is the checkpoint's.
+ */
 export const NewState = t.type({
   type: t.literal('new-state'),
   ...envelope,
   opNumber: NonNegativeInteger,
   commitNumber: NonNegativeInteger,
+  checkpoint: t.union([Checkpoint, t.null]),
   entries: LogEntries,
 });
 export type NewState = t.TypeOf<typeof NewState>;
@@ -157,7 +188,12 @@ export const RecoveryResponse = t.type({
   nonce: NonNegativeInteger,
   primaryState: t.union([
     t.null,
-    t.type({ opNumber: NonNegativeInteger, commitNumber: NonNegativeInteger, log: LogEntries }),
+    t.type({
+      opNumber: NonNegativeInteger,
+      commitNumber: NonNegativeInteger,
+      checkpoint: t.union([Checkpoint, t.null]),
+      log: LogEntries,
+    }),
   ]),
 });
 export type RecoveryResponse = t.TypeOf<typeof RecoveryResponse>;

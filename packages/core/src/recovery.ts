@@ -11,11 +11,13 @@
  */
 import type { DraftState, StepContext } from './context.js';
 import type { Recovery, RecoveryResponse } from './messages.js';
-import { Log, checkSegment } from './log.js';
+import { Log } from './log.js';
+import { Opaque } from './state.js';
+import { checkSuffix, logSuffix } from './checkpoint.js';
 import { primaryOf, quorumSize } from './quorum.js';
 import { executeCommitted } from './execute.js';
 import { describeInput, sendPrepareOk } from './normal.js';
-import { installLog } from './view-change.js';
+import { installSuffix } from './view-change.js';
 
 export function beginRecovery(s: DraftState, ctx: StepContext, nonce: number): void {
   s.status = 'recovering';
@@ -38,8 +40,11 @@ export function onRecoveryRetryTimeout(s: DraftState, ctx: StepContext): void {
 /** A normal replica answers with its view; the primary adds its log and commit number. */
 export function onRecovery(s: DraftState, ctx: StepContext, m: Recovery): void {
   if (s.status !== 'normal') return;
-  const primaryState =
-    s.primary === null ? null : { opNumber: s.log.lastOpNumber, commitNumber: s.commitNumberMax, log: s.log.toArray() };
+  let primaryState = null;
+  if (s.primary !== null) {
+    const { checkpoint, entries } = logSuffix(s);
+    primaryState = { opNumber: s.log.lastOpNumber, commitNumber: s.commitNumberMax, checkpoint, log: entries };
+  }
   ctx.send(s, m.replica, { type: 'recovery-response', nonce: m.nonce, primaryState });
 }
 
@@ -52,8 +57,14 @@ export function onRecoveryResponse(s: DraftState, ctx: StepContext, m: RecoveryR
       ctx.reject(s, `recovery-response with a log from replica ${m.replica}, not the primary of view ${m.viewNumber}`, describeInput(m));
       return;
     }
-    const segment = checkSegment(primaryState.log, 0, m.viewNumber);
-    if (segment !== null || primaryState.opNumber !== primaryState.log.length || primaryState.commitNumber > primaryState.opNumber) {
+    const base = primaryState.checkpoint?.opNumber ?? 0;
+    const segment = checkSuffix(primaryState.checkpoint, primaryState.log, m.viewNumber);
+    if (
+      segment !== null ||
+      primaryState.opNumber !== base + primaryState.log.length ||
+      primaryState.commitNumber > primaryState.opNumber ||
+      primaryState.commitNumber < base
+    ) {
       ctx.reject(s, `recovery-response log is malformed${segment === null ? '' : `: ${segment}`}`, describeInput(m));
       return;
     }
@@ -64,7 +75,12 @@ export function onRecoveryResponse(s: DraftState, ctx: StepContext, m: RecoveryR
     primaryState:
       primaryState === null
         ? null
-        : { opNumber: primaryState.opNumber, commitNumber: primaryState.commitNumber, log: Log.fromEntries(primaryState.log) },
+        : {
+            opNumber: primaryState.opNumber,
+            commitNumber: primaryState.commitNumber,
+            checkpoint: primaryState.checkpoint === null ? null : new Opaque(primaryState.checkpoint),
+            log: Log.fromEntries(primaryState.log, primaryState.checkpoint?.opNumber ?? 0),
+          },
   };
   recovery.responses = [...recovery.responses.filter((existing) => existing.replica !== m.replica), answer].sort(
     (a, b) => a.replica - b.replica,
@@ -82,7 +98,12 @@ function maybeFinishRecovery(s: DraftState, ctx: StepContext): void {
   const primaryState = fromPrimary.primaryState!;
   // Whatever a lost disk still holds (an earlier recovery cut short by a crash) is not ours to trust.
   ctx.emit({ kind: 'log-truncate', opNumber: 0 });
-  installLog(s, ctx, primaryState.log.toArray());
+  const refusal = installSuffix(s, ctx, primaryState.checkpoint?.value ?? null, primaryState.log.toArray());
+  if (refusal !== null) {
+    ctx.reject(s, `recovery-response ${refusal}`, `recovery-response from replica ${fromPrimary.replica}`);
+    s.recovery!.responses = s.recovery!.responses.filter((answer) => answer.replica !== fromPrimary.replica) as never;
+    return;
+  }
   s.viewNumber = latestView;
   s.lastNormalView = latestView;
   s.status = 'normal';

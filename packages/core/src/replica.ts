@@ -51,6 +51,7 @@ export function initialState<S, Op, R>(config: unknown, machine: StateMachine<S,
       viewNumber: 0,
       lastNormalView: 0,
       log: Log.EMPTY,
+      checkpoint: null,
       commitNumber: 0,
       commitNumberMax: 0,
       app: new Opaque<unknown>(machine.init()),
@@ -306,7 +307,12 @@ function onBoot(s: DraftState, ctx: StepContext, rawStorage: unknown): void {
     becomeNormalAfterBoot(s, ctx);
     return;
   }
-  const { header, log } = storage;
+  const { header } = storage;
+  const checkpoint = storage.checkpoint ?? null;
+  const base = checkpoint?.opNumber ?? 0;
+  // Entries at or before the checkpoint may linger (a crash between writing
+  // a checkpoint and releasing the log); the checkpoint covers them.
+  const log = storage.log.filter((entry) => entry.opNumber > base);
   if (header.lastNormalView > header.viewNumber) {
     ctx.reject(s, 'boot.storage.header: last normal view is after the view', 'boot');
     return;
@@ -315,13 +321,29 @@ function onBoot(s: DraftState, ctx: StepContext, rawStorage: unknown): void {
   // can keep a StartView's log writes but lose the header write after them.
   // The replica then claims only the older last normal view, which is safe:
   // its log still holds every op committed up to that view.
-  const segment = checkSegment(log, 0, Number.MAX_SAFE_INTEGER);
+  const segment = checkSegment(log, base, Number.MAX_SAFE_INTEGER);
   if (segment !== null) {
     ctx.reject(s, `boot.storage.log: ${segment}`, 'boot');
     return;
   }
-  s.log = Log.fromEntries(log);
-  s.timestampMs = log.length > 0 ? log[log.length - 1]!.timestampMs : 0;
+  if (checkpoint !== null) {
+    let app: unknown;
+    try {
+      app = ctx.machine.restore(checkpoint.snapshot);
+    } catch (error) {
+      ctx.reject(s, `boot.storage.checkpoint: could not be restored (${error instanceof Error ? error.message : String(error)})`, 'boot');
+      return;
+    }
+    s.checkpoint = new Opaque(checkpoint);
+    s.app = new Opaque(app);
+    s.clientTable = ClientTable.fromEntries(checkpoint.clientTable);
+    // Ops up to the checkpoint are committed and executed: the checkpoint is their result.
+    s.commitNumber = base;
+    s.commitNumberMax = base;
+  }
+  s.log = Log.fromEntries(log, base);
+  if (storage.log.length > log.length) ctx.emit({ kind: 'log-release', opNumber: base });
+  s.timestampMs = log.length > 0 ? log[log.length - 1]!.timestampMs : (checkpoint?.timestampMs ?? 0);
   s.viewNumber = header.viewNumber;
   s.lastNormalView = header.lastNormalView;
   if (header.viewNumber > header.lastNormalView || ctx.isPrimaryOf(header.viewNumber)) {

@@ -11,6 +11,7 @@
 import type { GetState, NewState } from './messages.js';
 import type { DraftState, StepContext } from './context.js';
 import { checkSegment } from './log.js';
+import { checkpointOpNumber, installCheckpoint } from './checkpoint.js';
 import { executeCommitted } from './execute.js';
 import { describeInput, reachesPrimaryWithinLog, sendPrepareOk } from './normal.js';
 
@@ -35,9 +36,13 @@ export function onRepairRetryTimeout(s: DraftState, ctx: StepContext): void {
 export function onGetState(s: DraftState, ctx: StepContext, m: GetState): void {
   if (!reachesPrimaryWithinLog(s, ctx, m)) return;
   ctx.telemetry(s, 'vsr.state_transfer.request_received', { from: m.replica, after: m.opNumber });
-  const entries = s.log.between(m.opNumber, m.opNumber + ctx.config.limits.stateTransferEntriesMax);
-  ctx.send(s, m.replica, { type: 'new-state', opNumber: m.opNumber, commitNumber: s.commitNumber, entries });
-  ctx.telemetry(s, 'vsr.state_transfer.sent', { to: m.replica, after: m.opNumber, entries: entries.length });
+  // Behind our checkpoint, the ops it covers may be gone: send the checkpoint and what follows.
+  const behind = m.opNumber < checkpointOpNumber(s) || m.opNumber < s.log.baseOpNumber;
+  const after = behind ? checkpointOpNumber(s) : m.opNumber;
+  const checkpoint = behind ? s.checkpoint!.value : null;
+  const entries = s.log.between(after, after + ctx.config.limits.stateTransferEntriesMax);
+  ctx.send(s, m.replica, { type: 'new-state', opNumber: after, commitNumber: s.commitNumber, checkpoint, entries });
+  ctx.telemetry(s, 'vsr.state_transfer.sent', { to: m.replica, after, entries: entries.length, checkpoint: behind });
 }
 
 /**
@@ -51,7 +56,18 @@ export function onNewState(s: DraftState, ctx: StepContext, m: NewState): void {
     ctx.reject(s, `NewState is not a log segment: ${segmentProblem}`, describeInput(m));
     return;
   }
+  if (m.checkpoint !== null && m.checkpoint.opNumber !== m.opNumber) {
+    ctx.reject(s, `NewState entries follow op ${m.opNumber}, not its checkpoint's op ${m.checkpoint.opNumber}`, describeInput(m));
+    return;
+  }
   ctx.setTimer('primary-timeout');
+  if (m.checkpoint !== null && m.checkpoint.opNumber > s.commitNumber) {
+    const reason = installCheckpoint(s, ctx, m.checkpoint);
+    if (reason !== null) {
+      ctx.reject(s, reason, describeInput(m));
+      return;
+    }
+  }
   const lastOp = s.log.lastOpNumber;
   if (m.opNumber > lastOp) return; // Answers an older request and still leaves a gap.
   ctx.telemetry(s, 'vsr.state_transfer.received', { after: m.opNumber, entries: m.entries.length });

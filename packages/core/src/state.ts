@@ -6,6 +6,7 @@
 import type * as t from 'io-ts';
 import type { ClientTable, InFlightRequests } from './client-table.js';
 import type { Log } from './log.js';
+import type { Checkpoint } from './messages.js';
 import type { RequestQueue } from './request-queue.js';
 import type { ReplicaConfig } from './config.js';
 
@@ -74,6 +75,7 @@ export interface DoViewChangeVote {
   readonly lastNormalView: number;
   readonly opNumber: number;
   readonly commitNumber: number;
+  readonly checkpoint: Opaque<Checkpoint> | null;
   /** A value, not a draft: the chosen log is installed from it. */
   readonly log: Log;
 }
@@ -97,7 +99,12 @@ export interface RecoveryAnswer {
   readonly replica: number;
   readonly viewNumber: number;
   /** From the primary of `viewNumber` only. */
-  readonly primaryState: { readonly opNumber: number; readonly commitNumber: number; readonly log: Log } | null;
+  readonly primaryState: {
+    readonly opNumber: number;
+    readonly commitNumber: number;
+    readonly checkpoint: Opaque<Checkpoint> | null;
+    readonly log: Log;
+  } | null;
 }
 
 export type Status = 'booting' | 'normal' | 'view-change' | 'recovering';
@@ -108,8 +115,10 @@ export interface ReplicaState {
   readonly status: Status;
   readonly viewNumber: number;
   readonly lastNormalView: number;
-  /** Op k is at index k - 1. */
+  /** Entries after the checkpoint (the log's base is the checkpoint's op number, or 0). */
   readonly log: Log;
+  /** The latest checkpoint, or null before the first. Boxed: its snapshot may be large. */
+  readonly checkpoint: Opaque<Checkpoint> | null;
   /** Ops executed; every one of them is known committed. */
   readonly commitNumber: number;
   /** The highest commit number heard of; can run ahead of the log while a backup repairs. */

@@ -13,12 +13,14 @@
  *   the uncommitted suffix.
  */
 import type { DraftState, StepContext } from './context.js';
-import type { Commit, DoViewChange, LogEntry, NewState, Prepare, StartView, StartViewChange } from './messages.js';
+import type { Checkpoint, Commit, DoViewChange, LogEntry, NewState, Prepare, StartView, StartViewChange } from './messages.js';
 import type { DoViewChangeVote } from './state.js';
 import { InFlightRequests } from './client-table.js';
 import { RequestQueue } from './request-queue.js';
 import { addVote, chooseLog, hasVote, primaryOf, quorumSize } from './quorum.js';
-import { Log, checkSegment } from './log.js';
+import { Log } from './log.js';
+import { Opaque } from './state.js';
+import { checkSuffix, installCheckpoint, logSuffix } from './checkpoint.js';
 import { executeCommitted } from './execute.js';
 import { describeInput, flushAndCommit, onCommit, onPrepare, sendPrepareOk } from './normal.js';
 import { onNewState } from './state-transfer.js';
@@ -102,23 +104,26 @@ function maybeSendDoViewChange(s: DraftState, ctx: StepContext): void {
 }
 
 function ownVote(s: DraftState, ctx: StepContext): DoViewChangeVote {
+  const { checkpoint, entries } = logSuffix(s);
   return {
     replica: ctx.self,
     lastNormalView: s.lastNormalView,
     opNumber: s.log.lastOpNumber,
     commitNumber: s.commitNumber,
-    log: s.log,
+    checkpoint: checkpoint === null ? null : new Opaque(checkpoint),
+    log: Log.fromEntries(entries, checkpoint?.opNumber ?? 0),
   };
 }
 
 function sendDoViewChange(s: DraftState, ctx: StepContext): void {
-  const vote = ownVote(s, ctx);
+  const { checkpoint, entries } = logSuffix(s);
   ctx.send(s, primaryOf(s.viewNumber, ctx.replicaCount), {
     type: 'do-view-change',
-    lastNormalView: vote.lastNormalView,
-    opNumber: vote.opNumber,
-    commitNumber: vote.commitNumber,
-    log: vote.log.toArray(),
+    lastNormalView: s.lastNormalView,
+    opNumber: s.log.lastOpNumber,
+    commitNumber: s.commitNumber,
+    checkpoint,
+    log: entries,
   });
   ctx.telemetry(s, 'vsr.view_change.do_view_change_sent', { to: primaryOf(s.viewNumber, ctx.replicaCount) });
 }
@@ -147,7 +152,8 @@ export function onDoViewChange(s: DraftState, ctx: StepContext, m: DoViewChange)
     lastNormalView: m.lastNormalView,
     opNumber: m.opNumber,
     commitNumber: m.commitNumber,
-    log: Log.fromEntries(m.log),
+    checkpoint: m.checkpoint === null ? null : new Opaque(m.checkpoint),
+    log: Log.fromEntries(m.log, m.checkpoint?.opNumber ?? 0),
   });
   ctx.telemetry(s, 'vsr.view_change.do_view_change_received', {
     from: m.replica,
@@ -161,9 +167,13 @@ function checkDoViewChange(m: DoViewChange): string | null {
   if (m.lastNormalView >= m.viewNumber) {
     return `DoViewChange for view ${m.viewNumber} claims last normal view ${m.lastNormalView}`;
   }
-  if (m.opNumber !== m.log.length) return `DoViewChange claims op ${m.opNumber} but carries ${m.log.length} entries`;
+  const base = m.checkpoint?.opNumber ?? 0;
+  if (m.opNumber !== base + m.log.length) {
+    return `DoViewChange claims op ${m.opNumber} but carries ${m.log.length} entries after op ${base}`;
+  }
   if (m.commitNumber > m.opNumber) return `DoViewChange claims commit ${m.commitNumber} beyond its op ${m.opNumber}`;
-  const segment = checkSegment(m.log, 0, m.lastNormalView);
+  if (m.commitNumber < base) return `DoViewChange claims commit ${m.commitNumber} before its checkpoint at op ${base}`;
+  const segment = checkSuffix(m.checkpoint, m.log, m.lastNormalView);
   return segment === null ? null : `DoViewChange log is malformed: ${segment}`;
 }
 
@@ -195,15 +205,12 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
     ctx.reject(s, `DoViewChange votes claim commit ${commitNumber} beyond the chosen log (op ${chosen.opNumber})`, 'do-view-change');
     commitNumber = chosen.opNumber;
   }
-  const chosenLog = chosen.log.toArray();
-  const conflict = conflictWithExecuted(s, chosenLog);
-  if (conflict !== null) {
-    ctx.reject(s, `the chosen DoViewChange log ${conflict}; waiting for other votes`, 'do-view-change');
+  const problem = installSuffix(s, ctx, chosen.checkpoint?.value ?? null, chosen.log.toArray());
+  if (problem !== null) {
+    ctx.reject(s, `the chosen DoViewChange log ${problem}; waiting for other votes`, 'do-view-change');
     viewChange.doViewChanges = votes.filter((vote) => vote.replica === ctx.self) as never;
     return;
   }
-
-  installLog(s, ctx, chosenLog);
   enterNormal(s, ctx, commitNumber);
   const pipeline = [];
   let inFlight = InFlightRequests.EMPTY;
@@ -226,11 +233,13 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
 }
 
 function sendStartView(s: DraftState, ctx: StepContext, to: number): void {
+  const { checkpoint, entries } = logSuffix(s);
   ctx.send(s, to, {
     type: 'start-view',
     opNumber: s.log.lastOpNumber,
     commitNumber: s.commitNumberMax,
-    log: s.log.toArray(),
+    checkpoint,
+    log: entries,
   });
 }
 
@@ -243,12 +252,11 @@ export function onStartView(s: DraftState, ctx: StepContext, m: StartView): void
   }
   if (m.viewNumber < s.viewNumber) return;
   if (m.viewNumber === s.viewNumber && s.status === 'normal') return; // Already in this view.
-  const conflict = conflictWithExecuted(s, m.log);
-  if (conflict !== null) {
-    ctx.reject(s, `StartView log ${conflict}`, describeInput(m));
+  const refusal = installSuffix(s, ctx, m.checkpoint, m.log);
+  if (refusal !== null) {
+    ctx.reject(s, `StartView log ${refusal}`, describeInput(m));
     return;
   }
-  installLog(s, ctx, m.log);
   s.viewNumber = m.viewNumber;
   enterNormal(s, ctx, m.commitNumber);
   ctx.telemetry(s, 'vsr.view_change.complete', { primary: m.replica });
@@ -258,10 +266,39 @@ export function onStartView(s: DraftState, ctx: StepContext, m: StartView): void
 }
 
 function checkStartView(m: StartView): string | null {
-  if (m.opNumber !== m.log.length) return `StartView claims op ${m.opNumber} but carries ${m.log.length} entries`;
+  const base = m.checkpoint?.opNumber ?? 0;
+  if (m.opNumber !== base + m.log.length) {
+    return `StartView claims op ${m.opNumber} but carries ${m.log.length} entries after op ${base}`;
+  }
   if (m.commitNumber > m.opNumber) return `StartView claims commit ${m.commitNumber} beyond its op ${m.opNumber}`;
-  const segment = checkSegment(m.log, 0, m.viewNumber);
+  if (m.commitNumber < base) return `StartView claims commit ${m.commitNumber} before its checkpoint at op ${base}`;
+  const segment = checkSuffix(m.checkpoint, m.log, m.viewNumber);
   return segment === null ? null : `StartView log is malformed: ${segment}`;
+}
+
+/**
+ * Makes this replica's log the log a view starts from, given as a checkpoint
+ * and the entries after it. Behind the checkpoint, the replica installs it.
+ * Returns a reason, with nothing changed, if the log contradicts an op this
+ * replica executed or the checkpoint cannot be restored.
+ */
+export function installSuffix(
+  s: DraftState,
+  ctx: StepContext,
+  checkpoint: Checkpoint | null,
+  entries: readonly LogEntry[],
+): string | null {
+  const base = checkpoint?.opNumber ?? 0;
+  if (base > s.commitNumber) {
+    // Every op we executed is below the checkpoint, which covers committed ops only.
+    const reason = installCheckpoint(s, ctx, checkpoint!);
+    if (reason !== null) return reason;
+  } else {
+    const conflict = conflictWithExecuted(s, entries, base);
+    if (conflict !== null) return conflict;
+  }
+  installLog(s, ctx, entries, base);
+  return null;
 }
 
 /**
@@ -270,10 +307,11 @@ function checkStartView(m: StartView): string | null {
  * view): the same op number prepared in the same view is the same op, and
  * logs that agree at an op agree before it.
  */
-function conflictWithExecuted(s: DraftState, log: readonly LogEntry[]): string | null {
-  if (s.commitNumber === 0) return null;
-  const ours = s.log.entryAt(s.commitNumber)!;
-  const theirs = log[s.commitNumber - 1];
+function conflictWithExecuted(s: DraftState, log: readonly LogEntry[], base: number): string | null {
+  if (s.commitNumber <= base) return null; // Their checkpoint covers everything we executed.
+  const ours = s.log.entryAt(s.commitNumber);
+  const theirs = log[s.commitNumber - base - 1];
+  if (ours === undefined) return null; // Released: our own checkpoint covers it.
   if (theirs === undefined) return `lacks op ${s.commitNumber}, which this replica executed`;
   if (theirs.viewNumber !== ours.viewNumber) {
     return `disagrees at op ${s.commitNumber}, which this replica executed (view ${theirs.viewNumber}, not ${ours.viewNumber})`;
@@ -281,13 +319,19 @@ function conflictWithExecuted(s: DraftState, log: readonly LogEntry[]): string |
   return null;
 }
 
-/** Makes the log equal to `entries`: truncates where they diverge, appends the rest. */
-export function installLog(s: DraftState, ctx: StepContext, entries: readonly LogEntry[]): void {
+/**
+ * Makes the log after op `base` equal to `entries` (which follow op `base`):
+ * truncates where they diverge, appends the rest. Ops this replica executed
+ * are committed and equal in both; the comparison starts after them.
+ */
+export function installLog(s: DraftState, ctx: StepContext, entries: readonly LogEntry[], base = 0): void {
   const ourLast = s.log.lastOpNumber;
-  const common = Math.min(ourLast, entries.length);
+  const theirLast = base + entries.length;
+  const common = Math.min(ourLast, theirLast);
+  const theirs = (opNumber: number) => entries[opNumber - base - 1]!;
   let divergeAt = common + 1;
-  for (let opNumber = s.commitNumber + 1; opNumber <= common; opNumber++) {
-    if (s.log.entryAt(opNumber)!.viewNumber !== entries[opNumber - 1]!.viewNumber) {
+  for (let opNumber = Math.max(s.commitNumber, base, s.log.baseOpNumber) + 1; opNumber <= common; opNumber++) {
+    if (s.log.entryAt(opNumber)!.viewNumber !== theirs(opNumber).viewNumber) {
       divergeAt = opNumber;
       break;
     }
@@ -298,8 +342,8 @@ export function installLog(s: DraftState, ctx: StepContext, entries: readonly Lo
     ctx.emit({ kind: 'log-truncate', opNumber: divergeAt - 1 });
     ctx.telemetry(s, 'vsr.log.truncate', { removed: ourLast - (divergeAt - 1) });
   }
-  for (let opNumber = divergeAt; opNumber <= entries.length; opNumber++) {
-    const entry = entries[opNumber - 1]!;
+  for (let opNumber = Math.max(divergeAt, base + 1); opNumber <= theirLast; opNumber++) {
+    const entry = theirs(opNumber);
     s.log = s.log.append(entry);
     ctx.emit({ kind: 'log-append', entry });
   }

@@ -19,6 +19,7 @@ import {
   faultsTolerated,
   initialState,
   step,
+  type Checkpoint,
   type ClientRequest,
   type DurableHeader,
   type Effect,
@@ -32,7 +33,7 @@ import {
   type Timeouts,
 } from '@vsr/core';
 import type { KvOperation, KvResult } from '@vsr/kv';
-import { SafetyMonitor, SafetyViolation } from '@vsr/testing';
+import { SafetyMonitor, SafetyViolation, releaseStored, truncateStored } from '@vsr/testing';
 import { EventQueue } from './queue.js';
 import { Random } from './random.js';
 import { faultRates, type FaultClass, type FaultName, type FaultRates } from './faults.js';
@@ -100,6 +101,9 @@ export interface SimulationSummary {
   readonly recoveries: number;
   /** NewState messages a backup installed to fill a gap. */
   readonly state_transfers: number;
+  /** Checkpoints taken, and installed from a peer (snapshot transfer). */
+  readonly checkpoints: number;
+  readonly checkpoints_installed: number;
   /** The most log entries any replica held in memory at once. */
   readonly max_log_entries: number;
   readonly partitions: number;
@@ -157,6 +161,9 @@ type WorldEvent =
 
 interface Disk {
   header: DurableHeader | null;
+  checkpoint: Checkpoint | null;
+  /** `log` holds the entries after op `base`. */
+  base: number;
   log: LogEntry[];
   /** Wiped: boot reports lost storage until a header is durable again. */
   lost: boolean;
@@ -199,6 +206,7 @@ interface SimClient {
 }
 
 const DEFAULT_LIVENESS_BOUND_MS = 30_000;
+const DEFAULT_CHECKPOINT_INTERVAL_OPS = 64;
 const CONVERGENCE_BOUND_MS = 10_000;
 /** Faults stop once this share of the requests has been issued. */
 const FAULTS_UNTIL_ISSUED = 0.9;
@@ -240,6 +248,8 @@ class World {
   private wipes = 0;
   private recoveries = 0;
   private stateTransfers = 0;
+  private checkpoints = 0;
+  private checkpointsInstalled = 0;
   private maxLogEntries = 0;
   private partitionCount = 0;
   private messagesSent = 0;
@@ -279,7 +289,7 @@ class World {
         incarnation: 0,
         timers: new Map(),
         drift,
-        disk: { header: null, log: [], lost: false },
+        disk: { header: null, checkpoint: null, base: 0, log: [], lost: false },
         pending: [],
         fsyncScheduled: false,
         held: [],
@@ -360,6 +370,8 @@ class World {
       wipes: this.wipes,
       recoveries: this.recoveries,
       state_transfers: this.stateTransfers,
+      checkpoints: this.checkpoints,
+      checkpoints_installed: this.checkpointsInstalled,
       max_log_entries: this.maxLogEntries,
       partitions: this.partitionCount,
       messages_sent: this.messagesSent,
@@ -447,7 +459,7 @@ class World {
     const [state, effects] = step(before, event);
     process.state = state;
     this.steps++;
-    if (state.log.lastOpNumber > this.maxLogEntries) this.maxLogEntries = state.log.lastOpNumber;
+    if (state.log.size > this.maxLogEntries) this.maxLogEntries = state.log.size;
     this.monitor.afterStep(replica, state);
     if (
       this.tracing &&
@@ -486,8 +498,8 @@ class World {
         case 'log-append': {
           const entry = effect.entry;
           this.write(replica, (disk) => {
-            if (entry.opNumber !== disk.log.length + 1) {
-              throw new SafetyViolation(`replica ${replica} appended op ${entry.opNumber} after op ${disk.log.length}`);
+            if (entry.opNumber !== disk.base + disk.log.length + 1) {
+              throw new SafetyViolation(`replica ${replica} appended op ${entry.opNumber} after op ${disk.base + disk.log.length}`);
             }
             disk.log.push(entry);
           });
@@ -495,8 +507,18 @@ class World {
         }
         case 'log-truncate': {
           const opNumber = effect.opNumber;
+          this.write(replica, (disk) => truncateStored(disk, opNumber));
+          break;
+        }
+        case 'log-release': {
+          const opNumber = effect.opNumber;
+          this.write(replica, (disk) => releaseStored(disk, opNumber));
+          break;
+        }
+        case 'persist-checkpoint': {
+          const checkpoint = effect.checkpoint;
           this.write(replica, (disk) => {
-            disk.log.length = Math.min(disk.log.length, opNumber);
+            disk.checkpoint = checkpoint;
           });
           break;
         }
@@ -524,6 +546,8 @@ class World {
           }
           if (effect.event.name === 'vsr.recovery.complete') this.recoveries++;
           if (effect.event.name === 'vsr.state_transfer.received') this.stateTransfers++;
+          if (effect.event.name === 'vsr.checkpoint.taken') this.checkpoints++;
+          if (effect.event.name === 'vsr.checkpoint.installed') this.checkpointsInstalled++;
           break;
         case 'reject':
           this.rejectedInputs++;
@@ -625,7 +649,7 @@ class World {
   /** The process dies and its disk is lost. */
   private wipe(replica: number): void {
     if (this.processes[replica]!.up) this.crash(replica);
-    this.processes[replica]!.disk = { header: null, log: [], lost: true };
+    this.processes[replica]!.disk = { header: null, checkpoint: null, base: 0, log: [], lost: true };
     this.wipes++;
     this.record(`wipe${replica}`);
     if (this.tracing) this.trace.push({ t: this.nowMs, e: 'wipe', r: replica });
@@ -667,14 +691,14 @@ class World {
     this.restarts++;
     this.record(`restart${replica}`);
     if (this.tracing) this.trace.push({ t: this.nowMs, e: 'restart', r: replica });
-    const { header, log, lost } = process.disk;
+    const { header, log, lost, checkpoint } = process.disk;
     this.runStep(replica, {
       kind: 'boot',
       storage: lost
         ? { lost: true, nonce: this.faultRandom.int(0, 0x7fff_ffff) }
         : header === null
           ? null
-          : { header, log: [...log] },
+          : { header, checkpoint, log: [...log] },
     });
   }
 
@@ -909,7 +933,8 @@ class World {
         replicaId,
         replicaCount: this.options.replicaCount,
         timeouts: this.options.timeouts ?? {},
-        limits: this.options.limits ?? {},
+        // Checkpoints every 64 ops unless told otherwise, so runs exercise them.
+        limits: { checkpointIntervalOps: DEFAULT_CHECKPOINT_INTERVAL_OPS, ...this.options.limits },
       },
       countedKvMachine,
     );

@@ -31,6 +31,8 @@ function handMade(changes: { violations?: string[]; trace?: TraceEvent[]; histor
     wipes: 0,
     recoveries: 0,
     state_transfers: 0,
+    checkpoints: 0,
+    checkpoints_installed: 0,
     max_log_entries: 1,
     partitions: 0,
     messages_sent: 1,

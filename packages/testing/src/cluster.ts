@@ -16,6 +16,7 @@ import {
   initialState,
   primaryOf,
   step,
+  type Checkpoint,
   type DurableHeader,
   type Effect,
   type Event,
@@ -55,6 +56,9 @@ export interface ClusterOptions {
 
 interface Storage {
   header: DurableHeader | null;
+  checkpoint: Checkpoint | null;
+  /** `log` holds the entries after op `base`. */
+  base: number;
   log: LogEntry[];
   /** Wiped: the next boot reports lost storage, until the replica persists a header again. */
   lost: boolean;
@@ -96,7 +100,7 @@ export class Cluster {
     for (let i = 0; i < this.replicaCount; i++) {
       this.states.push(initialState(this.configFor(i), this.machine));
       this.up.push(true);
-      this.storage.push({ header: null, log: [], lost: false });
+      this.storage.push({ header: null, checkpoint: null, base: 0, log: [], lost: false });
       this.timers.push(new Set());
     }
     for (let i = 0; i < this.replicaCount; i++) this.handle(i, { kind: 'boot', storage: null });
@@ -225,7 +229,7 @@ export class Cluster {
   /** The process dies and its disk is lost (replaced, or corrupt beyond use). */
   wipe(replica: number): void {
     if (this.up[replica]) this.crash(replica);
-    this.storage[replica] = { header: null, log: [], lost: true };
+    this.storage[replica] = { header: null, checkpoint: null, base: 0, log: [], lost: true };
     this.log(`r${replica}: storage wiped`);
   }
 
@@ -242,7 +246,7 @@ export class Cluster {
         ? { lost: true, nonce }
         : stored.header === null
           ? null
-          : { header: stored.header, log: [...stored.log] },
+          : { header: stored.header, checkpoint: stored.checkpoint, log: [...stored.log] },
     });
   }
 
@@ -295,15 +299,21 @@ export class Cluster {
           this.log(`r${replica} -> client ${effect.clientId}: ${describeReply(effect.reply)}`);
           break;
         case 'log-append':
-          if (effect.entry.opNumber !== stored.log.length + 1) {
+          if (effect.entry.opNumber !== stored.base + stored.log.length + 1) {
             throw new SafetyViolation(
-              `replica ${replica} appended op ${effect.entry.opNumber} to a stored log ending at ${stored.log.length}`,
+              `replica ${replica} appended op ${effect.entry.opNumber} to a stored log ending at ${stored.base + stored.log.length}`,
             );
           }
           stored.log.push(effect.entry);
           break;
         case 'log-truncate':
-          stored.log.length = Math.min(stored.log.length, effect.opNumber);
+          truncateStored(stored, effect.opNumber);
+          break;
+        case 'log-release':
+          releaseStored(stored, effect.opNumber);
+          break;
+        case 'persist-checkpoint':
+          stored.checkpoint = effect.checkpoint;
           break;
         case 'persist-header':
           stored.header = effect.header;
@@ -332,9 +342,9 @@ export class Cluster {
     // The effects told storage exactly what the state holds.
     const stored = this.storage[replica]!;
     if (state.status !== 'booting' && state.status !== 'recovering') {
-      if (stored.log.length !== state.log.lastOpNumber) {
+      if (stored.base + stored.log.length !== state.log.lastOpNumber || stored.log.length !== state.log.size) {
         throw new SafetyViolation(
-          `replica ${replica}: storage holds ${stored.log.length} entries, the state ${state.log.lastOpNumber}`,
+          `replica ${replica}: storage holds ops ${stored.base + 1}..${stored.base + stored.log.length}, the state ${state.log.baseOpNumber + 1}..${state.log.lastOpNumber}`,
         );
       }
       if (stored.header === null || stored.header.viewNumber !== state.viewNumber) {
@@ -346,6 +356,23 @@ export class Cluster {
   private log(line: string): void {
     if (this.tracing) this.trace.push(line);
   }
+}
+
+/** Removes entries after `opNumber`; below the base, the log empties and starts there. */
+export function truncateStored(stored: { base: number; log: LogEntry[] }, opNumber: number): void {
+  if (opNumber < stored.base) {
+    stored.log = [];
+    stored.base = opNumber;
+  } else {
+    stored.log.length = Math.min(stored.log.length, opNumber - stored.base);
+  }
+}
+
+/** Removes entries at or before `opNumber`: a checkpoint covers them. */
+export function releaseStored(stored: { base: number; log: LogEntry[] }, opNumber: number): void {
+  if (opNumber <= stored.base) return;
+  stored.log = stored.log.slice(Math.min(stored.log.length, opNumber - stored.base));
+  stored.base = opNumber;
 }
 
 export function describeEnvelope(envelope: Envelope): string {

@@ -53,7 +53,7 @@ export class SafetyMonitor {
 
   /** A replica answered a client from op `opNumber` in view `viewNumber`. */
   answered(replica: number, state: ReplicaState, opNumber: number, viewNumber: number): void {
-    const entry = state.log.entryAt(opNumber);
+    const entry = state.log.entryAt(opNumber) ?? this.committed.get(opNumber)?.entry;
     if (entry === undefined) throw new SafetyViolation(`replica ${replica} answered from op ${opNumber}, which it lacks`);
     const digest = entryDigest(entry);
     const known = this.acknowledged.get(opNumber);
@@ -67,7 +67,9 @@ export class SafetyMonitor {
 
   afterStep(replica: number, state: ReplicaState): void {
     for (let opNumber = this.executedUpTo[replica]! + 1; opNumber <= state.commitNumber; opNumber++) {
-      const entry = state.log.entryAt(opNumber)!;
+      const entry = state.log.entryAt(opNumber);
+      // Installed from a checkpoint: the ops it covers were not executed here one by one.
+      if (entry === undefined) continue;
       const known = this.committed.get(opNumber);
       if (known === undefined) this.committed.set(opNumber, { digest: entryDigest(entry), entry });
       else if (known.entry !== entry && known.digest !== entryDigest(entry)) {
@@ -88,7 +90,7 @@ export class SafetyMonitor {
       // answered clients; it can commit nothing there, so only views at or
       // after the answering view must hold the op.
       for (const [opNumber, answered] of this.acknowledged) {
-        if (answered.answeredInView > state.viewNumber) continue;
+        if (answered.answeredInView > state.viewNumber || opNumber <= state.log.baseOpNumber) continue;
         const entry = state.log.entryAt(opNumber);
         if (entry === undefined || entry.viewNumber !== answered.entryView) {
           throw new SafetyViolation(

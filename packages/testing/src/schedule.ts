@@ -7,7 +7,7 @@
  * and liveness and convergence after it.
  */
 import fc from 'fast-check';
-import { faultsTolerated, type Reply, type StateMachine, type TimerName } from '@vsr/core';
+import { faultsTolerated, type Limits, type Reply, type StateMachine, type TimerName } from '@vsr/core';
 import { Cluster } from './cluster.js';
 import { SafetyViolation } from './monitor.js';
 
@@ -31,6 +31,8 @@ export interface ScheduleOptions {
   readonly crashes?: boolean;
   /** Keep the cluster's trace (slower; for replaying a counterexample). */
   readonly trace?: boolean;
+  /** Replica limits, e.g. a small checkpoint interval so checkpoints happen often. */
+  readonly limits?: Partial<Limits>;
 }
 
 export function actionArbitrary(options: ScheduleOptions): fc.Arbitrary<Action> {
@@ -104,7 +106,12 @@ export function runSchedule(
   actions: readonly Action[],
   options: ScheduleOptions & { machine: StateMachine<any, any, any> },
 ): ScheduleOutcome {
-  const cluster = new Cluster({ replicaCount: options.replicaCount, machine: options.machine, trace: options.trace ?? false });
+  const cluster = new Cluster({
+    replicaCount: options.replicaCount,
+    machine: options.machine,
+    trace: options.trace ?? false,
+    ...(options.limits === undefined ? {} : { limits: options.limits }),
+  });
   const f = faultsTolerated(options.replicaCount);
   const clients: SimpleClient[] = [];
   for (let c = 0; c < options.clientCount; c++) {

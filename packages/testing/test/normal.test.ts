@@ -223,7 +223,7 @@ describe('sender validation (guide rule 9)', () => {
     const before = cluster.states[2];
     const effects = cluster.handle(2, {
       kind: 'message',
-      message: { type: 'start-view', cluster: 0, replica: 0, viewNumber: 1, opNumber: 0, commitNumber: 0, log: [] },
+      message: { type: 'start-view', cluster: 0, replica: 0, viewNumber: 1, opNumber: 0, commitNumber: 0, checkpoint: null, log: [] },
     });
     expect(effects.find((effect) => effect.kind === 'reject')).toMatchObject({
       reason: 'start-view from replica 0, which is not the primary of view 1',
@@ -243,6 +243,7 @@ describe('sender validation (guide rule 9)', () => {
         viewNumber: 0,
         opNumber: 1,
         commitNumber: 2,
+        checkpoint: null,
         entries: [{ opNumber: 2, viewNumber: 0, timestampMs: 0, requests: [] }],
       },
     });

@@ -2,9 +2,14 @@ import { describe, expect, test } from 'vitest';
 import fc from 'fast-check';
 import { recorderMachine, runSchedule, scheduleArbitrary } from '../src/index.js';
 
-for (const replicaCount of [3, 5]) {
-  describe(`random schedules on ${replicaCount} replicas`, () => {
-    const options = { replicaCount, clientCount: 3, actionsMax: 300, machine: recorderMachine };
+for (const [replicaCount, checkpointIntervalOps] of [
+  [3, 1024],
+  [5, 1024],
+  [3, 3],
+  [5, 4],
+] as const) {
+  describe(`random schedules on ${replicaCount} replicas, a checkpoint every ${checkpointIntervalOps} ops`, () => {
+    const options = { replicaCount, clientCount: 3, actionsMax: 300, machine: recorderMachine, limits: { checkpointIntervalOps } };
     test('agreement, durability of acknowledged ops, exactly-once execution, liveness after healing, convergence', () => {
       let completed = 0;
       fc.assert(

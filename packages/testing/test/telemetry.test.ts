@@ -10,7 +10,7 @@ import { kvMachine } from '@vsr/kv';
 import { Cluster } from '../src/index.js';
 
 test('every telemetry event is emitted, named under vsr., with view, op and commit numbers', () => {
-  const cluster = new Cluster({ replicaCount: 3, machine: kvMachine, limits: { clientTableMax: 1 } });
+  const cluster = new Cluster({ replicaCount: 3, machine: kvMachine, limits: { clientTableMax: 1, checkpointIntervalOps: 2 } });
   cluster.request(0, 'a', 0);
   cluster.deliverAll();
   cluster.request(0, 'a', 0); // A duplicate.

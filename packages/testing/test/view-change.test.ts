@@ -199,6 +199,7 @@ describe('view change (§4.2)', () => {
       viewNumber: 0,
       opNumber: 0,
       commitNumber: 0,
+      checkpoint: null,
       log: [],
     } as const;
     const before = cluster.states[2];
