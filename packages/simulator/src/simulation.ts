@@ -55,7 +55,7 @@ export interface SimulationOptions {
   readonly faults: readonly FaultName[];
   /** Keep every event for --trace and --html (slower). */
   readonly trace?: boolean;
-  /** After the faults heal, every outstanding request must complete within this (simulated) time. */
+  /** After the faults heal, every request must complete within this (simulated) time of being sent (or of the healing). */
   readonly livenessBoundMs?: number;
   /** A client retries a request at another replica after this long without an answer. */
   readonly requestTimeoutMs?: number;
@@ -157,6 +157,7 @@ type WorldEvent =
   | { kind: 'restart'; replica: number }
   | { kind: 'heal-partition'; partition: number }
   | { kind: 'convergence-check' }
+  | { kind: 'liveness-check' }
   | { kind: 'scheduled'; fault: ScheduledFault };
 
 interface Disk {
@@ -187,6 +188,8 @@ interface ReplicaProcess {
 }
 
 interface PendingRequest {
+  /** When the client first sent it. */
+  readonly sinceMs: number;
   readonly requestNumber: number;
   readonly operation: KvOperation | null;
   /** Index into the history, or null for a registration. */
@@ -206,6 +209,7 @@ interface SimClient {
 }
 
 const DEFAULT_LIVENESS_BOUND_MS = 30_000;
+const LIVENESS_CHECK_EVERY_MS = 1_000;
 const DEFAULT_CHECKPOINT_INTERVAL_OPS = 64;
 const CONVERGENCE_BOUND_MS = 10_000;
 /** Faults stop once this share of the requests has been issued. */
@@ -237,7 +241,7 @@ class World {
   private readonly viewsCompleted = new Set<number>();
   private nowMs = 0;
   private faultsActive = true;
-  private livenessDeadlineMs = Number.POSITIVE_INFINITY;
+  private faultsEndedMs = Number.POSITIVE_INFINITY;
   private convergenceDeadlineMs = Number.POSITIVE_INFINITY;
   private converged = false;
   private finished = false;
@@ -329,13 +333,6 @@ class World {
       }
       this.nowMs = next.atMs;
       this.events++;
-      if (this.nowMs > this.livenessDeadlineMs) {
-        const outstanding = this.clients.filter((client) => !client.done).length;
-        this.violation(
-          `liveness: ${outstanding} client(s) still waiting ${this.options.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS} ms after the faults healed`,
-        );
-        break;
-      }
       try {
         this.handle(next.event);
       } catch (error) {
@@ -448,6 +445,8 @@ class World {
         return;
       case 'convergence-check':
         return this.onConvergenceCheck();
+      case 'liveness-check':
+        return this.onLivenessCheck();
       case 'scheduled':
         return this.onScheduledFault(event.fault);
     }
@@ -782,8 +781,35 @@ class World {
     this.faultsActive = false;
     for (const id of [...this.partitions.keys()]) this.healPartition(id);
     for (let r = 0; r < this.processes.length; r++) if (!this.processes[r]!.up) this.restart(r);
-    this.livenessDeadlineMs = this.nowMs + (this.options.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS);
+    this.faultsEndedMs = this.nowMs;
+    this.queue.push(this.nowMs + this.livenessCheckEveryMs(), { kind: 'liveness-check' });
     if (this.tracing) this.trace.push({ t: this.nowMs, e: 'faults-end' });
+  }
+
+  /**
+   * Liveness: once the faults have healed, every request completes within the
+   * bound, counted from when it was sent or from the healing, whichever is later.
+   */
+  private onLivenessCheck(): void {
+    if (this.finished) return;
+    const boundMs = this.options.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS;
+    const stuck = this.clients.filter(
+      (client) => client.pending !== null && this.nowMs - Math.max(client.pending.sinceMs, this.faultsEndedMs) > boundMs,
+    );
+    if (stuck.length > 0) {
+      this.violation(
+        `liveness: ${stuck.length} request(s) still unanswered ${boundMs} ms after the faults healed ` +
+          `(${stuck.map((client) => `${client.id}#${client.pending!.requestNumber}→r${client.target}`).join(', ')}; ${this.describeReplicas()})`,
+      );
+      this.finished = true;
+      return;
+    }
+    this.queue.push(this.nowMs + this.livenessCheckEveryMs(), { kind: 'liveness-check' });
+  }
+
+  private livenessCheckEveryMs(): number {
+    const boundMs = this.options.livenessBoundMs ?? DEFAULT_LIVENESS_BOUND_MS;
+    return Math.max(1, Math.min(LIVENESS_CHECK_EVERY_MS, Math.floor(boundMs / 2)));
   }
 
   // -------------------------------------------------------------------------
@@ -792,7 +818,7 @@ class World {
   private clientNext(client: SimClient): void {
     if (client.pending !== null) return;
     if (!client.registered) {
-      client.pending = { requestNumber: client.nextRequestNumber++, operation: null, historyIndex: null };
+      client.pending = { sinceMs: this.nowMs, requestNumber: client.nextRequestNumber++, operation: null, historyIndex: null };
       this.sendRequest(client);
       return;
     }
@@ -812,7 +838,7 @@ class World {
       outcome: { type: 'indeterminate' },
     });
     if (this.tracing) this.trace.push({ t: this.nowMs, e: 'call', client: client.id, id: historyIndex, op: operation });
-    client.pending = { requestNumber: client.nextRequestNumber++, operation, historyIndex };
+    client.pending = { sinceMs: this.nowMs, requestNumber: client.nextRequestNumber++, operation, historyIndex };
     this.issued++;
     if (this.faultsActive && this.issued >= this.options.requests * FAULTS_UNTIL_ISSUED) this.endFaults();
     this.sendRequest(client);
@@ -889,7 +915,6 @@ class World {
   private maybeFinishWorkload(): void {
     if (!this.clients.every((client) => client.done)) return;
     this.endFaults();
-    this.livenessDeadlineMs = Number.POSITIVE_INFINITY;
     this.convergenceDeadlineMs = this.nowMs + CONVERGENCE_BOUND_MS;
     this.queue.push(this.nowMs + 1, { kind: 'convergence-check' });
   }
@@ -916,8 +941,7 @@ class World {
     }
     if (this.nowMs >= this.convergenceDeadlineMs) {
       this.violation(
-        `convergence: replicas differ ${CONVERGENCE_BOUND_MS} ms after the workload ended: ` +
-          states.map((state, r) => `r${r} ${state.status} v${state.viewNumber} op${state.log.lastOpNumber} c${state.commitNumber}`).join(', '),
+        `convergence: replicas differ ${CONVERGENCE_BOUND_MS} ms after the workload ended: ${this.describeReplicas()}`,
       );
       this.finished = true;
       return;
@@ -938,6 +962,16 @@ class World {
       },
       countedKvMachine,
     );
+  }
+
+  private describeReplicas(): string {
+    return this.processes
+      .map(({ state, up }, r) =>
+        up
+          ? `r${r} ${state.status} v${state.viewNumber} op${state.log.lastOpNumber} c${state.commitNumber} base${state.log.baseOpNumber}`
+          : `r${r} down`,
+      )
+      .join(', ');
   }
 
   private violation(message: string): void {

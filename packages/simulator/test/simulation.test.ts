@@ -55,6 +55,12 @@ test('a run with no faults completes every request with no view change', () => {
   expect(history.every((operation) => operation.returnMs !== null && operation.returnMs >= operation.callMs)).toBe(true);
 });
 
+test('the liveness checker fires when requests outlive the bound after the faults heal', () => {
+  // Requests take several ms; a 1 ms bound cannot be met, so the checker must say so.
+  const { summary } = simulate({ seed: 3, replicaCount: 3, clientCount: 2, requests: 100, faults: ['network'], livenessBoundMs: 1 });
+  expect(summary.violations.some((violation) => violation.startsWith('liveness:'))).toBe(true);
+});
+
 test('bad options are refused with the flag name', () => {
   expect(() => simulate({ seed: 1, replicaCount: 0, clientCount: 1, requests: 1, faults: ['none'] })).toThrow(/--replicas/);
   expect(() => simulate({ seed: 1, replicaCount: 3, clientCount: 0, requests: 1, faults: ['none'] })).toThrow(/--clients/);
