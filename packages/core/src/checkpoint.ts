@@ -57,6 +57,26 @@ export function checkSuffix(
 }
 
 /**
+ * Checks what a DoViewChange, StartView or RecoveryResponse says of a log:
+ * its op and commit numbers agree with the checkpoint and the entries after
+ * it, and those form a well-formed log. Returns a reason naming `what`, or null.
+ */
+export function checkLogClaim(
+  what: string,
+  claim: { opNumber: number; commitNumber: number; checkpoint: Checkpoint | null; log: readonly LogEntry[] },
+  viewNumberMax: number,
+): string | null {
+  const base = claim.checkpoint?.opNumber ?? 0;
+  if (claim.opNumber !== base + claim.log.length) {
+    return `${what} claims op ${claim.opNumber} but carries ${claim.log.length} entries after op ${base}`;
+  }
+  if (claim.commitNumber > claim.opNumber) return `${what} claims commit ${claim.commitNumber} beyond its op ${claim.opNumber}`;
+  if (claim.commitNumber < base) return `${what} claims commit ${claim.commitNumber} before its checkpoint at op ${base}`;
+  const segment = checkSuffix(claim.checkpoint, claim.log, viewNumberMax);
+  return segment === null ? null : `${what} log is malformed: ${segment}`;
+}
+
+/**
  * Replaces the application, the client table and the log with a checkpoint
  * from a peer that is ahead: the ops it covers are committed. Returns a
  * reason (the state untouched) if the application cannot restore it.

@@ -13,7 +13,7 @@ import type { DraftState, StepContext } from './context.js';
 import type { Recovery, RecoveryResponse } from './messages.js';
 import { Log } from './log.js';
 import { Opaque } from './state.js';
-import { checkSuffix, logSuffix } from './checkpoint.js';
+import { checkLogClaim, logSuffix } from './checkpoint.js';
 import { primaryOf, quorumSize } from './quorum.js';
 import { executeCommitted } from './execute.js';
 import { describeInput, sendPrepareOk } from './normal.js';
@@ -57,15 +57,9 @@ export function onRecoveryResponse(s: DraftState, ctx: StepContext, m: RecoveryR
       ctx.reject(s, `recovery-response with a log from replica ${m.replica}, not the primary of view ${m.viewNumber}`, describeInput(m));
       return;
     }
-    const base = primaryState.checkpoint?.opNumber ?? 0;
-    const segment = checkSuffix(primaryState.checkpoint, primaryState.log, m.viewNumber);
-    if (
-      segment !== null ||
-      primaryState.opNumber !== base + primaryState.log.length ||
-      primaryState.commitNumber > primaryState.opNumber ||
-      primaryState.commitNumber < base
-    ) {
-      ctx.reject(s, `recovery-response log is malformed${segment === null ? '' : `: ${segment}`}`, describeInput(m));
+    const problem = checkLogClaim('RecoveryResponse', primaryState, m.viewNumber);
+    if (problem !== null) {
+      ctx.reject(s, problem, describeInput(m));
       return;
     }
   }

@@ -20,7 +20,7 @@ import { RequestQueue } from './request-queue.js';
 import { addVote, chooseLog, hasVote, primaryOf, quorumSize } from './quorum.js';
 import { Log } from './log.js';
 import { Opaque } from './state.js';
-import { checkSuffix, installCheckpoint, logSuffix } from './checkpoint.js';
+import { checkLogClaim, installCheckpoint, logSuffix } from './checkpoint.js';
 import { executeCommitted } from './execute.js';
 import { describeInput, flushAndCommit, onCommit, onPrepare, sendPrepareOk } from './normal.js';
 import { onNewState } from './state-transfer.js';
@@ -167,14 +167,7 @@ function checkDoViewChange(m: DoViewChange): string | null {
   if (m.lastNormalView >= m.viewNumber) {
     return `DoViewChange for view ${m.viewNumber} claims last normal view ${m.lastNormalView}`;
   }
-  const base = m.checkpoint?.opNumber ?? 0;
-  if (m.opNumber !== base + m.log.length) {
-    return `DoViewChange claims op ${m.opNumber} but carries ${m.log.length} entries after op ${base}`;
-  }
-  if (m.commitNumber > m.opNumber) return `DoViewChange claims commit ${m.commitNumber} beyond its op ${m.opNumber}`;
-  if (m.commitNumber < base) return `DoViewChange claims commit ${m.commitNumber} before its checkpoint at op ${base}`;
-  const segment = checkSuffix(m.checkpoint, m.log, m.lastNormalView);
-  return segment === null ? null : `DoViewChange log is malformed: ${segment}`;
+  return checkLogClaim('DoViewChange', m, m.lastNormalView);
 }
 
 /** One vote per replica: a duplicate DoViewChange never counts twice. */
@@ -266,14 +259,7 @@ export function onStartView(s: DraftState, ctx: StepContext, m: StartView): void
 }
 
 function checkStartView(m: StartView): string | null {
-  const base = m.checkpoint?.opNumber ?? 0;
-  if (m.opNumber !== base + m.log.length) {
-    return `StartView claims op ${m.opNumber} but carries ${m.log.length} entries after op ${base}`;
-  }
-  if (m.commitNumber > m.opNumber) return `StartView claims commit ${m.commitNumber} beyond its op ${m.opNumber}`;
-  if (m.commitNumber < base) return `StartView claims commit ${m.commitNumber} before its checkpoint at op ${base}`;
-  const segment = checkSuffix(m.checkpoint, m.log, m.viewNumber);
-  return segment === null ? null : `StartView log is malformed: ${segment}`;
+  return checkLogClaim('StartView', m, m.viewNumber);
 }
 
 /**
