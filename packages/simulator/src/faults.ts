@@ -5,7 +5,7 @@
  */
 import type { Random } from './random.js';
 
-export const FAULT_CLASSES = ['network', 'crash', 'partition', 'clock', 'wipe'] as const;
+export const FAULT_CLASSES = ['network', 'crash', 'partition', 'clock', 'wipe', 'storage'] as const;
 export type FaultClass = (typeof FAULT_CLASSES)[number];
 export const FAULT_NAMES = ['none', ...FAULT_CLASSES, 'swarm', 'all'] as const;
 export type FaultName = (typeof FAULT_NAMES)[number];
@@ -30,6 +30,10 @@ export interface FaultRates {
   readonly clockDrift: number;
   /** Mean time between wipes: a replica crashes and loses its disk, then recovers (0: never). */
   readonly wipeEveryMs: number;
+  /** Mean time between corruptions of a stored record on one replica (0: never). At most f disks are damaged at once. */
+  readonly corruptEveryMs: number;
+  /** Probability that a crash tears the write it interrupts (a partly written record). */
+  readonly tornWriteRate: number;
   /** How long an fsync takes: writes become durable, and the sends behind them leave, this much later. */
   readonly fsyncMinMs: number;
   readonly fsyncMaxMs: number;
@@ -48,6 +52,8 @@ const QUIET: FaultRates = {
   partitionMaxMs: 0,
   clockDrift: 0,
   wipeEveryMs: 0,
+  corruptEveryMs: 0,
+  tornWriteRate: 0,
   fsyncMinMs: 1,
   fsyncMaxMs: 3,
 };
@@ -103,6 +109,14 @@ export function faultRates(
     rates.partitionMaxMs = Math.round(scale(800, 200, 2000));
   }
   if (classes.has('clock')) rates.clockDrift = scale(0.1, 0, 0.3);
+  if (classes.has('storage')) {
+    rates.corruptEveryMs = Math.round(scale(800, 200, 4000));
+    rates.tornWriteRate = scale(0.5, 0, 1);
+    // Damage is found at boot, so the class restarts replicas too.
+    rates.crashEveryMs ||= Math.round(scale(400, 150, 2000));
+    rates.downtimeMinMs ||= 50;
+    rates.downtimeMaxMs ||= 800;
+  }
   if (classes.has('wipe')) {
     rates.wipeEveryMs = Math.round(scale(600, 200, 3000));
     rates.downtimeMinMs ||= 50;

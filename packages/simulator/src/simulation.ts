@@ -99,6 +99,10 @@ export interface SimulationSummary {
   readonly wipes: number;
   /** Recoveries completed (VR Revisited §4.3). */
   readonly recoveries: number;
+  /** Stored records corrupted or torn. */
+  readonly storage_faults: number;
+  /** Boots that found a damaged store and recovered it from peers. */
+  readonly repairs: number;
   /** NewState messages a backup installed to fill a gap. */
   readonly state_transfers: number;
   /** Checkpoints taken, and installed from a peer (snapshot transfer). */
@@ -153,6 +157,7 @@ type WorldEvent =
   | { kind: 'client-next'; client: number }
   | { kind: 'crash-tick' }
   | { kind: 'wipe-tick' }
+  | { kind: 'corrupt-tick' }
   | { kind: 'partition-tick' }
   | { kind: 'restart'; replica: number }
   | { kind: 'heal-partition'; partition: number }
@@ -168,6 +173,12 @@ interface Disk {
   log: LogEntry[];
   /** Wiped: boot reports lost storage until a header is durable again. */
   lost: boolean;
+  /**
+   * Records whose checksum no longer matches (corrupted, or torn by a crash).
+   * Checksums are modelled as perfect detectors: at boot a damaged store is
+   * refused and the replica recovers from its peers.
+   */
+  damaged: number;
 }
 
 type Write = (disk: Disk) => void;
@@ -251,6 +262,8 @@ class World {
   private restarts = 0;
   private wipes = 0;
   private recoveries = 0;
+  private storageFaults = 0;
+  private repairs = 0;
   private stateTransfers = 0;
   private checkpoints = 0;
   private checkpointsInstalled = 0;
@@ -293,7 +306,7 @@ class World {
         incarnation: 0,
         timers: new Map(),
         drift,
-        disk: { header: null, checkpoint: null, base: 0, log: [], lost: false },
+        disk: { header: null, checkpoint: null, base: 0, log: [], lost: false, damaged: 0 },
         pending: [],
         fsyncScheduled: false,
         held: [],
@@ -319,6 +332,9 @@ class World {
     } else {
       if (this.rates.crashEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.crashEveryMs), { kind: 'crash-tick' });
       if (this.rates.wipeEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.wipeEveryMs), { kind: 'wipe-tick' });
+      if (this.rates.corruptEveryMs > 0) {
+        this.queue.push(this.nextFaultDelay(this.rates.corruptEveryMs), { kind: 'corrupt-tick' });
+      }
       if (this.rates.partitionEveryMs > 0) {
         this.queue.push(this.nextFaultDelay(this.rates.partitionEveryMs), { kind: 'partition-tick' });
       }
@@ -366,6 +382,8 @@ class World {
       restarts: this.restarts,
       wipes: this.wipes,
       recoveries: this.recoveries,
+      storage_faults: this.storageFaults,
+      repairs: this.repairs,
       state_transfers: this.stateTransfers,
       checkpoints: this.checkpoints,
       checkpoints_installed: this.checkpointsInstalled,
@@ -435,6 +453,8 @@ class World {
         return this.onCrashTick();
       case 'wipe-tick':
         return this.onWipeTick();
+      case 'corrupt-tick':
+        return this.onCorruptTick();
       case 'partition-tick':
         return this.onPartitionTick();
       case 'restart':
@@ -645,10 +665,28 @@ class World {
     this.queue.push(this.nowMs + this.nextFaultDelay(this.rates.wipeEveryMs), { kind: 'wipe-tick' });
   }
 
+  /** Corrupts a stored record on one replica, never leaving fewer than f + 1 intact stores. */
+  private onCorruptTick(): void {
+    if (!this.faultsActive) return;
+    const impaired = this.processes.filter(
+      (process) => process.disk.damaged > 0 || process.disk.lost || !process.up || process.state.status === 'recovering',
+    ).length;
+    const candidates = this.processes
+      .map((process, r) => (process.disk.damaged === 0 && !process.disk.lost && process.disk.header !== null ? r : -1))
+      .filter((r) => r >= 0);
+    if (impaired < this.f && candidates.length > 0) {
+      const victim = this.faultRandom.pick(candidates);
+      this.processes[victim]!.disk.damaged++;
+      this.storageFaults++;
+      this.record(`corrupt${victim}`);
+    }
+    this.queue.push(this.nowMs + this.nextFaultDelay(this.rates.corruptEveryMs), { kind: 'corrupt-tick' });
+  }
+
   /** The process dies and its disk is lost. */
   private wipe(replica: number): void {
     if (this.processes[replica]!.up) this.crash(replica);
-    this.processes[replica]!.disk = { header: null, checkpoint: null, base: 0, log: [], lost: true };
+    this.processes[replica]!.disk = { header: null, checkpoint: null, base: 0, log: [], lost: true, damaged: 0 };
     this.wipes++;
     this.record(`wipe${replica}`);
     if (this.tracing) this.trace.push({ t: this.nowMs, e: 'wipe', r: replica });
@@ -675,6 +713,11 @@ class World {
     // Unsynced writes may have reached the disk in part: keep a prefix.
     const kept = this.faultRandom.int(0, process.pending.length);
     for (const write of process.pending.slice(0, kept)) write(process.disk);
+    if (kept < process.pending.length && this.faultRandom.chance(this.rates.tornWriteRate)) {
+      // The write the crash interrupted is half on the disk: its checksum will not match.
+      process.disk.damaged++;
+      this.storageFaults++;
+    }
     process.pending = [];
     process.fsyncScheduled = false;
     this.crashes++;
@@ -690,6 +733,11 @@ class World {
     this.restarts++;
     this.record(`restart${replica}`);
     if (this.tracing) this.trace.push({ t: this.nowMs, e: 'restart', r: replica });
+    if (process.disk.damaged > 0) {
+      // A checksum failed at boot: the store is refused and the replica recovers from its peers.
+      this.repairs++;
+      process.disk = { header: null, checkpoint: null, base: 0, log: [], lost: true, damaged: 0 };
+    }
     const { header, log, lost, checkpoint } = process.disk;
     this.runStep(replica, {
       kind: 'boot',

@@ -25,7 +25,7 @@ async function firstViolation(
       replicaCount: 3,
       clientCount: 4,
       requests: 200,
-      faults: ['all'],
+      faults: ['network', 'crash', 'partition', 'clock'],
       ...options,
     });
     if (summary.violations.length > 0) return summary;

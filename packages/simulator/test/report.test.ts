@@ -30,6 +30,8 @@ function handMade(changes: { violations?: string[]; trace?: TraceEvent[]; histor
     restarts: 0,
     wipes: 0,
     recoveries: 0,
+    storage_faults: 0,
+    repairs: 0,
     state_transfers: 0,
     checkpoints: 0,
     checkpoints_installed: 0,

@@ -10,7 +10,7 @@ import { simulate, type SimulationSummary } from '../src/index.js';
 const SEEDS = Number(process.env.VSR_SIM_SEEDS ?? 12);
 
 describe.each([3, 5])('%i replicas', (replicaCount) => {
-  test.each(['network', 'crash', 'partition', 'wipe', 'all', 'swarm'] as const)(
+  test.each(['network', 'crash', 'partition', 'wipe', 'storage', 'all', 'swarm'] as const)(
     `faults=%s: ${SEEDS} seeds, no violations`,
     (faults) => {
       const summaries: SimulationSummary[] = [];
@@ -31,6 +31,10 @@ describe.each([3, 5])('%i replicas', (replicaCount) => {
       if (faults === 'crash' || faults === 'all') expect(total('crashes')).toBeGreaterThan(0);
       if (faults === 'partition' || faults === 'all') expect(total('partitions')).toBeGreaterThan(0);
       if (faults === 'wipe' || faults === 'all') expect(total('recoveries')).toBeGreaterThan(0);
+      if (faults === 'storage' || faults === 'all') {
+        expect(total('storage_faults')).toBeGreaterThan(0);
+        expect(total('repairs')).toBeGreaterThan(0);
+      }
       if (faults === 'crash' || faults === 'partition' || faults === 'all') expect(total('view_changes')).toBeGreaterThan(0);
     },
   );
