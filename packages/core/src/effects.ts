@@ -94,6 +94,7 @@ export const TELEMETRY_NAMES = [
   'vsr.checkpoint.installed',
   'vsr.recovery.start',
   'vsr.recovery.response',
+  'vsr.recovery.waiting',
   'vsr.recovery.complete',
   'vsr.input.rejected',
 ] as const;

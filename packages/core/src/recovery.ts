@@ -33,7 +33,15 @@ function askForRecovery(s: DraftState, ctx: StepContext): void {
 }
 
 export function onRecoveryRetryTimeout(s: DraftState, ctx: StepContext): void {
-  if (s.status !== 'recovering' || s.recovery === null) return;
+  const recovery = s.recovery;
+  if (s.status !== 'recovering' || recovery === null) return;
+  // Say why this replica still refuses to serve: too few answers, or none from the latest view's primary.
+  const latestView = Math.max(0, ...recovery.responses.map((answer) => answer.viewNumber));
+  ctx.telemetry(s, 'vsr.recovery.waiting', {
+    answers: recovery.responses.length,
+    needed: quorumSize(ctx.replicaCount),
+    primaryAnswered: recovery.responses.some((answer) => answer.viewNumber === latestView && answer.primaryState !== null),
+  });
   askForRecovery(s, ctx);
 }
 

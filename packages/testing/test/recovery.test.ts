@@ -124,10 +124,27 @@ describe('recovery (§4.3)', () => {
     cluster.deliverAll();
     expect(cluster.states[1]!.status).toBe('recovering');
     expect(cluster.states[2]!.status).toBe('recovering');
+    // It says so: one answer (the primary's) of the two it needs.
+    expect(cluster.telemetryNamed('vsr.recovery.waiting', 1).at(-1)!.data).toEqual({ answers: 1, needed: 2, primaryAnswered: true });
     // The primary still holds every op, but alone it commits nothing new.
     cluster.request(0, 'alice', 3, write('x', 3));
     cluster.deliverAll();
     expect(cluster.states[0]!.commitNumber).toBe(3);
+  });
+
+  test('the primary\'s only copy of an op two backups hold is damaged: it recovers the op from them', () => {
+    const cluster = withWrites();
+    cluster.request(0, 'alice', 3, write('x', 'held by the backups'));
+    cluster.deliverAll();
+    // The primary's store fails its checksums at boot: its interpreter boots it as lost.
+    cluster.wipe(0);
+    cluster.restart(0);
+    cluster.fire(1, 'primary-timeout');
+    cluster.deliverAll();
+    cluster.fire(0, 'recovery-retry');
+    cluster.deliverAll();
+    expect(cluster.states[0]).toMatchObject({ status: 'normal', viewNumber: 1, commitNumber: 4 });
+    expect(kvMachine.snapshot(cluster.states[0]!.app.value as never)).toEqual([['x', 'held by the backups']]);
   });
 
   test('a whole-cluster restart from intact storage needs no recovery', () => {
