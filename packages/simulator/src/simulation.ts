@@ -45,6 +45,11 @@ import { Workload } from './workload.js';
 export interface InterpreterBugs {
   /** Let sends and replies leave before the writes they follow are durable. */
   readonly sendBeforeDurable?: boolean;
+  /**
+   * At boot, take the last log record for a torn write and drop it, instead of
+   * refusing the store: truncating an op the replica may have acknowledged.
+   */
+  readonly truncateTailAtBoot?: boolean;
 }
 
 export interface SimulationOptions {
@@ -738,6 +743,7 @@ class World {
       this.repairs++;
       process.disk = { header: null, checkpoint: null, base: 0, log: [], lost: true, damaged: 0 };
     }
+    if (this.options.bugs?.truncateTailAtBoot === true && process.disk.log.length > 0) process.disk.log.pop();
     const { header, log, lost, checkpoint } = process.disk;
     this.runStep(replica, {
       kind: 'boot',

@@ -96,6 +96,14 @@ describe('the simulator catches planted bugs', () => {
     expect(caught?.violations.join('\n')).toBeTruthy();
   });
 
+  test('truncating an op that may be committed: dropping a last record taken for a torn write', async () => {
+    const caught = await firstViolation(10, {
+      bugs: { truncateTailAtBoot: true },
+      rates: { crashEveryMs: 100, downtimeMinMs: 5, downtimeMaxMs: 100, lossRate: 0.2 },
+    });
+    expect(caught?.violations.join('\n')).toBeTruthy();
+  });
+
   test('sending before the durability barrier', async () => {
     // Slow disks, a fast lossy network and frequent short crashes: the window the bug opens.
     const caught = await firstViolation(20, {
@@ -108,6 +116,9 @@ describe('the simulator catches planted bugs', () => {
   test('the correct code passes the same seeds and fault settings', async () => {
     expect(await firstViolation(10)).toBeUndefined();
     expect(await firstViolation(10, { faults: ['network', 'crash', 'partition', 'clock'], rates: LOSSY })).toBeUndefined();
+    expect(
+      await firstViolation(10, { rates: { crashEveryMs: 100, downtimeMinMs: 5, downtimeMaxMs: 100, lossRate: 0.2 } }),
+    ).toBeUndefined();
     expect(
       await firstViolation(10, {
         rates: { fsyncMinMs: 20, fsyncMaxMs: 60, delayMaxMs: 3, crashEveryMs: 60, downtimeMinMs: 5, downtimeMaxMs: 60, lossRate: 0.2 },
