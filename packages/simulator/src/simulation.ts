@@ -50,6 +50,11 @@ export interface InterpreterBugs {
    * refusing the store: truncating an op the replica may have acknowledged.
    */
   readonly truncateTailAtBoot?: boolean;
+  /**
+   * Never write the durable header; at boot, a store without a header is taken
+   * for a new replica and formatted: the replica rejoins as if fresh.
+   */
+  readonly skipHeaderWrites?: boolean;
 }
 
 export interface SimulationOptions {
@@ -548,6 +553,7 @@ class World {
         }
         case 'persist-header': {
           const header = effect.header;
+          if (this.options.bugs?.skipHeaderWrites === true) break;
           this.write(replica, (disk) => {
             disk.header = header;
             disk.lost = false;
@@ -744,6 +750,9 @@ class World {
       process.disk = { header: null, checkpoint: null, base: 0, log: [], lost: true, damaged: 0 };
     }
     if (this.options.bugs?.truncateTailAtBoot === true && process.disk.log.length > 0) process.disk.log.pop();
+    if (this.options.bugs?.skipHeaderWrites === true && process.disk.header === null && !process.disk.lost) {
+      process.disk = { header: null, checkpoint: null, base: 0, log: [], lost: false, damaged: 0 };
+    }
     const { header, log, lost, checkpoint } = process.disk;
     this.runStep(replica, {
       kind: 'boot',

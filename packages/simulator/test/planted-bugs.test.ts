@@ -104,6 +104,11 @@ describe('the simulator catches planted bugs', () => {
     expect(caught?.violations.join('\n')).toBeTruthy();
   });
 
+  test('skipping the durable header: after a crash the replica cannot tell it ever spoke, and rejoins as new', async () => {
+    const caught = await firstViolation(10, { bugs: { skipHeaderWrites: true } });
+    expect(caught?.violations.join('\n')).toBeTruthy();
+  });
+
   test('sending before the durability barrier', async () => {
     // Slow disks, a fast lossy network and frequent short crashes: the window the bug opens.
     const caught = await firstViolation(20, {
