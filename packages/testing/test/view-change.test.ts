@@ -278,4 +278,53 @@ describe('view change (§4.2)', () => {
     cluster.deliverAll();
     expect(cluster.states[2]).toMatchObject({ viewNumber: 1, status: 'normal', commitNumber: 4 });
   });
+
+  test('the paper\'s state-transfer case (three replicas, three view changes): no committed op is lost', () => {
+    // After Vanlightly's TLA+ counterexample to VR Revisited §5.2: a replica that hears of a
+    // later view from a Prepare truncates to its commit number and claims the new view as its
+    // last normal view; a later view change then prefers its short log and loses a committed op.
+    const c = cluster3(0); // alice registered: op 1, committed everywhere.
+    const is = (from: number, to: number, type: string) => (e: { from: number; to: number; message: { type: string } }) =>
+      e.from === from && e.to === to && e.message.type === type;
+    // Value A (op 2): replica 2 never receives its Prepare and moves on to views 1, then 2.
+    c.request(0, 'alice', 1, write('x', 'A'));
+    c.drop(is(0, 2, 'prepare'));
+    c.fire(2, 'primary-timeout');
+    c.drop((e) => e.from === 2);
+    c.fire(2, 'view-change-timeout');
+    c.drop(is(2, 1, 'start-view-change'));
+    // Replica 1 acknowledges A; the primary commits it and answers the client.
+    c.deliverAll((e) => e.to === 1 && e.message.type === 'prepare');
+    c.deliverAll((e) => e.message.type === 'prepare-ok');
+    expect(c.repliesTo('alice').at(-1)!.reply).toMatchObject({ requestNumber: 1, opNumber: 2, result: { ok: true } });
+    expect(c.states[1]!.commitNumber).toBe(1); // Replica 1 does not know A committed.
+    // Value B (op 3) reaches nobody.
+    c.request(0, 'alice', 2, write('x', 'B'));
+    c.drop((e) => e.message.type === 'prepare');
+    // Replica 0 hears of view 2 and helps replica 2 form it; nobody hears its StartView.
+    c.deliverAll(is(2, 0, 'start-view-change'));
+    c.drop(is(0, 1, 'start-view-change'));
+    c.deliverAll((e) => e.to === 2);
+    expect(c.primary()).toBe(2);
+    c.drop((e) => e.message.type === 'start-view');
+    // Replica 0, still changing views, gives up on view 2 and moves to view 3.
+    c.fire(0, 'view-change-timeout');
+    c.drop(is(0, 2, 'start-view-change'));
+    // View 2's primary resends the uncommitted B; replica 1 hears of view 2 from that Prepare.
+    c.fire(2, 'prepare-retry');
+    c.drop((e) => e.message.type === 'prepare' && e.to === 0);
+    c.deliverAll(is(2, 1, 'prepare'));
+    // Ours: replica 1 joins view 2 to await its StartView; it truncates nothing and claims no new view.
+    expect(c.states[1]).toMatchObject({ viewNumber: 2, status: 'view-change', lastNormalView: 0 });
+    expect(c.states[1]!.log.entryAt(2)).toMatchObject({ requests: [{ clientId: 'alice', requestNumber: 1 }] });
+    // View 2's primary fails; view 3 forms from replicas 0 and 1.
+    c.crash(2);
+    c.deliverAll();
+    expect(c.primary()).toBe(0);
+    expect(c.states[0]!.viewNumber).toBe(3);
+    for (const r of [0, 1]) {
+      expect(c.states[r]!.log.entryAt(2)).toMatchObject({ requests: [{ clientId: 'alice', requestNumber: 1 }] });
+    }
+    // (The harness checks at every step that the new primary holds every answered op.)
+  });
 });
