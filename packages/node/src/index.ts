@@ -1,0 +1,1 @@
+export { FileStorage, journalBytes, type OpenOptions, type OpenReport } from './storage.js';

@@ -1,0 +1,215 @@
+/**
+ * The Node store: group commit in effect order, checksums on every record,
+ * torn tails dropped, any other damage refused (the replica recovers), and a
+ * store that cannot make a recovering or lost replica look new.
+ */
+import { afterEach, describe, expect, test } from 'vitest';
+import fc from 'fast-check';
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Checkpoint, Effect, LogEntry } from '@vsr/core';
+import { FileStorage, journalBytes } from '../src/index.js';
+
+const directories: string[] = [];
+function freshDirectory(): string {
+  const directory = mkdtempSync(join(tmpdir(), 'vsr-storage-'));
+  directories.push(directory);
+  return directory;
+}
+afterEach(() => {
+  for (const directory of directories.splice(0)) rmSync(directory, { recursive: true, force: true });
+});
+
+const entry = (opNumber: number, viewNumber = 0): LogEntry => ({
+  opNumber,
+  viewNumber,
+  timestampMs: opNumber,
+  requests: [{ clientId: 'c', requestNumber: opNumber, operation: { type: 'write', key: 'k', value: opNumber } }],
+});
+const append = (opNumber: number, viewNumber = 0): Effect => ({ kind: 'log-append', entry: entry(opNumber, viewNumber) });
+const header = (viewNumber: number, lastNormalView = viewNumber): Effect => ({
+  kind: 'persist-header',
+  header: { viewNumber, lastNormalView },
+});
+const checkpointAt = (opNumber: number): Checkpoint => ({
+  opNumber,
+  viewNumber: 0,
+  timestampMs: opNumber,
+  snapshot: [['k', opNumber]],
+  clientTable: [['c', { requestNumber: opNumber, result: { ok: true }, opNumber }]],
+});
+
+function created(): { directory: string; storage: FileStorage } {
+  const directory = freshDirectory();
+  const { storage, report } = FileStorage.open(directory, { create: true });
+  expect(report.boot).toBeNull();
+  return { directory, storage };
+}
+
+describe('the Node store', () => {
+  test('what was flushed comes back at the next open, header, checkpoint and log', () => {
+    const { directory, storage } = created();
+    for (const effect of [header(0), append(1), append(2), append(3), header(1, 0), append(4, 1)]) storage.apply(effect);
+    storage.apply({ kind: 'log-truncate', opNumber: 3 });
+    storage.apply({ kind: 'persist-checkpoint', checkpoint: checkpointAt(2) });
+    storage.apply({ kind: 'log-release', opNumber: 2 });
+    storage.flush();
+    storage.close();
+    const { report } = FileStorage.open(directory);
+    expect(report).toMatchObject({ tornTail: false, damage: null });
+    expect(report.boot).toEqual({ header: { viewNumber: 1, lastNormalView: 0 }, checkpoint: checkpointAt(2), log: [entry(3)] });
+  });
+
+  test('writes not flushed are not durable (a crash before the fsync loses them)', () => {
+    const { directory, storage } = created();
+    storage.apply(header(0));
+    storage.apply(append(1));
+    storage.flush();
+    storage.apply(append(2));
+    storage.close(); // The process dies with op 2 still buffered.
+    const { report } = FileStorage.open(directory);
+    expect(report.boot).toMatchObject({ log: [entry(1)] });
+  });
+
+  test('a record cut short at the end of the journal (a torn write) is dropped; the store is kept', () => {
+    const { directory, storage } = created();
+    for (const effect of [header(0), append(1), append(2)]) storage.apply(effect);
+    storage.flush();
+    storage.close();
+    appendFileSync(join(directory, 'journal.log'), Buffer.from([200, 0, 0, 0, 1, 2, 3, 4, 123, 34]));
+    const { storage: reopened, report } = FileStorage.open(directory);
+    expect(report).toMatchObject({ tornTail: true, damage: null, boot: { log: [entry(1), entry(2)] } });
+    // The torn bytes are gone: new appends follow op 2 and survive another restart.
+    reopened.apply(append(3));
+    reopened.flush();
+    reopened.close();
+    expect(FileStorage.open(directory).report.boot).toMatchObject({ log: [entry(1), entry(2), entry(3)] });
+  });
+
+  test('a corrupt record is never truncated away: the store is refused and the replica recovers', () => {
+    const { directory, storage } = created();
+    for (const effect of [header(0), append(1), append(2), append(3)]) storage.apply(effect);
+    storage.flush();
+    storage.close();
+    const path = join(directory, 'journal.log');
+    const bytes = readFileSync(path);
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 5) ^ 0xff, bytes.length - 5); // Flip a byte inside the last record's payload.
+    writeFileSync(path, bytes);
+    const { storage: reopened, report } = FileStorage.open(directory);
+    expect(report.boot).toMatchObject({ lost: true });
+    expect(report.damage).toMatch(/checksum mismatch/);
+    reopened.close();
+    // Until it has recovered (written a header), every start reports it lost, never new.
+    const again = FileStorage.open(directory);
+    expect(again.report.boot).toMatchObject({ lost: true });
+    again.storage.apply({ kind: 'log-truncate', opNumber: 0 });
+    again.storage.apply(append(1));
+    again.storage.apply(header(2));
+    again.storage.flush();
+    again.storage.close();
+    expect(FileStorage.open(directory).report.boot).toMatchObject({ header: { viewNumber: 2 }, log: [entry(1)] });
+  });
+
+  test('a corrupt header or checkpoint is refused', () => {
+    for (const file of ['header.json', 'checkpoint.json']) {
+      const { directory, storage } = created();
+      storage.apply(header(0));
+      storage.apply({ kind: 'persist-checkpoint', checkpoint: checkpointAt(4) });
+      storage.flush();
+      storage.close();
+      const text = readFileSync(join(directory, file), 'utf8');
+      writeFileSync(join(directory, file), text.replace(/\d(?=[^\d]*$)/, (digit) => String((Number(digit) + 1) % 10)));
+      const { report } = FileStorage.open(directory);
+      expect(report.boot).toMatchObject({ lost: true });
+      expect(report.damage).toContain(file);
+    }
+  });
+
+  test('a directory without a store boots as lost unless the replica is being created with its cluster', () => {
+    expect(FileStorage.open(freshDirectory()).report.boot).toMatchObject({ lost: true });
+    expect(FileStorage.open(freshDirectory(), { create: true }).report.boot).toBeNull();
+  });
+
+  test('the journal is compacted once released records pile up', () => {
+    const { directory, storage } = created();
+    storage.apply(header(0));
+    for (let op = 1; op <= 5000; op++) {
+      storage.apply(append(op));
+      if (op % 2 === 0) storage.apply({ kind: 'log-release', opNumber: op - 1 });
+    }
+    storage.flush();
+    storage.close();
+    expect(journalBytes(directory)).toBeLessThan(1000);
+    expect(FileStorage.open(directory).report.boot).toMatchObject({ log: [entry(5000)] });
+  });
+
+  test('random effects, flushes and crashes: a reopened store holds exactly what was flushed', () => {
+    const operation = fc.oneof(
+      fc.constant({ kind: 'append' as const }),
+      fc.nat({ max: 8 }).map((back) => ({ kind: 'truncate' as const, back })),
+      fc.nat({ max: 8 }).map((back) => ({ kind: 'release' as const, back })),
+      fc.nat({ max: 5 }).map((view) => ({ kind: 'header' as const, view })),
+      fc.constant({ kind: 'flush' as const }),
+      fc.constant({ kind: 'crash' as const }),
+    );
+    fc.assert(
+      fc.property(fc.array(operation, { maxLength: 60 }), (operations) => {
+        let { directory, storage } = created();
+        storage.apply(header(0));
+        storage.flush();
+        // The model: what is durable, and what is buffered.
+        let durable = { base: 0, log: [] as number[], view: 0 };
+        let buffered = structuredClone(durable);
+        for (const op of operations) {
+          const last = buffered.base + buffered.log.length;
+          switch (op.kind) {
+            case 'append':
+              storage.apply(append(last + 1));
+              buffered.log.push(last + 1);
+              break;
+            case 'truncate': {
+              const to = Math.max(0, last - op.back);
+              storage.apply({ kind: 'log-truncate', opNumber: to });
+              if (to < buffered.base) buffered = { ...buffered, base: to, log: [] };
+              else buffered.log.length = Math.min(buffered.log.length, to - buffered.base);
+              break;
+            }
+            case 'release': {
+              const to = Math.max(0, last - op.back);
+              storage.apply({ kind: 'log-release', opNumber: to });
+              if (to > buffered.base) {
+                buffered.log = buffered.log.slice(Math.min(buffered.log.length, to - buffered.base));
+                buffered.base = to;
+              }
+              break;
+            }
+            case 'header':
+              storage.apply(header(op.view));
+              buffered.view = op.view;
+              break;
+            case 'flush':
+              storage.flush();
+              durable = structuredClone(buffered);
+              break;
+            case 'crash':
+              storage.close();
+              ({ storage } = FileStorage.open(directory));
+              buffered = structuredClone(durable);
+              break;
+          }
+        }
+        storage.close();
+        const { report } = FileStorage.open(directory);
+        expect(report.damage).toBeNull();
+        expect(report.boot).toEqual({
+          header: { viewNumber: durable.view, lastNormalView: durable.view },
+          checkpoint: null,
+          log: durable.log.map((opNumber) => entry(opNumber)),
+        });
+        rmSync(directory, { recursive: true, force: true });
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
