@@ -1,0 +1,121 @@
+/**
+ * Three replicas in one process, with real timers, real files and an
+ * in-memory network: requests commit, the primary dies and a new one takes
+ * over without losing acknowledged writes, a replica restarts from disk and
+ * catches up, and a replica whose disk is lost recovers.
+ */
+import { afterEach, describe, expect, test } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import { kvMachine } from '@vsr/kv';
+import type { Reply } from '@vsr/core';
+import { MemoryNetwork, RequestTimeout, startReplica, type ReplicaHandle } from '../src/index.js';
+
+const TIMEOUTS = { heartbeatMs: 20, primaryTimeoutMs: 150, prepareRetryMs: 20, viewChangeTimeoutMs: 400, viewChangeRetryMs: 40, repairRetryMs: 40, recoveryRetryMs: 40 };
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+function cluster(replicaCount = 3) {
+  const root = mkdtempSync(join(tmpdir(), 'vsr-node-'));
+  const network = new MemoryNetwork();
+  const replicas: Array<ReplicaHandle | null> = [];
+  const start = (replicaId: number, create: boolean) =>
+    startReplica({
+      config: { replicaId, replicaCount, timeouts: TIMEOUTS, limits: { checkpointIntervalOps: 8 } },
+      machine: kvMachine,
+      directory: join(root, `replica-${replicaId}`),
+      create,
+      transport: network.transport(replicaId),
+    });
+  for (let r = 0; r < replicaCount; r++) replicas.push(start(r, true));
+  cleanups.push(() => {
+    for (const replica of replicas) replica?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  return { root, network, replicas, start };
+}
+
+/** Sends a request, following redirects, until a replica answers it. */
+async function send(replicas: Array<ReplicaHandle | null>, clientId: string, requestNumber: number, operation: unknown): Promise<Reply> {
+  let target = replicas.findIndex((replica) => replica !== null);
+  for (let attempt = 0; attempt < 40; attempt++) {
+    const replica = replicas[target];
+    if (replica) {
+      try {
+        const reply = await replica.request(clientId, requestNumber, operation, 300);
+        if (reply.type !== 'redirect') return reply;
+        target = reply.primary;
+        if (replicas[target] === null) target = (target + 1) % replicas.length;
+        await new Promise((resolve) => setTimeout(resolve, 30));
+        continue;
+      } catch (error) {
+        if (!(error instanceof RequestTimeout)) throw error;
+      }
+    }
+    target = (target + 1) % replicas.length;
+  }
+  throw new Error(`no replica answered ${clientId}#${requestNumber}`);
+}
+
+describe('startReplica', () => {
+  test('a three-replica cluster commits writes and serves reads', async () => {
+    const { replicas } = cluster();
+    expect(await send(replicas, 'alice', 0, null)).toMatchObject({ type: 'reply' });
+    expect(await send(replicas, 'alice', 1, { type: 'write', key: 'k', value: 'v' })).toMatchObject({ result: { ok: true } });
+    expect(await send(replicas, 'alice', 2, { type: 'read', key: 'k' })).toMatchObject({ result: { ok: true, value: 'v' } });
+    expect(replicas[0]!.status()).toMatchObject({ replica: 0, view: 0, status: 'normal', primary: 0, op: 3, commit: 3 });
+  });
+
+  test('the primary dies: a new primary takes over and no acknowledged write is lost', async () => {
+    const { replicas } = cluster();
+    const seen: string[] = [];
+    const onComplete = (event: unknown) => seen.push((event as { name: string }).name);
+    subscribe('vsr.view_change.complete', onComplete);
+    cleanups.push(() => unsubscribe('vsr.view_change.complete', onComplete));
+    await send(replicas, 'alice', 0, null);
+    for (let i = 1; i <= 10; i++) await send(replicas, 'alice', i, { type: 'write', key: `k${i % 3}`, value: i });
+    replicas[0]!.crash();
+    replicas[0] = null;
+    expect(await send(replicas, 'alice', 11, { type: 'read', key: 'k1' })).toMatchObject({ result: { ok: true, value: 10 } });
+    const primary = replicas.findIndex((replica) => replica?.status().status === 'normal' && replica.status().primary === replica.status().replica);
+    expect(primary).toBe(1);
+    expect(seen.length).toBeGreaterThan(0); // Telemetry reached diagnostics_channel.
+  });
+
+  test('a killed replica restarts from its files and catches up', async () => {
+    const { replicas, start } = cluster();
+    await send(replicas, 'alice', 0, null);
+    for (let i = 1; i <= 5; i++) await send(replicas, 'alice', i, { type: 'write', key: 'k', value: i });
+    replicas[2]!.crash();
+    replicas[2] = null;
+    for (let i = 6; i <= 20; i++) await send(replicas, 'alice', i, { type: 'write', key: 'k', value: i });
+    replicas[2] = start(2, false);
+    expect(replicas[2]!.boot.damage).toBeNull();
+    await waitFor(() => replicas[2]!.status().commit === 21);
+    expect(kvMachine.snapshot(replicas[2]!.state().app.value as never)).toEqual([['k', 20]]);
+  });
+
+  test('a replica whose disk is lost recovers from its peers instead of rejoining as new', async () => {
+    const { root, replicas, start } = cluster();
+    await send(replicas, 'alice', 0, null);
+    for (let i = 1; i <= 12; i++) await send(replicas, 'alice', i, { type: 'write', key: 'k', value: i });
+    replicas[1]!.crash();
+    rmSync(join(root, 'replica-1'), { recursive: true, force: true });
+    replicas[1] = start(1, false);
+    expect(replicas[1]!.boot.boot).toMatchObject({ lost: true });
+    await waitFor(() => replicas[1]!.status().status === 'normal' && replicas[1]!.status().commit >= 13);
+    expect(kvMachine.snapshot(replicas[1]!.state().app.value as never)).toEqual([['k', 12]]);
+  });
+});
+
+async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
+  const started = Date.now();
+  while (!condition()) {
+    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
