@@ -35,6 +35,9 @@ export function describe(state: ReplicaState, options: DescribeOptions = {}): st
     shown.push(describeEntry(state.log.entryAt(opNumber)!, opNumber <= state.commitNumber));
   }
   lines.push(`  log: ${last === 0 ? '(empty)' : (from > 1 ? '... ' : '') + shown.join(' ')}`);
+  if (state.checkpoint !== null) {
+    lines.push(`  checkpoint: op ${state.checkpoint.value.opNumber}, log held from op ${state.log.baseOpNumber + 1}`);
+  }
   if (state.primary !== null) {
     const pipeline = state.primary.pipeline.map((op) => `${op.opNumber}{${op.acks.join(',')}}`).join(' ');
     lines.push(`  pipeline: ${pipeline || '(empty)'} queue=${state.primary.queue.size}`);

@@ -40,6 +40,7 @@ describe('checkpoints (§5)', () => {
       expect(c.storage[r]).toMatchObject({ base: 4, checkpoint: { opNumber: 8 } });
     }
     expect(kvMachine.restore(c.states[0]!.checkpoint!.value.snapshot).toJS()).toEqual({ k0: 6, k1: 7, k2: 5 });
+    expect(c.describe().split('\n')[2]).toBe('  checkpoint: op 8, log held from op 5');
   });
 
   test('memory stays bounded: the log never holds much more than two intervals', () => {
