@@ -47,3 +47,4 @@ export {
 export { Log } from './log.js';
 export { ClientTable, classifyRequest, type RequestVerdict } from './client-table.js';
 export { NonNegativeInteger, PositiveInteger, ClientId, formatErrors, decodeWith } from './codec.js';
+export { applyLogEffect, type StoredLog, type LogEffect } from './stored-log.js';

@@ -2,8 +2,10 @@
  * Durable storage for one replica in a data directory, under the effect
  * contract (docs/architecture.md):
  *
- * - `journal.log`: an append-only journal of log records (append, truncate,
- *   release, rebase), each framed as [length u32][crc32 u32][JSON payload];
+ * - `journal.log`: an append-only journal of the reducer's log effects
+ *   (log-append, log-truncate, log-release), each framed as
+ *   [length u32][crc32 u32][JSON payload], replayed with the core's
+ *   `applyLogEffect`;
  * - `header.json` and `checkpoint.json`: written atomically (temporary file,
  *   fsync, rename, fsync of the directory), each with its own CRC32;
  * - `format.json`: written once when the replica is created with its cluster;
@@ -31,7 +33,17 @@ import { crc32 } from 'node:zlib';
 import { randomInt } from 'node:crypto';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
-import { Checkpoint, DurableHeader, LogEntry, type BootStorage, type Effect } from '@vsr/core';
+import {
+  Checkpoint,
+  DurableHeader,
+  LogEntry,
+  NonNegativeInteger,
+  applyLogEffect,
+  type BootStorage,
+  type Effect,
+  type LogEffect,
+  type StoredLog,
+} from '@vsr/core';
 
 const JOURNAL = 'journal.log';
 const HEADER = 'header.json';
@@ -43,12 +55,12 @@ const FRAME_BYTES = 8;
 /** Rewrite the journal once this many records describe entries no longer held. */
 const COMPACT_AFTER_RECORDS = 4096;
 
+/** A journal record is a log effect, exactly as the reducer emitted it. */
 const JournalRecord = t.union([
-  t.type({ t: t.literal('append'), entry: LogEntry }),
-  t.type({ t: t.literal('truncate'), opNumber: t.number }),
-  t.type({ t: t.literal('release'), opNumber: t.number }),
+  t.type({ kind: t.literal('log-append'), entry: LogEntry }),
+  t.type({ kind: t.literal('log-truncate'), opNumber: NonNegativeInteger }),
+  t.type({ kind: t.literal('log-release'), opNumber: NonNegativeInteger }),
 ]);
-type JournalRecord = t.TypeOf<typeof JournalRecord>;
 
 export interface OpenOptions {
   /** Create a new replica's store if the directory has none (only when the cluster is formed). */
@@ -64,31 +76,26 @@ export interface OpenReport {
   readonly damage: string | null;
 }
 
-interface Log {
-  base: number;
-  entries: LogEntry[];
-}
-
 type Pending =
-  | { readonly kind: 'record'; readonly record: JournalRecord }
+  | { readonly kind: 'record'; readonly record: LogEffect }
   | { readonly kind: 'header'; readonly header: DurableHeader }
   | { readonly kind: 'checkpoint'; readonly checkpoint: Checkpoint };
 
 export class FileStorage {
   private pending: Pending[] = [];
-  private readonly log: Log;
+  private readonly log: StoredLog;
   /** Records in the journal file; those beyond the live entries describe entries no longer held. */
   private journalRecords: number;
   private journalFd: number;
 
   private constructor(
     readonly directory: string,
-    log: Log,
+    log: StoredLog,
     private header: DurableHeader | null,
     private checkpoint: Checkpoint | null,
   ) {
     this.log = log;
-    this.journalRecords = log.entries.length;
+    this.journalRecords = log.log.length;
     this.journalFd = openSync(join(directory, JOURNAL), 'a');
   }
 
@@ -98,11 +105,11 @@ export class FileStorage {
     const formatted = existsSync(join(directory, FORMAT));
     if (!formatted && options.create === true) {
       writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 1 }));
-      return { storage: new FileStorage(directory, { base: 0, entries: [] }, null, null), report: { boot: null, tornTail: false, damage: null } };
+      return { storage: new FileStorage(directory, { base: 0, log: [] }, null, null), report: { boot: null, tornTail: false, damage: null } };
     }
     let damage: string | null = formatted ? null : 'the directory holds no formatted store (lost, or never created with the cluster)';
     if (damage === null && existsSync(join(directory, LOST))) damage = 'a recovery from an earlier start has not completed';
-    let loaded: { log: Log; tornTail: boolean; header: DurableHeader | null; checkpoint: Checkpoint | null } | null = null;
+    let loaded: { log: StoredLog; tornTail: boolean; header: DurableHeader | null; checkpoint: Checkpoint | null } | null = null;
     if (damage === null) {
       try {
         loaded = load(directory);
@@ -114,13 +121,13 @@ export class FileStorage {
       writeAtomically(directory, LOST, JSON.stringify({ reason: damage }));
       clearStore(directory);
       if (!formatted) writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 1 }));
-      const storage = new FileStorage(directory, { base: 0, entries: [] }, null, null);
+      const storage = new FileStorage(directory, { base: 0, log: [] }, null, null);
       return { storage, report: { boot: { lost: true, nonce: randomInt(0, 0x7fff_ffff) }, tornTail: false, damage } };
     }
     const { log, tornTail, header, checkpoint } = loaded;
     const storage = new FileStorage(directory, log, header, checkpoint);
     if (tornTail) storage.rewriteJournal();
-    const boot: BootStorage = header === null ? null : { header, checkpoint, log: [...log.entries] };
+    const boot: BootStorage = header === null ? null : { header, checkpoint, log: [...log.log] };
     return { storage, report: { boot, tornTail, damage: null } };
   }
 
@@ -128,13 +135,9 @@ export class FileStorage {
   apply(effect: Effect): void {
     switch (effect.kind) {
       case 'log-append':
-        this.pending.push({ kind: 'record', record: { t: 'append', entry: effect.entry } });
-        break;
       case 'log-truncate':
-        this.pending.push({ kind: 'record', record: { t: 'truncate', opNumber: effect.opNumber } });
-        break;
       case 'log-release':
-        this.pending.push({ kind: 'record', record: { t: 'release', opNumber: effect.opNumber } });
+        this.pending.push({ kind: 'record', record: effect });
         break;
       case 'persist-header':
         this.pending.push({ kind: 'header', header: effect.header });
@@ -170,7 +173,7 @@ export class FileStorage {
     };
     for (const item of pending) {
       if (item.kind === 'record') {
-        replay(this.log, item.record);
+        applyLogEffect(this.log, item.record);
         this.journalRecords++;
         batch.push(frame(item.record));
       } else {
@@ -186,12 +189,12 @@ export class FileStorage {
       }
     }
     syncBatch();
-    if (this.journalRecords - this.log.entries.length >= COMPACT_AFTER_RECORDS) this.rewriteJournal();
+    if (this.journalRecords - this.log.log.length >= COMPACT_AFTER_RECORDS) this.rewriteJournal();
   }
 
   /** What the store holds durably, as a boot event would hand it over. */
   snapshot(): { header: DurableHeader | null; checkpoint: Checkpoint | null; base: number; log: LogEntry[] } {
-    return { header: this.header, checkpoint: this.checkpoint, base: this.log.base, log: [...this.log.entries] };
+    return { header: this.header, checkpoint: this.checkpoint, base: this.log.base, log: [...this.log.log] };
   }
 
   close(): void {
@@ -201,8 +204,8 @@ export class FileStorage {
   /** Replaces the journal with one holding just the live log (atomically). */
   private rewriteJournal(): void {
     // A release on the empty journal sets its base; the live entries follow it.
-    const records: Buffer[] = [frame({ t: 'release', opNumber: this.log.base })];
-    for (const entry of this.log.entries) records.push(frame({ t: 'append', entry }));
+    const records: Buffer[] = [frame({ kind: 'log-release', opNumber: this.log.base })];
+    for (const entry of this.log.log) records.push(frame({ kind: 'log-append', entry }));
     closeSync(this.journalFd);
     writeAtomically(this.directory, JOURNAL, Buffer.concat(records));
     this.journalFd = openSync(join(this.directory, JOURNAL), 'a');
@@ -210,7 +213,7 @@ export class FileStorage {
   }
 }
 
-function frame(record: JournalRecord): Buffer {
+function frame(record: LogEffect): Buffer {
   const payload = Buffer.from(JSON.stringify(record), 'utf8');
   const header = Buffer.alloc(FRAME_BYTES);
   header.writeUInt32LE(payload.length, 0);
@@ -234,7 +237,7 @@ function unseal<A>(file: string, text: string, codec: t.Decoder<unknown, A>): A 
   return decoded.right;
 }
 
-function load(directory: string): { log: Log; tornTail: boolean; header: DurableHeader | null; checkpoint: Checkpoint | null } {
+function load(directory: string): { log: StoredLog; tornTail: boolean; header: DurableHeader | null; checkpoint: Checkpoint | null } {
   const read = (file: string): string | null => {
     const path = join(directory, file);
     return existsSync(path) ? readFileSync(path, 'utf8') : null;
@@ -245,7 +248,7 @@ function load(directory: string): { log: Log; tornTail: boolean; header: Durable
   const checkpoint = checkpointText === null ? null : unseal(CHECKPOINT, checkpointText, Checkpoint);
   const journalPath = join(directory, JOURNAL);
   const bytes = existsSync(journalPath) ? readFileSync(journalPath) : Buffer.alloc(0);
-  const log: Log = { base: 0, entries: [] };
+  const log: StoredLog = { base: 0, log: [] };
   let offset = 0;
   let tornTail = false;
   while (offset < bytes.length) {
@@ -269,40 +272,14 @@ function load(directory: string): { log: Log; tornTail: boolean; header: Durable
     }
     const decoded = JournalRecord.decode(record);
     if (isLeft(decoded)) throw new Error(`${JOURNAL}: not a journal record at byte ${offset}`);
-    const problem = replay(log, decoded.right);
+    const problem = applyLogEffect(log, decoded.right);
     if (problem !== null) throw new Error(`${JOURNAL}: ${problem} (record at byte ${offset})`);
     offset += FRAME_BYTES + length;
   }
-  if (header === null && (log.entries.length > 0 || checkpoint !== null)) {
+  if (header === null && (log.log.length > 0 || checkpoint !== null)) {
     throw new Error(`${HEADER}: missing, although the store holds a log`);
   }
   return { log, tornTail, header, checkpoint };
-}
-
-/** Applies one journal record to the log. Returns a reason if it does not fit. */
-function replay(log: Log, record: JournalRecord): string | null {
-  switch (record.t) {
-    case 'append':
-      if (record.entry.opNumber !== log.base + log.entries.length + 1) {
-        return `append of op ${record.entry.opNumber} after op ${log.base + log.entries.length}`;
-      }
-      log.entries.push(record.entry);
-      return null;
-    case 'truncate':
-      if (record.opNumber < log.base) {
-        log.entries = [];
-        log.base = record.opNumber;
-      } else {
-        log.entries.length = Math.min(log.entries.length, record.opNumber - log.base);
-      }
-      return null;
-    case 'release':
-      if (record.opNumber > log.base) {
-        log.entries = log.entries.slice(Math.min(log.entries.length, record.opNumber - log.base));
-        log.base = record.opNumber;
-      }
-      return null;
-  }
 }
 
 function writeFully(fd: number, bytes: Buffer): void {

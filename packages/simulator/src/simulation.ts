@@ -16,6 +16,7 @@
  * exactly-once execution and linearizability.
  */
 import {
+  applyLogEffect,
   faultsTolerated,
   initialState,
   step,
@@ -33,7 +34,7 @@ import {
   type Timeouts,
 } from '@vsr/core';
 import type { KvOperation, KvResult } from '@vsr/kv';
-import { SafetyMonitor, SafetyViolation, releaseStored, truncateStored } from '@vsr/testing';
+import { SafetyMonitor, SafetyViolation } from '@vsr/testing';
 import { EventQueue } from './queue.js';
 import { Random } from './random.js';
 import { faultRates, type FaultClass, type FaultName, type FaultRates } from './faults.js';
@@ -524,24 +525,14 @@ class World {
           if (client !== undefined) this.outgoing(process, () => this.sendReply(client.index, reply));
           break;
         }
-        case 'log-append': {
-          const entry = effect.entry;
-          this.write(replica, (disk) => {
-            if (entry.opNumber !== disk.base + disk.log.length + 1) {
-              throw new SafetyViolation(`replica ${replica} appended op ${entry.opNumber} after op ${disk.base + disk.log.length}`);
-            }
-            disk.log.push(entry);
-          });
-          break;
-        }
-        case 'log-truncate': {
-          const opNumber = effect.opNumber;
-          this.write(replica, (disk) => truncateStored(disk, opNumber));
-          break;
-        }
+        case 'log-append':
+        case 'log-truncate':
         case 'log-release': {
-          const opNumber = effect.opNumber;
-          this.write(replica, (disk) => releaseStored(disk, opNumber));
+          const logEffect = effect;
+          this.write(replica, (disk) => {
+            const problem = applyLogEffect(disk, logEffect);
+            if (problem !== null) throw new SafetyViolation(`replica ${replica}'s disk: ${problem}`);
+          });
           break;
         }
         case 'persist-checkpoint': {

@@ -12,6 +12,7 @@
  * A broken check throws a SafetyViolation naming the replica and op.
  */
 import {
+  applyLogEffect,
   describe as describeReplica,
   initialState,
   primaryOf,
@@ -299,19 +300,12 @@ export class Cluster {
           this.log(`r${replica} -> client ${effect.clientId}: ${describeReply(effect.reply)}`);
           break;
         case 'log-append':
-          if (effect.entry.opNumber !== stored.base + stored.log.length + 1) {
-            throw new SafetyViolation(
-              `replica ${replica} appended op ${effect.entry.opNumber} to a stored log ending at ${stored.base + stored.log.length}`,
-            );
-          }
-          stored.log.push(effect.entry);
-          break;
         case 'log-truncate':
-          truncateStored(stored, effect.opNumber);
+        case 'log-release': {
+          const problem = applyLogEffect(stored, effect);
+          if (problem !== null) throw new SafetyViolation(`replica ${replica}'s stored log: ${problem}`);
           break;
-        case 'log-release':
-          releaseStored(stored, effect.opNumber);
-          break;
+        }
         case 'persist-checkpoint':
           stored.checkpoint = effect.checkpoint;
           break;
@@ -356,23 +350,6 @@ export class Cluster {
   private log(line: string): void {
     if (this.tracing) this.trace.push(line);
   }
-}
-
-/** Removes entries after `opNumber`; below the base, the log empties and starts there. */
-export function truncateStored(stored: { base: number; log: LogEntry[] }, opNumber: number): void {
-  if (opNumber < stored.base) {
-    stored.log = [];
-    stored.base = opNumber;
-  } else {
-    stored.log.length = Math.min(stored.log.length, opNumber - stored.base);
-  }
-}
-
-/** Removes entries at or before `opNumber`: a checkpoint covers them. */
-export function releaseStored(stored: { base: number; log: LogEntry[] }, opNumber: number): void {
-  if (opNumber <= stored.base) return;
-  stored.log = stored.log.slice(Math.min(stored.log.length, opNumber - stored.base));
-  stored.base = opNumber;
 }
 
 export function describeEnvelope(envelope: Envelope): string {

@@ -1,4 +1,4 @@
-export { Cluster, describeEnvelope, describeReply, truncateStored, releaseStored } from './cluster.js';
+export { Cluster, describeEnvelope, describeReply } from './cluster.js';
 export { SafetyMonitor, SafetyViolation, entryDigest } from './monitor.js';
 export type { ClusterOptions, Envelope, ReceivedReply } from './cluster.js';
 export { recorderMachine, type RecorderState } from './recorder.js';
