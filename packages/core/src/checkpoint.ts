@@ -77,28 +77,41 @@ export function checkLogClaim(
 }
 
 /**
+ * Makes a checkpoint the replica's executed state: the application restored
+ * from its snapshot, its client table, and every op it covers executed.
+ * Returns why the application could not restore it (the state untouched).
+ * The log is the caller's business.
+ */
+export function adoptCheckpoint(s: DraftState, ctx: StepContext, checkpoint: Checkpoint): string | null {
+  let app: unknown;
+  try {
+    app = ctx.machine.restore(checkpoint.snapshot);
+  } catch (error) {
+    return error instanceof Error ? error.message : String(error);
+  }
+  s.checkpoint = new Opaque(checkpoint);
+  s.app = new Opaque(app);
+  s.clientTable = ClientTable.fromEntries(checkpoint.clientTable);
+  s.commitNumber = checkpoint.opNumber;
+  if (checkpoint.opNumber > s.commitNumberMax) s.commitNumberMax = checkpoint.opNumber;
+  s.timestampMs = Math.max(s.timestampMs, checkpoint.timestampMs);
+  return null;
+}
+
+/**
  * Replaces the application, the client table and the log with a checkpoint
  * from a peer that is ahead: the ops it covers are committed. Returns a
  * reason (the state untouched) if the application cannot restore it.
  */
 export function installCheckpoint(s: DraftState, ctx: StepContext, checkpoint: Checkpoint): string | null {
-  let app: unknown;
-  try {
-    app = ctx.machine.restore(checkpoint.snapshot);
-  } catch (error) {
-    return `checkpoint at op ${checkpoint.opNumber} could not be restored: ${error instanceof Error ? error.message : String(error)}`;
-  }
   const opNumber = checkpoint.opNumber;
+  const lastOpNumber = s.log.lastOpNumber;
+  const failure = adoptCheckpoint(s, ctx, checkpoint);
+  if (failure !== null) return `checkpoint at op ${opNumber} could not be restored: ${failure}`;
   ctx.emit({ kind: 'persist-checkpoint', checkpoint });
-  ctx.emit({ kind: 'log-truncate', opNumber: Math.min(opNumber, s.log.lastOpNumber) });
+  ctx.emit({ kind: 'log-truncate', opNumber: Math.min(opNumber, lastOpNumber) });
   ctx.emit({ kind: 'log-release', opNumber });
-  s.checkpoint = new Opaque(checkpoint);
-  s.app = new Opaque(app);
-  s.clientTable = ClientTable.fromEntries(checkpoint.clientTable);
   s.log = Log.fromEntries([], opNumber);
-  s.commitNumber = opNumber;
-  if (opNumber > s.commitNumberMax) s.commitNumberMax = opNumber;
-  s.timestampMs = Math.max(s.timestampMs, checkpoint.timestampMs);
   s.repairOpNumber = null;
   ctx.telemetry(s, 'vsr.checkpoint.installed', { op: opNumber });
   return null;

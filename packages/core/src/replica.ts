@@ -35,6 +35,7 @@ import {
   startViewChange,
 } from './view-change.js';
 import { onGetState, onRepairRetryTimeout } from './state-transfer.js';
+import { adoptCheckpoint } from './checkpoint.js';
 import { beginRecovery, onRecovery, onRecoveryResponse, onRecoveryRetryTimeout } from './recovery.js';
 
 
@@ -75,8 +76,8 @@ export function initialState<S, Op, R>(config: unknown, machine: StateMachine<S,
  * mutated something it had not copied would throw at once rather than
  * corrupt an earlier state.
  *
- * We measured immer's `produce` here at 3.5× the cost of this copy (its
- * proxies trap every read of the draft; see docs/benchmarks.md). A step
+ * immer's `produce` here cost several times as much (its proxies trap
+ * every read of the draft; measured in docs/benchmarks.md). A step
  * that changes nothing returns the very same state object.
  */
 export function step(state: ReplicaState, event: Event): [ReplicaState, Effect[]] {
@@ -327,19 +328,12 @@ function onBoot(s: DraftState, ctx: StepContext, rawStorage: unknown): void {
     return;
   }
   if (checkpoint !== null) {
-    let app: unknown;
-    try {
-      app = ctx.machine.restore(checkpoint.snapshot);
-    } catch (error) {
-      ctx.reject(s, `boot.storage.checkpoint: could not be restored (${error instanceof Error ? error.message : String(error)})`, 'boot');
+    // Ops up to the checkpoint are committed and executed: the checkpoint is their result.
+    const failure = adoptCheckpoint(s, ctx, checkpoint);
+    if (failure !== null) {
+      ctx.reject(s, `boot.storage.checkpoint: could not be restored (${failure})`, 'boot');
       return;
     }
-    s.checkpoint = new Opaque(checkpoint);
-    s.app = new Opaque(app);
-    s.clientTable = ClientTable.fromEntries(checkpoint.clientTable);
-    // Ops up to the checkpoint are committed and executed: the checkpoint is their result.
-    s.commitNumber = base;
-    s.commitNumberMax = base;
   }
   s.log = Log.fromEntries(log, base);
   if (storage.log.length > log.length) ctx.emit({ kind: 'log-release', opNumber: base });
