@@ -24,10 +24,6 @@ export class ClientTable {
     Object.freeze(this);
   }
 
-  get size(): number {
-    return this.sessions.size;
-  }
-
   get(clientId: string): ClientSession | undefined {
     return this.sessions.get(clientId);
   }
@@ -67,10 +63,6 @@ export class InFlightRequests {
 
   private constructor(private readonly requests: ImmutableMap<string, number>) {
     Object.freeze(this);
-  }
-
-  get size(): number {
-    return this.requests.size;
   }
 
   get(clientId: string): number | undefined {

@@ -21,8 +21,6 @@ export function primaryOf(viewNumber: number, replicaCount: number): number {
 /** A set of distinct replica ids, kept sorted so equal sets are deep-equal. */
 export type VoteSet = readonly number[];
 
-export const EMPTY_VOTES: VoteSet = Object.freeze([]);
-
 /** Adds a vote; adding one that is already there returns the same set. */
 export function addVote(votes: VoteSet, replicaId: number): VoteSet {
   if (votes.includes(replicaId)) return votes;

@@ -7,7 +7,7 @@
  * and liveness and convergence after it.
  */
 import fc from 'fast-check';
-import { faultsTolerated, type Limits, type Reply, type StateMachine, type TimerName } from '@vsr/core';
+import { TimerName, faultsTolerated, type Limits, type Reply, type StateMachine } from '@vsr/core';
 import { Cluster } from './cluster.js';
 import { SafetyViolation } from './monitor.js';
 
@@ -84,15 +84,8 @@ export interface ScheduleOutcome {
   readonly settled: boolean;
 }
 
-const TIMERS: readonly TimerName[] = [
-  'recovery-retry',
-  'heartbeat',
-  'prepare-retry',
-  'repair-retry',
-  'view-change-retry',
-  'primary-timeout',
-  'view-change-timeout',
-];
+/** Every timer the reducer names. */
+const TIMERS = Object.keys(TimerName.keys) as TimerName[];
 const RETRY_TIMERS: readonly TimerName[] = ['heartbeat', 'prepare-retry', 'repair-retry', 'view-change-retry', 'recovery-retry'];
 const TIMEOUT_TIMERS: readonly TimerName[] = ['primary-timeout', 'view-change-timeout'];
 
