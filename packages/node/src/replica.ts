@@ -27,11 +27,20 @@ import {
 } from '@vsr/core';
 import { FileStorage, type OpenReport } from './storage.js';
 
+/**
+ * Takes a client request (decoded JSON, not yet validated) and a way to
+ * answer that client: the replica calls `respond` with its reply (a result,
+ * a redirect to the primary, or an error), now or once the op commits.
+ */
+export type ClientRequestHandler = (request: unknown, respond: (reply: Reply) => void) => void;
+
 /** Carries protocol messages between replicas. Delivery is best effort. */
 export interface Transport {
   send(to: number, message: Message): void;
   /** The transport hands every message it receives (decoded JSON, not yet validated) to `deliver`. */
   listen(deliver: (message: unknown) => void): void;
+  /** Optional: a transport that also carries client requests hands them to `handler`. */
+  serveClients?(handler: ClientRequestHandler): void;
   close(): void;
 }
 
@@ -63,6 +72,12 @@ export interface ReplicaStatus {
 export interface ReplicaHandle {
   /** What storage held at start (a torn tail dropped, or damage that made it recover). */
   readonly boot: OpenReport;
+  /**
+   * Submits a client request (untrusted input: the core validates it);
+   * `respond` gets this replica's answer, which may be a redirect or an error.
+   * The reply channel the transport's clients use.
+   */
+  submit(request: unknown, respond: (reply: Reply) => void): void;
   /** Submits a client request here; resolves with this replica's answer (which may be a redirect). */
   request(clientId: string, requestNumber: number, operation: unknown, timeoutMs?: number): Promise<Reply>;
   status(): ReplicaStatus;
@@ -87,6 +102,13 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
   const { storage, report } = FileStorage.open(options.directory, { create: options.create === true });
   const timers = new Map<TimerName, NodeJS.Timeout>();
   const waiting = new Map<string, Array<(reply: Reply) => void>>();
+  /**
+   * Where to send each client's next reply: the channel its latest request
+   * came in on. A client has one request outstanding, so one route each;
+   * bounded like the client table (the oldest route goes first).
+   */
+  const routes = new Map<string, (reply: Reply) => void>();
+  const routesMax = state.config.limits.clientTableMax;
   /** Sends and replies that follow storage effects not yet flushed. */
   let held: Array<() => void> = [];
   let flushScheduled = false;
@@ -115,6 +137,11 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
 
   const deliverReply = (clientId: string, reply: Reply): void => {
     options.onReply?.(clientId, reply);
+    const route = routes.get(clientId);
+    if (route !== undefined) {
+      routes.delete(clientId);
+      route(reply);
+    }
     const key = `${clientId}#${reply.requestNumber}`;
     const resolvers = waiting.get(key);
     if (resolvers === undefined) return;
@@ -179,11 +206,35 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
     carryOut(effects);
   };
 
+  const submit = (request: unknown, respond: (reply: Reply) => void): void => {
+    if (closed) return;
+    const clientId = readClientId(request);
+    if (clientId === null) {
+      respond({
+        type: 'error',
+        clientId: '',
+        requestNumber: null,
+        code: 'invalid-request',
+        message: 'request.clientId: expected a non-empty string (a client request is {clientId, requestNumber, operation})',
+      });
+      return;
+    }
+    routes.delete(clientId);
+    routes.set(clientId, respond);
+    if (routes.size > routesMax) {
+      const oldest = routes.keys().next().value;
+      if (oldest !== undefined) routes.delete(oldest);
+    }
+    run({ kind: 'client-request', request, receivedAtMs: Date.now() });
+  };
+
   options.transport.listen((message) => run({ kind: 'message', message }));
+  options.transport.serveClients?.(submit);
   run({ kind: 'boot', storage: report.boot });
 
   return {
     boot: report,
+    submit,
     request(clientId, requestNumber, operation, timeoutMs = 5_000) {
       return new Promise<Reply>((resolve, reject) => {
         const key = `${clientId}#${requestNumber}`;
@@ -232,6 +283,12 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
     options.transport.close();
     storage.close();
   }
+}
+
+function readClientId(request: unknown): string | null {
+  if (request === null || typeof request !== 'object') return null;
+  const clientId = (request as { clientId?: unknown }).clientId;
+  return typeof clientId === 'string' && clientId.length > 0 ? clientId : null;
 }
 
 const channels = new Map<string, ReturnType<typeof channel>>();

@@ -8,6 +8,13 @@
  * a peer holding the cluster secret gets past it, and the nonce makes a
  * recorded handshake useless. After it, frames flow: [length u32 BE][JSON].
  *
+ * Clients use the same port: a dialer that answers the challenge with
+ * `{type: "client"}` instead of an auth frame may only send
+ * `{type: "request", request}` frames, and gets `{type: "reply", reply}`
+ * frames back. A client request cannot change the protocol's state except
+ * through the primary's ordering, so it needs no secret (like the HTTP API);
+ * only replicas, which send protocol messages, must prove they hold it.
+ *
  * Everything received is untrusted: a frame over `frameBytesMax`, bytes that
  * are not JSON, a failed handshake, or a message claiming to come from
  * another replica than the authenticated one closes that connection with a
@@ -17,8 +24,8 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Message } from '@vsr/core';
-import type { Transport } from './replica.js';
+import type { Message, Reply } from '@vsr/core';
+import type { ClientRequestHandler, Transport } from './replica.js';
 
 export interface Address {
   readonly host: string;
@@ -38,6 +45,8 @@ export interface TcpTransportOptions {
   readonly frameBytesMax?: number;
   /** Messages queued per peer while it is unreachable (default 1024; the oldest are dropped). */
   readonly queueMax?: number;
+  /** Client connections served at once (default 1024); more are refused. */
+  readonly clientConnectionsMax?: number;
   readonly log?: (line: string) => void;
 }
 
@@ -55,7 +64,10 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
   const frameBytesMax = options.frameBytesMax ?? 16 * 1024 * 1024;
   const queueMax = options.queueMax ?? 1024;
   const log = options.log ?? (() => {});
+  const clientConnectionsMax = options.clientConnectionsMax ?? 1024;
   let deliver: (message: unknown) => void = () => {};
+  let serveClient: ClientRequestHandler | null = null;
+  let clientConnections = 0;
   let closed = false;
   const incoming = new Set<Socket>();
   const outgoing = new Map<number, Outgoing>();
@@ -82,11 +94,28 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
     };
     const timer = setTimeout(() => refuse('no handshake in time'), HANDSHAKE_TIMEOUT_MS);
     socket.write(encodeFrame({ type: 'hello', nonce }));
+    let client = false;
     readFrames(socket, frameBytesMax, refuse, (payload) => {
+      if (client) {
+        const frame = payload as { type?: unknown; request?: unknown } | null;
+        if (frame === null || typeof frame !== 'object' || frame.type !== 'request') return refuse('expected a request frame on a client connection');
+        serveClient?.(frame.request, (reply: Reply) => {
+          if (!socket.destroyed) socket.write(encodeFrame({ type: 'reply', reply }));
+        });
+        return;
+      }
       if (peerId === null) {
         clearTimeout(timer);
-        const auth = payload as { type?: unknown; replica?: unknown; mac?: unknown };
-        if (auth.type !== 'auth' || typeof auth.replica !== 'number' || typeof auth.mac !== 'string') {
+        const auth = payload as { type?: unknown; replica?: unknown; mac?: unknown } | null;
+        if (auth !== null && typeof auth === 'object' && auth.type === 'client') {
+          if (serveClient === null) return refuse('this replica serves no clients');
+          if (clientConnections >= clientConnectionsMax) return refuse(`already serving ${clientConnectionsMax} client connections`);
+          clientConnections++;
+          socket.once('close', () => clientConnections--);
+          client = true;
+          return;
+        }
+        if (auth === null || typeof auth !== 'object' || auth.type !== 'auth' || typeof auth.replica !== 'number' || typeof auth.mac !== 'string') {
           return refuse('expected an auth frame');
         }
         if (!Number.isInteger(auth.replica) || auth.replica < 0 || auth.replica >= options.replicaCount || auth.replica === options.replicaId) {
@@ -193,6 +222,9 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
     listen(handler) {
       deliver = handler;
     },
+    serveClients(handler) {
+      serveClient = handler;
+    },
     close() {
       closed = true;
       for (const connection of outgoing.values()) connection.close();
@@ -214,7 +246,7 @@ export function encodeFrame(payload: unknown): Buffer {
 }
 
 /** Splits a byte stream into frames; calls `refuse` (once) on anything malformed. */
-function readFrames(
+export function readFrames(
   socket: Socket,
   frameBytesMax: number,
   refuse: (reason: string) => void,

@@ -1,0 +1,360 @@
+/**
+ * `VsrClient`: the client side of VR (VR Revisited §4.1 steps 1 and 6, and
+ * the client recovery note of §4.4).
+ *
+ * A client has one request outstanding at a time. It numbers them 1, 2, …
+ * after registering (request 0), and resends a request with the *same*
+ * number until some replica answers it, so the cluster's client table
+ * executes it at most once however often it is resent. It starts at any
+ * replica: a backup answers with a redirect naming its view's primary; a
+ * replica that does not answer within `attemptTimeoutMs` is passed over for
+ * the next. When `timeoutMs` runs out the request fails with a
+ * `VsrTimeoutError` that says the outcome is unknown (it may still execute);
+ * the next request gets the next number.
+ *
+ * Every process gets a fresh client id (random), so two processes never
+ * share a session. If the cluster evicted this client from its client table
+ * (it answers `not-registered`), the request did not execute and never will
+ * under that id, so the client takes a fresh id, registers it and sends the
+ * operation again under it.
+ *
+ * Transport: `ClusterLink` holds one connection per replica (the TCP
+ * transport's client protocol on each replica's peer port) shared by any
+ * number of clients, and hands each reply to the client it names. `connect`
+ * replaces TCP, for example with a replica in the same process.
+ */
+import { connect as tcpConnect, type Socket } from 'node:net';
+import { randomBytes } from 'node:crypto';
+import { Reply, type ClientRequest } from '@vsr/core';
+import { encodeFrame, readFrames, type Address } from './tcp-transport.js';
+
+/** One way to reach one replica: best effort, replies arrive through the link's `onReply`. */
+export interface ClientEndpoint {
+  send(request: ClientRequest): void;
+  close(): void;
+}
+
+export interface ClusterLinkOptions {
+  /** The replicas' peer addresses, by replica id. */
+  readonly replicas: readonly Address[];
+  /** Replaces TCP for replica `replicaId` (for example, an in-process replica's `submit`). */
+  readonly connect?: (replicaId: number, onReply: (reply: unknown) => void) => ClientEndpoint | undefined;
+  /** Largest reply frame accepted (default 16 MiB). */
+  readonly frameBytesMax?: number;
+  readonly log?: (line: string) => void;
+}
+
+/** Connections to every replica, shared by many clients; replies go to the client they name. */
+export class ClusterLink {
+  readonly replicaCount: number;
+  private readonly endpoints: ClientEndpoint[];
+  private readonly listeners = new Map<string, (reply: Reply, from: number) => void>();
+  private closed = false;
+
+  constructor(options: ClusterLinkOptions) {
+    if (options.replicas.length === 0) throw new Error('ClusterLink: replicas must name at least one replica address');
+    this.replicaCount = options.replicas.length;
+    const log = options.log ?? (() => {});
+    this.endpoints = options.replicas.map((address, replicaId) => {
+      const onReply = (raw: unknown) => this.dispatch(raw, replicaId, log);
+      return (
+        options.connect?.(replicaId, onReply) ??
+        new TcpClientEndpoint(address, options.frameBytesMax ?? 16 * 1024 * 1024, onReply, (line) => log(`replica ${replicaId}: ${line}`))
+      );
+    });
+  }
+
+  send(replicaId: number, request: ClientRequest): void {
+    if (this.closed) throw new Error('ClusterLink: closed');
+    this.endpoints[replicaId]?.send(request);
+  }
+
+  /** Routes replies naming `clientId` to `onReply`; returns the unsubscribe function. */
+  subscribe(clientId: string, onReply: (reply: Reply, from: number) => void): () => void {
+    if (this.listeners.has(clientId)) throw new Error(`ClusterLink: client ${clientId} is already subscribed`);
+    this.listeners.set(clientId, onReply);
+    return () => {
+      if (this.listeners.get(clientId) === onReply) this.listeners.delete(clientId);
+    };
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const endpoint of this.endpoints) endpoint.close();
+  }
+
+  private dispatch(raw: unknown, from: number, log: (line: string) => void): void {
+    const decoded = Reply.decode(raw);
+    if (decoded._tag === 'Left') {
+      log(`replica ${from}: ignoring a reply that does not decode`);
+      return;
+    }
+    this.listeners.get(decoded.right.clientId)?.(decoded.right, from);
+  }
+}
+
+/** The TCP transport's client protocol: hello → {type:'client'} → request frames out, reply frames in. */
+class TcpClientEndpoint implements ClientEndpoint {
+  private socket: Socket | null = null;
+  private ready = false;
+  /** Requests waiting for the connection; one per client at most matters, so a few suffice. */
+  private queue: ClientRequest[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly address: Address,
+    private readonly frameBytesMax: number,
+    private readonly onReply: (reply: unknown) => void,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  send(request: ClientRequest): void {
+    if (this.closed) return;
+    if (this.ready && this.socket !== null) {
+      this.socket.write(encodeFrame({ type: 'request', request }));
+      return;
+    }
+    this.queue.push(request);
+    if (this.queue.length > 4096) this.queue.shift();
+    if (this.socket === null) this.dial();
+  }
+
+  private dial(): void {
+    const socket = tcpConnect(this.address.port, this.address.host);
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      if (this.socket === socket) {
+        this.socket = null;
+        this.ready = false;
+      }
+    });
+    readFrames(
+      socket,
+      this.frameBytesMax,
+      (reason) => {
+        this.log(`closing the client connection: ${reason}`);
+        socket.destroy();
+      },
+      (payload) => {
+        const frame = payload as { type?: unknown; reply?: unknown } | null;
+        if (frame === null || typeof frame !== 'object') return;
+        if (!this.ready) {
+          if (frame.type !== 'hello') {
+            socket.destroy();
+            return;
+          }
+          socket.write(encodeFrame({ type: 'client' }));
+          this.ready = true;
+          for (const request of this.queue) socket.write(encodeFrame({ type: 'request', request }));
+          this.queue = [];
+          return;
+        }
+        if (frame.type === 'reply') this.onReply(frame.reply);
+      },
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    this.queue = [];
+    this.socket?.destroy();
+  }
+}
+
+/** The request got no answer in time: it may or may not have executed. */
+export class VsrTimeoutError extends Error {
+  constructor(
+    readonly clientId: string,
+    readonly requestNumber: number,
+    readonly timeoutMs: number,
+    tried: readonly number[],
+  ) {
+    super(
+      `request ${clientId}#${requestNumber} got no reply within ${timeoutMs} ms (tried replicas ${[...new Set(tried)].join(', ')}); ` +
+        'it may or may not have executed',
+    );
+    this.name = 'VsrTimeoutError';
+  }
+}
+
+/** The cluster refused the request (it did not execute): `code` says why. */
+export class VsrRequestError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'VsrRequestError';
+  }
+}
+
+export interface VsrClientOptions {
+  /** Connections to the cluster: a shared `ClusterLink`, or the replicas' addresses for a link of this client's own. */
+  readonly link?: ClusterLink;
+  readonly replicas?: readonly Address[];
+  /** Defaults to a fresh random id. */
+  readonly clientId?: string;
+  /** How long one request may take in all, retries included (default 10 s). */
+  readonly timeoutMs?: number;
+  /** How long to wait on one replica before trying the next (default 1 s). */
+  readonly attemptTimeoutMs?: number;
+  /** The replica to try first (default 0); the client then follows redirects and replies. */
+  readonly primaryGuess?: number;
+}
+
+export class VsrClient {
+  private id: string;
+  private readonly link: ClusterLink;
+  private readonly ownsLink: boolean;
+  private readonly timeoutMs: number;
+  private readonly attemptTimeoutMs: number;
+  /** The last request number used (0: registration). */
+  private requestNumber = -1;
+  private target: number;
+  private tail: Promise<unknown> = Promise.resolve();
+  private unsubscribe: () => void;
+  private onReply: ((reply: Reply, from: number) => void) | null = null;
+  private closed = false;
+
+  constructor(options: VsrClientOptions) {
+    if (options.link === undefined && options.replicas === undefined) throw new Error('VsrClient: give link or replicas');
+    this.link = options.link ?? new ClusterLink({ replicas: options.replicas ?? [] });
+    this.ownsLink = options.link === undefined;
+    this.timeoutMs = positive(options.timeoutMs ?? 10_000, 'timeoutMs');
+    this.attemptTimeoutMs = positive(options.attemptTimeoutMs ?? 1_000, 'attemptTimeoutMs');
+    const guess = options.primaryGuess ?? 0;
+    if (!Number.isInteger(guess) || guess < 0 || guess >= this.link.replicaCount) {
+      throw new Error(`VsrClient: primaryGuess must be a replica id in 0..${this.link.replicaCount - 1}, got ${guess}`);
+    }
+    this.target = guess;
+    this.id = options.clientId ?? freshClientId();
+    this.unsubscribe = this.link.subscribe(this.id, (reply, from) => this.onReply?.(reply, from));
+  }
+
+  get clientId(): string {
+    return this.id;
+  }
+
+  /** The replica this client believes is the primary. */
+  get primaryGuess(): number {
+    return this.target;
+  }
+
+  /**
+   * Runs `operation` on the replicated state machine and resolves with its
+   * result. Calls queue: one request is outstanding at a time.
+   */
+  request(operation: unknown): Promise<unknown> {
+    const run = this.tail.then(
+      () => this.run(operation),
+      () => this.run(operation),
+    );
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
+  close(): void {
+    this.closed = true;
+    this.unsubscribe();
+    if (this.ownsLink) this.link.close();
+  }
+
+  private async run(operation: unknown): Promise<unknown> {
+    if (this.closed) throw new Error('VsrClient: closed');
+    const deadline = Date.now() + this.timeoutMs;
+    for (let renewals = 0; ; renewals++) {
+      if (this.requestNumber < 0) {
+        const registration = await this.attempt(0, null, deadline);
+        if (registration.type === 'error') throw new VsrRequestError(registration.code, registration.message);
+        this.requestNumber = 0;
+      }
+      const requestNumber = this.requestNumber + 1;
+      this.requestNumber = requestNumber;
+      const reply = await this.attempt(requestNumber, operation, deadline);
+      if (reply.type === 'reply') return reply.result;
+      if (reply.code === 'not-registered' && renewals < 3) {
+        // Evicted from the client table: this request did not execute and never will under this id.
+        this.renew();
+        continue;
+      }
+      throw new VsrRequestError(reply.code, `request ${this.id}#${requestNumber} refused (${reply.code}): ${reply.message}`);
+    }
+  }
+
+  private renew(): void {
+    this.unsubscribe();
+    this.id = freshClientId();
+    this.requestNumber = -1;
+    this.unsubscribe = this.link.subscribe(this.id, (reply, from) => this.onReply?.(reply, from));
+  }
+
+  /** Sends one request until a replica answers it with a result or a refusal. */
+  private attempt(requestNumber: number, operation: unknown, deadline: number): Promise<Extract<Reply, { type: 'reply' | 'error' }>> {
+    const clientId = this.id;
+    const request: ClientRequest = { clientId, requestNumber, operation: requestNumber === 0 ? null : operation };
+    const tried: number[] = [];
+    return new Promise((resolve, reject) => {
+      let timer: NodeJS.Timeout | null = null;
+      let redirects = 0;
+      const finish = (): void => {
+        if (timer !== null) clearTimeout(timer);
+        this.onReply = null;
+      };
+      const sendTo = (replicaId: number, delayMs: number): void => {
+        if (timer !== null) clearTimeout(timer);
+        const remaining = deadline - Date.now();
+        if (remaining <= 0) {
+          finish();
+          reject(new VsrTimeoutError(clientId, requestNumber, this.timeoutMs, tried));
+          return;
+        }
+        this.target = replicaId;
+        timer = setTimeout(
+          () => {
+            tried.push(replicaId);
+            this.link.send(replicaId, request);
+            timer = setTimeout(() => sendTo((replicaId + 1) % this.link.replicaCount, 0), Math.min(this.attemptTimeoutMs, Math.max(1, deadline - Date.now())));
+          },
+          Math.min(delayMs, remaining),
+        );
+      };
+      this.onReply = (reply, from) => {
+        if (reply.requestNumber !== requestNumber) return;
+        switch (reply.type) {
+          case 'reply':
+            finish();
+            this.target = reply.viewNumber % this.link.replicaCount;
+            resolve(reply);
+            return;
+          case 'redirect':
+            if (from !== this.target) return; // an old attempt's answer: the current one decides
+            redirects++;
+            // A replica changing views names itself or a primary that is not ready: back off.
+            sendTo(reply.primary % this.link.replicaCount, reply.primary === from || redirects > 2 ? Math.min(500, 10 * 2 ** Math.min(redirects, 6)) : 0);
+            return;
+          case 'error':
+            if (reply.code === 'busy') {
+              sendTo(from, 50);
+              return;
+            }
+            finish();
+            resolve(reply);
+            return;
+        }
+      };
+      sendTo(this.target, 0);
+    });
+  }
+}
+
+function positive(value: number, name: string): number {
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`VsrClient: ${name} must be a positive number of milliseconds, got ${value}`);
+  return value;
+}
+
+/** A fresh id per client: process id, time and 64 random bits, so no two processes share one. */
+export function freshClientId(): string {
+  return `c-${process.pid}-${Date.now().toString(36)}-${randomBytes(8).toString('hex')}`;
+}

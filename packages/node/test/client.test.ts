@@ -1,0 +1,174 @@
+/**
+ * VsrClient against three replicas over TCP on 127.0.0.1: it starts at any
+ * replica and finds the primary, survives the primary's death by retrying
+ * the same request number elsewhere (so nothing runs twice), fails with a
+ * clear timeout when no replica answers, re-registers under a fresh id when
+ * the cluster evicted it, and can reach an in-process replica directly.
+ */
+import { afterEach, expect, test } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { connect } from 'node:net';
+import { kvMachine } from '@vsr/kv';
+import {
+  ClusterLink,
+  VsrClient,
+  VsrRequestError,
+  VsrTimeoutError,
+  encodeFrame,
+  readFrames,
+  startReplica,
+  tcpTransport,
+  type ReplicaHandle,
+  type TcpTransport,
+} from '../src/index.js';
+
+const TIMEOUTS = { heartbeatMs: 20, primaryTimeoutMs: 150, prepareRetryMs: 20, viewChangeTimeoutMs: 400, viewChangeRetryMs: 40, repairRetryMs: 40, recoveryRetryMs: 40 };
+const cleanups: Array<() => void> = [];
+afterEach(() => {
+  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+});
+
+async function tcpCluster(limits: Record<string, number> = {}) {
+  const root = mkdtempSync(join(tmpdir(), 'vsr-client-'));
+  const transports: TcpTransport[] = [];
+  for (let replicaId = 0; replicaId < 3; replicaId++) {
+    const transport = tcpTransport({
+      replicaId,
+      replicaCount: 3,
+      listen: { host: '127.0.0.1', port: 0 },
+      peer: (id) => transports[id]?.address(),
+      secret: 'cluster-secret',
+    });
+    await transport.ready;
+    transports.push(transport);
+  }
+  const replicas: Array<ReplicaHandle | null> = transports.map((transport, replicaId) =>
+    startReplica({
+      config: { replicaId, replicaCount: 3, timeouts: TIMEOUTS, limits },
+      machine: kvMachine,
+      directory: join(root, `replica-${replicaId}`),
+      create: true,
+      transport,
+    }),
+  );
+  const addresses = transports.map((transport) => transport.address());
+  cleanups.push(() => {
+    for (const replica of replicas) replica?.close();
+    rmSync(root, { recursive: true, force: true });
+  });
+  return { replicas, addresses };
+}
+
+test('a client that starts at a backup is redirected to the primary, and its requests execute in order', async () => {
+  const { replicas, addresses } = await tcpCluster();
+  const client = new VsrClient({ replicas: addresses, primaryGuess: 2, timeoutMs: 5_000, attemptTimeoutMs: 300 });
+  cleanups.push(() => client.close());
+  expect(await client.request({ type: 'write', key: 'k', value: 'one' })).toEqual({ ok: true });
+  expect(client.primaryGuess).toBe(0);
+  expect(await client.request({ type: 'cas', key: 'k', expected: 'one', value: 'two' })).toEqual({ ok: true });
+  expect(await client.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'two' });
+  // Registration, then three requests numbered 1..3: the primary's client table says so.
+  expect(replicas[0]!.state().clientTable.get(client.clientId)?.requestNumber).toBe(3);
+});
+
+test('the primary dies mid-stream: the client retries the same request number at the new primary and nothing runs twice', async () => {
+  const { replicas, addresses } = await tcpCluster();
+  const client = new VsrClient({ replicas: addresses, timeoutMs: 8_000, attemptTimeoutMs: 300 });
+  cleanups.push(() => client.close());
+  await client.request({ type: 'write', key: 'counter', value: 0 });
+  let expected = 0;
+  const running = (async () => {
+    for (let i = 0; i < 30; i++) {
+      const result = await client.request({ type: 'cas', key: 'counter', expected, value: expected + 1 });
+      // A cas that ran twice would fail its second run with precondition-failed, and the next would mismatch.
+      expect(result).toEqual({ ok: true });
+      expected++;
+    }
+  })();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  replicas[0]!.crash();
+  replicas[0] = null;
+  await running;
+  expect(await client.request({ type: 'read', key: 'counter' })).toEqual({ ok: true, value: 30 });
+  expect(client.primaryGuess).not.toBe(0);
+});
+
+test('no replica answers: the request fails with a timeout that says the outcome is unknown', async () => {
+  const { replicas, addresses } = await tcpCluster();
+  const client = new VsrClient({ replicas: addresses, timeoutMs: 600, attemptTimeoutMs: 100 });
+  cleanups.push(() => client.close());
+  expect(await client.request({ type: 'write', key: 'k', value: 1 })).toEqual({ ok: true });
+  for (const replica of replicas) replica?.crash();
+  replicas.fill(null);
+  const started = Date.now();
+  const failure = await client.request({ type: 'write', key: 'k', value: 2 }).catch((error: unknown) => error);
+  expect(failure).toBeInstanceOf(VsrTimeoutError);
+  expect(String(failure)).toMatch(/#2 got no reply within 600 ms \(tried replicas .*\); it may or may not have executed/);
+  expect(Date.now() - started).toBeLessThan(2_000);
+});
+
+test('an invalid operation is refused with the reason, and the client goes on', async () => {
+  const { addresses } = await tcpCluster();
+  const client = new VsrClient({ replicas: addresses, timeoutMs: 5_000 });
+  cleanups.push(() => client.close());
+  const failure = await client.request({ type: 'write', key: '' }).catch((error: unknown) => error);
+  expect(failure).toBeInstanceOf(VsrRequestError);
+  expect((failure as VsrRequestError).code).toBe('invalid-operation');
+  expect(String(failure)).toMatch(/request\.operation/);
+  expect(await client.request({ type: 'write', key: 'k', value: 'fine' })).toEqual({ ok: true });
+});
+
+test('evicted from the client table, a client re-registers under a fresh id and its request runs once', async () => {
+  const { addresses } = await tcpCluster({ clientTableMax: 2 });
+  const link = new ClusterLink({ replicas: addresses });
+  cleanups.push(() => link.close());
+  const old = new VsrClient({ link, timeoutMs: 5_000 });
+  const firstId = old.clientId;
+  expect(await old.request({ type: 'write', key: 'k', value: 1 })).toEqual({ ok: true });
+  for (let i = 0; i < 3; i++) {
+    const other = new VsrClient({ link, timeoutMs: 5_000 });
+    await other.request({ type: 'write', key: `other-${i}`, value: i });
+    other.close();
+  }
+  expect(await old.request({ type: 'write', key: 'k', value: 2 })).toEqual({ ok: true });
+  expect(old.clientId).not.toBe(firstId);
+  expect(await old.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 2 });
+});
+
+test('a client reaches an in-process replica through connect, without TCP', async () => {
+  const { replicas, addresses } = await tcpCluster();
+  const link = new ClusterLink({
+    replicas: addresses,
+    connect: (replicaId, onReply) => {
+      const replica = replicas[replicaId];
+      return replica ? { send: (request) => replica.submit(request, onReply), close: () => {} } : undefined;
+    },
+  });
+  cleanups.push(() => link.close());
+  const client = new VsrClient({ link, primaryGuess: 1 });
+  expect(await client.request({ type: 'write', key: 'k', value: 'local' })).toEqual({ ok: true });
+  expect(await client.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'local' });
+});
+
+test('client connections may send only requests: anything else closes that connection, the replica runs on', async () => {
+  const { addresses } = await tcpCluster();
+  const socket = connect(addresses[0]!.port, '127.0.0.1');
+  const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  const frames: unknown[] = [];
+  readFrames(socket, 1 << 20, () => socket.destroy(), (frame) => {
+    frames.push(frame);
+    if (frames.length === 1) {
+      socket.write(encodeFrame({ type: 'client' }));
+      socket.write(encodeFrame({ type: 'request', request: { requestNumber: 1 } }));
+      setTimeout(() => socket.write(encodeFrame({ type: 'prepare', replica: 1, viewNumber: 9 })), 50);
+    }
+  });
+  await closed;
+  expect(frames[1]).toMatchObject({ type: 'reply', reply: { type: 'error', code: 'invalid-request' } });
+  expect(String((frames[1] as { reply: { message: string } }).reply.message)).toMatch(/clientId/);
+  const client = new VsrClient({ replicas: addresses });
+  cleanups.push(() => client.close());
+  expect(await client.request({ type: 'write', key: 'k', value: 'still serving' })).toEqual({ ok: true });
+});
