@@ -244,12 +244,14 @@ export class VsrClient {
 
   /**
    * Runs `operation` on the replicated state machine and resolves with its
-   * result. Calls queue: one request is outstanding at a time.
+   * result. Calls queue: one request is outstanding at a time; each has its
+   * own `timeoutMs` (default: the client's), counted from when it starts.
    */
-  request(operation: unknown): Promise<unknown> {
+  request(operation: unknown, options: { timeoutMs?: number } = {}): Promise<unknown> {
+    const timeoutMs = positive(options.timeoutMs ?? this.timeoutMs, 'timeoutMs');
     const run = this.tail.then(
-      () => this.run(operation),
-      () => this.run(operation),
+      () => this.run(operation, timeoutMs),
+      () => this.run(operation, timeoutMs),
     );
     this.tail = run.catch(() => undefined);
     return run;
@@ -261,18 +263,18 @@ export class VsrClient {
     if (this.ownsLink) this.link.close();
   }
 
-  private async run(operation: unknown): Promise<unknown> {
+  private async run(operation: unknown, timeoutMs: number): Promise<unknown> {
     if (this.closed) throw new Error('VsrClient: closed');
-    const deadline = Date.now() + this.timeoutMs;
+    const deadline = Date.now() + timeoutMs;
     for (let renewals = 0; ; renewals++) {
       if (this.requestNumber < 0) {
-        const registration = await this.attempt(0, null, deadline);
+        const registration = await this.attempt(0, null, deadline, timeoutMs);
         if (registration.type === 'error') throw new VsrRequestError(registration.code, registration.message);
         this.requestNumber = 0;
       }
       const requestNumber = this.requestNumber + 1;
       this.requestNumber = requestNumber;
-      const reply = await this.attempt(requestNumber, operation, deadline);
+      const reply = await this.attempt(requestNumber, operation, deadline, timeoutMs);
       if (reply.type === 'reply') return reply.result;
       if (reply.code === 'not-registered' && renewals < 3) {
         // Evicted from the client table: this request did not execute and never will under this id.
@@ -291,7 +293,7 @@ export class VsrClient {
   }
 
   /** Sends one request until a replica answers it with a result or a refusal. */
-  private attempt(requestNumber: number, operation: unknown, deadline: number): Promise<Extract<Reply, { type: 'reply' | 'error' }>> {
+  private attempt(requestNumber: number, operation: unknown, deadline: number, timeoutMs: number): Promise<Extract<Reply, { type: 'reply' | 'error' }>> {
     const clientId = this.id;
     const request: ClientRequest = { clientId, requestNumber, operation: requestNumber === 0 ? null : operation };
     const tried: number[] = [];
@@ -307,7 +309,7 @@ export class VsrClient {
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
           finish();
-          reject(new VsrTimeoutError(clientId, requestNumber, this.timeoutMs, tried));
+          reject(new VsrTimeoutError(clientId, requestNumber, timeoutMs, tried));
           return;
         }
         this.target = replicaId;

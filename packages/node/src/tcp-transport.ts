@@ -19,7 +19,8 @@
  * are not JSON, a failed handshake, or a message claiming to come from
  * another replica than the authenticated one closes that connection with a
  * logged reason; the replica runs on. Outgoing connections reconnect with
- * exponential backoff; messages are best effort (the protocol retransmits),
+ * exponential backoff, and at once when the peer connects to us (it is back,
+ * and a view change should not wait out a backoff); messages are best effort (the protocol retransmits),
  * so a bounded queue drops the oldest when a peer is away.
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
@@ -125,6 +126,8 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
         const given = Buffer.from(auth.mac, 'hex');
         if (given.length !== expected.length || !timingSafeEqual(given, expected)) return refuse('authentication failed');
         peerId = auth.replica;
+        // The peer is back: reconnect to it now rather than when the backoff says.
+        outgoing.get(peerId)?.wake();
         return;
       }
       const claimed = (payload as { replica?: unknown } | null)?.replica;
@@ -185,6 +188,15 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
           this.queue = [];
         },
       );
+    }
+
+    /** Dials at once if waiting out a backoff (the peer just connected to us, so it is up). */
+    wake(): void {
+      if (this.retry === null || closed) return;
+      clearTimeout(this.retry);
+      this.retry = null;
+      this.backoffMs = BACKOFF_MIN_MS;
+      if (this.queue.length > 0) this.dial();
     }
 
     private scheduleRetry(): void {

@@ -1,0 +1,186 @@
+/**
+ * vsr-kv: the replicated key-value service.
+ *
+ *   npm run kv -- cluster --replicas 3 --dir /tmp/x --port 7000
+ *   npm run kv -- serve --id 0 --peers 127.0.0.1:7000,127.0.0.1:7001,127.0.0.1:7002 \
+ *                       --http 127.0.0.1:7100 --dir /tmp/x/replica-0 --secret S [--init]
+ */
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { Address } from '@vsr/node';
+import { serve } from './serve.js';
+import { startCluster, stopCluster } from './cluster.js';
+
+const USAGE = `vsr-kv: a replicated key-value service on Viewstamped Replication
+
+usage:
+  vsr-kv cluster --dir DIR [--replicas N] [--port P]
+      Starts N replicas (default 3) on 127.0.0.1 as child processes: replica i
+      takes peers on port P+i and HTTP on P+100+i (default P: 7000). The first
+      start forms a new cluster in DIR; later starts reuse it. Ctrl-C stops all.
+
+  vsr-kv serve --id I --peers HOST:PORT,... --http HOST:PORT --dir DIR
+               (--secret S | --secret-file F | env VSR_SECRET) [--init]
+               [--timeout-ms MS] [--sessions N] [--config JSON]
+      Runs replica I. --peers lists every replica's peer address in replica id
+      order (this one's included). --init formats DIR if it holds no store: use
+      it only when forming a new cluster; a replica that lost its data must
+      start without it, so that it recovers from its peers. --timeout-ms bounds
+      each HTTP request (default 5000; then 503). --config adds replica
+      configuration, e.g. '{"timeouts":{"primaryTimeoutMs":300}}'.
+
+HTTP API (any replica; requests reach the primary):
+  PUT /kv/KEY (body: the value)   GET /kv/KEY   DELETE /kv/KEY
+  POST /kv/KEY/cas {"expected":..,"value":..}   GET /status   GET /metrics
+`;
+
+export class UsageError extends Error {}
+
+export function parseAddress(text: string, flag: string): Address {
+  const match = /^(.+):(\d{1,5})$/.exec(text.trim());
+  const port = match ? Number(match[2]) : NaN;
+  if (match === null || port > 65535) throw new UsageError(`${flag}: expected HOST:PORT, got ${JSON.stringify(text)}`);
+  return { host: match[1]!, port };
+}
+
+function integer(text: string | undefined, flag: string, min: number, fallback?: number): number {
+  if (text === undefined) {
+    if (fallback === undefined) throw new UsageError(`${flag} is required`);
+    return fallback;
+  }
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+function required(value: string | undefined, flag: string): string {
+  if (value === undefined || value === '') throw new UsageError(`${flag} is required`);
+  return value;
+}
+
+async function runServe(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      id: { type: 'string' },
+      peers: { type: 'string' },
+      http: { type: 'string' },
+      dir: { type: 'string' },
+      secret: { type: 'string' },
+      'secret-file': { type: 'string' },
+      init: { type: 'boolean', default: false },
+      'timeout-ms': { type: 'string' },
+      sessions: { type: 'string' },
+      config: { type: 'string' },
+    },
+  });
+  const peers = required(values.peers, '--peers')
+    .split(',')
+    .map((peer) => parseAddress(peer, '--peers'));
+  let secret = values.secret ?? process.env['VSR_SECRET'];
+  if (values['secret-file'] !== undefined) {
+    try {
+      secret = readFileSync(values['secret-file'], 'utf8').trim();
+    } catch (error) {
+      throw new UsageError(`--secret-file: cannot read ${values['secret-file']}: ${(error as Error).message}`);
+    }
+  }
+  if (secret === undefined || secret === '') throw new UsageError('the cluster secret is required: --secret S, --secret-file F or env VSR_SECRET');
+  let config: Record<string, unknown> | undefined;
+  if (values.config !== undefined) {
+    try {
+      config = JSON.parse(values.config) as Record<string, unknown>;
+    } catch (error) {
+      throw new UsageError(`--config: not valid JSON: ${(error as Error).message}`);
+    }
+    if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new UsageError('--config: expected a JSON object');
+  }
+  const service = await serve({
+    replicaId: integer(values.id, '--id', 0),
+    peers,
+    http: parseAddress(required(values.http, '--http'), '--http'),
+    directory: required(values.dir, '--dir'),
+    secret,
+    init: values.init,
+    requestTimeoutMs: integer(values['timeout-ms'], '--timeout-ms', 1, 5_000),
+    sessionsMax: integer(values.sessions, '--sessions', 1, 256),
+    ...(config === undefined ? {} : { config }),
+  });
+  const status = service.replica.status();
+  process.stdout.write(
+    `${JSON.stringify({ event: 'ready', replica: status.replica, http: `${service.http.host}:${service.http.port}`, peer: `${service.peer.host}:${service.peer.port}`, pid: process.pid })}\n`,
+  );
+  process.stderr.write(`replica ${status.replica} serving http://${service.http.host}:${service.http.port} (pid ${process.pid}${service.replica.boot.damage ? '; recovering' : ''})\n`);
+  const stop = (signal: string) => {
+    process.stderr.write(`replica ${status.replica}: ${signal}, stopping\n`);
+    void service.close().then(() => process.exit(0));
+  };
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+async function runCluster(argv: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      replicas: { type: 'string' },
+      dir: { type: 'string' },
+      port: { type: 'string' },
+      config: { type: 'string' },
+    },
+  });
+  const replicaCount = integer(values.replicas, '--replicas', 1, 3);
+  const port = integer(values.port, '--port', 1, 7000);
+  if (port + 100 + replicaCount > 65535) throw new UsageError(`--port: ${port} leaves no room for HTTP ports up to ${port + 100 + replicaCount - 1}`);
+  const directory = required(values.dir, '--dir');
+  const replicas = await startCluster({
+    replicaCount,
+    directory,
+    port,
+    ...(values.config === undefined ? {} : { serveArgs: ['--config', values.config] }),
+  });
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`vsr-kv: ${replicaCount} replicas running, data in ${directory}`);
+  for (const replica of replicas) out(`  replica ${replica.replicaId}  http://${replica.http}  (peers on ${replica.peer}, pid ${replica.child.pid})`);
+  const first = replicas[0]!.http;
+  const second = replicas[replicas.length > 1 ? 1 : 0]!.http;
+  out('try:');
+  out(`  curl -X PUT --data hello http://${first}/kv/greeting`);
+  out(`  curl http://${second}/kv/greeting`);
+  out(`  curl http://${first}/status`);
+  out('Ctrl-C stops them all.');
+  let stopping = false;
+  for (const replica of replicas) {
+    replica.child.once('exit', (code, signal) => {
+      if (stopping) return;
+      out(`replica ${replica.replicaId} exited (${signal ?? `code ${code}`}); to start it again: ${replica.command}`);
+    });
+  }
+  const stop = () => {
+    if (stopping) return;
+    stopping = true;
+    out('stopping the replicas…');
+    void stopCluster(replicas).then(() => process.exit(0));
+  };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  try {
+    if (command === 'serve') return await runServe(rest);
+    if (command === 'cluster') return await runCluster(rest);
+    if (command === undefined || command === 'help' || command === '--help' || command === '-h') {
+      process.stdout.write(USAGE);
+      return;
+    }
+    throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  } catch (error) {
+    const usage = error instanceof UsageError || (error as { code?: string }).code?.startsWith('ERR_PARSE_ARGS');
+    process.stderr.write(`vsr-kv: ${error instanceof Error ? error.message : String(error)}\n${usage ? '(vsr-kv --help shows the usage)\n' : ''}`);
+    process.exit(usage ? 2 : 1);
+  }
+}
