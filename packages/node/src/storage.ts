@@ -4,7 +4,7 @@
  *
  * - `journal.log`: an append-only journal of the reducer's log effects
  *   (log-append, log-truncate, log-release), each framed as
- *   [length u32][crc32 u32][JSON payload], replayed with the core's
+ *   [length u32][payload crc32 u32][header crc32 u32][JSON payload], replayed with the core's
  *   `applyLogEffect`;
  * - `header.json` and `checkpoint.json`: written atomically (temporary file,
  *   fsync, rename, fsync of the directory), each with its own CRC32;
@@ -51,7 +51,8 @@ const CHECKPOINT = 'checkpoint.json';
 const FORMAT = 'format.json';
 /** Present from a refused or lost store until the recovered replica writes its first header. */
 const LOST = 'lost.json';
-const FRAME_BYTES = 8;
+/** [payload length u32][payload crc32 u32][crc32 of those 8 bytes u32], all little-endian. */
+const FRAME_BYTES = 12;
 /** Rewrite the journal once this many records describe entries no longer held. */
 const COMPACT_AFTER_RECORDS = 4096;
 
@@ -104,7 +105,7 @@ export class FileStorage {
     mkdirSync(directory, { recursive: true });
     const formatted = existsSync(join(directory, FORMAT));
     if (!formatted && options.create === true) {
-      writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 1 }));
+      writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 2 }));
       return { storage: new FileStorage(directory, { base: 0, log: [] }, null, null), report: { boot: null, tornTail: false, damage: null } };
     }
     let damage: string | null = formatted ? null : 'the directory holds no formatted store (lost, or never created with the cluster)';
@@ -120,7 +121,7 @@ export class FileStorage {
     if (loaded === null || damage !== null) {
       writeAtomically(directory, LOST, JSON.stringify({ reason: damage }));
       clearStore(directory);
-      if (!formatted) writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 1 }));
+      if (!formatted) writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 2 }));
       const storage = new FileStorage(directory, { base: 0, log: [] }, null, null);
       return { storage, report: { boot: { lost: true, nonce: randomInt(0, 0x7fff_ffff) }, tornTail: false, damage } };
     }
@@ -218,6 +219,7 @@ function frame(record: LogEffect): Buffer {
   const header = Buffer.alloc(FRAME_BYTES);
   header.writeUInt32LE(payload.length, 0);
   header.writeUInt32LE(crc32(payload), 4);
+  header.writeUInt32LE(crc32(header.subarray(0, 8)), 8);
   return Buffer.concat([header, payload]);
 }
 
@@ -258,6 +260,11 @@ function load(directory: string): { log: StoredLog; tornTail: boolean; header: D
     }
     const length = bytes.readUInt32LE(offset);
     const checksum = bytes.readUInt32LE(offset + 4);
+    // The frame header has its own checksum, so a damaged length in the middle of the journal
+    // is not mistaken for a record cut short at its end (which would drop every record after it).
+    if (crc32(bytes.subarray(offset, offset + 8)) !== bytes.readUInt32LE(offset + 8)) {
+      throw new Error(`${JOURNAL}: checksum mismatch in the frame header at byte ${offset}`);
+    }
     if (offset + FRAME_BYTES + length > bytes.length) {
       tornTail = true;
       break;

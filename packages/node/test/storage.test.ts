@@ -111,6 +111,22 @@ describe('the Node store', () => {
     expect(FileStorage.open(directory).report.boot).toMatchObject({ header: { viewNumber: 2 }, log: [entry(1)] });
   });
 
+  test('a damaged length in the middle of the journal is damage, not a torn tail that would drop the records after it', () => {
+    const { directory, storage } = created();
+    for (const effect of [header(0), append(1), append(2), append(3)]) storage.apply(effect);
+    storage.flush();
+    storage.close();
+    const path = join(directory, 'journal.log');
+    const bytes = readFileSync(path);
+    const second = 12 + bytes.readUInt32LE(0); // The second record's frame starts after the first.
+    bytes.writeUInt32LE(bytes.length * 2, second); // Its length now reaches past the end of the file.
+    writeFileSync(path, bytes);
+    const { report } = FileStorage.open(directory);
+    expect(report.tornTail).toBe(false);
+    expect(report.boot).toMatchObject({ lost: true });
+    expect(report.damage).toMatch(new RegExp(`frame header at byte ${second}`));
+  });
+
   test('a corrupt header or checkpoint is refused', () => {
     for (const file of ['header.json', 'checkpoint.json']) {
       const { directory, storage } = created();
