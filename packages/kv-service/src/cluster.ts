@@ -23,14 +23,6 @@ export interface ClusterOptions {
   readonly out?: (line: string) => void;
 }
 
-export interface ReplicaProcess {
-  readonly replicaId: number;
-  readonly child: ChildProcess;
-  readonly http: string;
-  readonly peer: string;
-  /** The command line that starts this replica again by hand. */
-  readonly command: string;
-}
 
 /** The `vsr-kv` entry point. */
 export const CLI_PATH = fileURLToPath(new URL('./vsr-kv.ts', import.meta.url));
@@ -69,6 +61,17 @@ export function prepareClusterDirectory(options: ClusterOptions): { init: boolea
   return { init: true, secretFile };
 }
 
+export interface ReplicaProcess {
+  readonly replicaId: number;
+  readonly child: ChildProcess;
+  readonly http: string;
+  readonly peer: string;
+  /** The `serve` arguments (without `--init`). */
+  readonly args: readonly string[];
+  /** The command line that starts this replica again by hand. */
+  readonly command: string;
+}
+
 /** Starts the replicas and resolves once every one is listening. */
 export async function startCluster(options: ClusterOptions): Promise<ReplicaProcess[]> {
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
@@ -76,43 +79,54 @@ export async function startCluster(options: ClusterOptions): Promise<ReplicaProc
   const directory = resolve(options.directory);
   const { init, secretFile } = prepareClusterDirectory(options);
   const peers = Array.from({ length: options.replicaCount }, (_, i) => `${host}:${options.port + i}`).join(',');
-  const replicas: ReplicaProcess[] = [];
-  const ready: Array<Promise<void>> = [];
-  for (let replicaId = 0; replicaId < options.replicaCount; replicaId++) {
-    const http = `${host}:${options.port + 100 + replicaId}`;
-    const args = [
-      'serve',
-      '--id', String(replicaId),
-      '--peers', peers,
-      '--http', http,
-      '--dir', join(directory, `replica-${replicaId}`),
-      '--secret-file', secretFile,
-      ...(options.serveArgs ?? []),
-    ];
-    const child = spawn(process.execPath, [...nodeArgs(CLI_PATH), ...args, ...(init ? ['--init'] : [])], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    const replica: ReplicaProcess = { replicaId, child, http, peer: `${host}:${options.port + replicaId}`, command: `npm run kv -- ${args.join(' ')}` };
-    replicas.push(replica);
-    ready.push(
-      new Promise<void>((resolveReady, rejectReady) => {
-        const lines = createInterface({ input: child.stdout! });
-        lines.on('line', (line) => {
-          if (line.startsWith('{"event":"ready"')) resolveReady();
-          else out(`[replica ${replicaId}] ${line}`);
-        });
-        createInterface({ input: child.stderr! }).on('line', (line) => out(`[replica ${replicaId}] ${line}`));
-        child.once('exit', (code, signal) => rejectReady(new Error(`replica ${replicaId} exited before it was ready (${signal ?? `code ${code}`})`)));
-      }),
-    );
-  }
+  const started = Array.from({ length: options.replicaCount }, (_, replicaId) =>
+    spawnReplica(
+      replicaId,
+      [
+        'serve',
+        '--id', String(replicaId),
+        '--peers', peers,
+        '--http', `${host}:${options.port + 100 + replicaId}`,
+        '--dir', join(directory, `replica-${replicaId}`),
+        '--secret-file', secretFile,
+        ...(options.serveArgs ?? []),
+      ],
+      init,
+      out,
+    ),
+  );
+  const replicas = started.map(({ replica }) => replica);
   try {
-    await Promise.all(ready);
+    await Promise.all(started.map(({ ready }) => ready));
   } catch (error) {
     await stopCluster(replicas);
     throw error;
   }
   return replicas;
+}
+
+/** Starts a replica of a cluster again (after it exited or was killed) with the same arguments; resolves once it listens. */
+export async function restartReplica(replica: ReplicaProcess, out?: (line: string) => void): Promise<ReplicaProcess> {
+  const started = spawnReplica(replica.replicaId, replica.args, false, out ?? ((line: string) => process.stdout.write(`${line}\n`)));
+  await started.ready;
+  return started.replica;
+}
+
+function spawnReplica(replicaId: number, args: readonly string[], init: boolean, out: (line: string) => void): { replica: ReplicaProcess; ready: Promise<void> } {
+  const child = spawn(process.execPath, [...nodeArgs(CLI_PATH), ...args, ...(init ? ['--init'] : [])], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const flag = (name: string) => args[args.indexOf(name) + 1] ?? '';
+  const replica: ReplicaProcess = { replicaId, child, http: flag('--http'), peer: flag('--peers').split(',')[replicaId] ?? '', args, command: `npm run kv -- ${args.join(' ')}` };
+  const ready = new Promise<void>((resolveReady, rejectReady) => {
+    createInterface({ input: child.stdout! }).on('line', (line) => {
+      if (line.startsWith('{"event":"ready"')) resolveReady();
+      else out(`[replica ${replicaId}] ${line}`);
+    });
+    createInterface({ input: child.stderr! }).on('line', (line) => out(`[replica ${replicaId}] ${line}`));
+    child.once('exit', (code, signal) => rejectReady(new Error(`replica ${replicaId} exited before it was ready (${signal ?? `code ${code}`})`)));
+  });
+  return { replica, ready };
 }
 
 /** SIGTERM to every replica (each makes its writes durable and exits), SIGKILL to any still running after `graceMs`. */

@@ -5,5 +5,5 @@
 export { serve, type ServeOptions, type RunningService } from './serve.js';
 export { kvHttpServer, Unavailable, type KvHttpOptions } from './http.js';
 export { serviceMetrics, type ServiceMetrics } from './metrics.js';
-export { startCluster, stopCluster, prepareClusterDirectory, nodeArgs, CLI_PATH, type ClusterOptions, type ReplicaProcess } from './cluster.js';
+export { startCluster, stopCluster, restartReplica, prepareClusterDirectory, nodeArgs, CLI_PATH, type ClusterOptions, type ReplicaProcess } from './cluster.js';
 export { main, parseAddress, UsageError } from './cli.js';
