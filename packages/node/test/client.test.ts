@@ -6,11 +6,7 @@
  * the cluster evicted it, and can reach an in-process replica directly.
  */
 import { afterEach, expect, test } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { connect } from 'node:net';
-import { kvMachine } from '@vsr/kv';
 import {
   ClusterLink,
   VsrClient,
@@ -18,48 +14,14 @@ import {
   VsrTimeoutError,
   encodeFrame,
   readFrames,
-  startReplica,
-  tcpTransport,
-  type ReplicaHandle,
-  type TcpTransport,
 } from '../src/index.js';
+import { tcpCluster as startTcpCluster } from './support.js';
 
-const TIMEOUTS = { heartbeatMs: 20, primaryTimeoutMs: 150, prepareRetryMs: 20, viewChangeTimeoutMs: 400, viewChangeRetryMs: 40, repairRetryMs: 40, recoveryRetryMs: 40 };
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
 });
-
-async function tcpCluster(limits: Record<string, number> = {}) {
-  const root = mkdtempSync(join(tmpdir(), 'vsr-client-'));
-  const transports: TcpTransport[] = [];
-  for (let replicaId = 0; replicaId < 3; replicaId++) {
-    const transport = tcpTransport({
-      replicaId,
-      replicaCount: 3,
-      listen: { host: '127.0.0.1', port: 0 },
-      peer: (id) => transports[id]?.address(),
-      secret: 'cluster-secret',
-    });
-    await transport.ready;
-    transports.push(transport);
-  }
-  const replicas: Array<ReplicaHandle | null> = transports.map((transport, replicaId) =>
-    startReplica({
-      config: { replicaId, replicaCount: 3, timeouts: TIMEOUTS, limits },
-      machine: kvMachine,
-      directory: join(root, `replica-${replicaId}`),
-      create: true,
-      transport,
-    }),
-  );
-  const addresses = transports.map((transport) => transport.address());
-  cleanups.push(() => {
-    for (const replica of replicas) replica?.close();
-    rmSync(root, { recursive: true, force: true });
-  });
-  return { replicas, addresses };
-}
+const tcpCluster = (limits: Record<string, number> = {}) => startTcpCluster((stop) => cleanups.push(stop), limits);
 
 test('a client that starts at a backup is redirected to the primary, and its requests execute in order', async () => {
   const { replicas, addresses } = await tcpCluster();

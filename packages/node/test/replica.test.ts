@@ -11,9 +11,9 @@ import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { kvMachine } from '@vsr/kv';
 import type { Reply } from '@vsr/core';
-import { MemoryNetwork, RequestTimeout, startReplica, tcpTransport, type ReplicaHandle, type TcpTransport } from '../src/index.js';
+import { MemoryNetwork, RequestTimeout, startReplica, type ReplicaHandle } from '../src/index.js';
+import { TIMEOUTS, tcpCluster } from './support.js';
 
-const TIMEOUTS = { heartbeatMs: 20, primaryTimeoutMs: 150, prepareRetryMs: 20, viewChangeTimeoutMs: 400, viewChangeRetryMs: 40, repairRetryMs: 40, recoveryRetryMs: 40 };
 const cleanups: Array<() => void> = [];
 afterEach(() => {
   for (const cleanup of cleanups.splice(0).reverse()) cleanup();
@@ -113,32 +113,7 @@ describe('startReplica', () => {
 });
 
 test('three replicas over TCP on 127.0.0.1, authenticated with the cluster secret', async () => {
-  const root = mkdtempSync(join(tmpdir(), 'vsr-tcp-'));
-  const transports: TcpTransport[] = [];
-  for (let replicaId = 0; replicaId < 3; replicaId++) {
-    const transport = tcpTransport({
-      replicaId,
-      replicaCount: 3,
-      listen: { host: '127.0.0.1', port: 0 },
-      peer: (id) => transports[id]?.address(),
-      secret: 'cluster-secret',
-    });
-    await transport.ready;
-    transports.push(transport);
-  }
-  const replicas: Array<ReplicaHandle | null> = transports.map((transport, replicaId) =>
-    startReplica({
-      config: { replicaId, replicaCount: 3, timeouts: TIMEOUTS },
-      machine: kvMachine,
-      directory: join(root, `replica-${replicaId}`),
-      create: true,
-      transport,
-    }),
-  );
-  cleanups.push(() => {
-    for (const replica of replicas) replica?.close();
-    rmSync(root, { recursive: true, force: true });
-  });
+  const { replicas } = await tcpCluster((stop) => cleanups.push(stop));
   await send(replicas, 'tcp-client', 0, null);
   expect(await send(replicas, 'tcp-client', 1, { type: 'write', key: 'k', value: 'over tcp' })).toMatchObject({ result: { ok: true } });
   replicas[0]!.crash();
