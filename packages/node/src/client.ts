@@ -298,13 +298,20 @@ export class VsrClient {
     const request: ClientRequest = { clientId, requestNumber, operation: requestNumber === 0 ? null : operation };
     const tried: number[] = [];
     return new Promise((resolve, reject) => {
+      // One timer at a time, and nothing after the attempt ends: a reply can arrive
+      // synchronously inside link.send (an in-process replica), so every callback
+      // checks `finished`, and the next timer is armed before sending.
       let timer: NodeJS.Timeout | null = null;
+      let finished = false;
       let redirects = 0;
       const finish = (): void => {
+        finished = true;
         if (timer !== null) clearTimeout(timer);
-        this.onReply = null;
+        timer = null;
+        if (this.onReply === onReply) this.onReply = null;
       };
       const sendTo = (replicaId: number, delayMs: number): void => {
+        if (finished) return;
         if (timer !== null) clearTimeout(timer);
         const remaining = deadline - Date.now();
         if (remaining <= 0) {
@@ -315,15 +322,16 @@ export class VsrClient {
         this.target = replicaId;
         timer = setTimeout(
           () => {
+            if (finished) return;
             tried.push(replicaId);
-            this.link.send(replicaId, request);
             timer = setTimeout(() => sendTo((replicaId + 1) % this.link.replicaCount, 0), Math.min(this.attemptTimeoutMs, Math.max(1, deadline - Date.now())));
+            this.link.send(replicaId, request);
           },
           Math.min(delayMs, remaining),
         );
       };
-      this.onReply = (reply, from) => {
-        if (reply.requestNumber !== requestNumber) return;
+      const onReply = (reply: Reply, from: number): void => {
+        if (finished || reply.requestNumber !== requestNumber) return;
         switch (reply.type) {
           case 'reply':
             finish();
@@ -346,6 +354,7 @@ export class VsrClient {
             return;
         }
       };
+      this.onReply = onReply;
       sendTo(this.target, 0);
     });
   }

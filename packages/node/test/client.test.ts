@@ -134,3 +134,33 @@ test('client connections may send only requests: anything else closes that conne
   cleanups.push(() => client.close());
   expect(await client.request({ type: 'write', key: 'k', value: 'still serving' })).toEqual({ ok: true });
 });
+
+test('a redirect that arrives synchronously inside send (an in-process replica) leaves no stray retries behind', async () => {
+  // Replica 1 answers at once, inside send, with a redirect to replica 0; replica 0 answers a
+  // moment later; replica 2 never answers. An attempt that outlived its request used to keep
+  // resending it and then unhooked the next request's reply handler, so that request timed out.
+  const sends: Array<[number, number]> = [];
+  const link = new ClusterLink({
+    replicas: [0, 1, 2].map((port) => ({ host: '127.0.0.1', port })),
+    connect: (replicaId, onReply) => ({
+      send: (request) => {
+        sends.push([replicaId, request.requestNumber]);
+        const base = { clientId: request.clientId, requestNumber: request.requestNumber, viewNumber: 0 };
+        if (replicaId === 1) onReply({ type: 'redirect', ...base, primary: 0 });
+        if (replicaId === 0) setTimeout(() => onReply({ type: 'reply', ...base, opNumber: request.requestNumber + 1, result: request.requestNumber }), 2);
+      },
+      close: () => {},
+    }),
+  });
+  cleanups.push(() => link.close());
+  const client = new VsrClient({ link, primaryGuess: 1, timeoutMs: 400, attemptTimeoutMs: 30 });
+  for (let i = 1; i <= 15; i++) {
+    expect(await client.request({ n: i })).toBe(i);
+    if (i % 5 === 0) await new Promise((resolve) => setTimeout(resolve, 80)); // Room for stray timers to fire.
+  }
+  const settled = sends.length;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  expect(sends.length).toBe(settled); // Nothing is resent after the requests completed.
+  // Each request went to replica 1 at most once (only the first, before the client learned the primary) and never to replica 2.
+  expect(sends.filter(([replica]) => replica === 2)).toEqual([]);
+});
