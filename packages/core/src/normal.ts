@@ -172,7 +172,10 @@ function commitReady(s: DraftState, ctx: StepContext): boolean {
   }
   if (committed) {
     executeCommitted(s, ctx);
+    // The retry measures time without progress: under steady load the pipeline never empties,
+    // and a timer armed only when it was empty would resend ops acknowledged a moment later.
     if (primary.pipeline.length === 0) ctx.cancelTimer('prepare-retry');
+    else ctx.setTimer('prepare-retry');
   }
   return committed;
 }
@@ -218,7 +221,11 @@ export function onHeartbeatTimeout(s: DraftState, ctx: StepContext): void {
   ctx.setTimer('heartbeat');
 }
 
-/** Resends each uncommitted op to each backup that has not acknowledged it (guide rule 4). */
+/**
+ * Resends each uncommitted op to each backup that has not acknowledged it (guide rule 4).
+ * The timer runs while the pipeline is not empty and restarts whenever an op commits, so it
+ * fires only when the oldest op has waited `prepareRetryMs` without a quorum.
+ */
 export function onPrepareRetryTimeout(s: DraftState, ctx: StepContext): void {
   if (s.status !== 'normal' || s.primary === null || s.primary.pipeline.length === 0) return;
   let resent = 0;
