@@ -15,7 +15,8 @@
  * through the primary's ordering, so it needs no secret (like the HTTP API);
  * only replicas, which send protocol messages, must prove they hold it.
  *
- * Everything received is untrusted: a frame over `frameBytesMax`, bytes that
+ * Everything received is untrusted: a frame over the limit (1 KiB until the
+ * handshake is done, then `clientFrameBytesMax` or `frameBytesMax`), bytes that
  * are not JSON, a failed handshake, or a message claiming to come from
  * another replica than the authenticated one closes that connection with a
  * logged reason; the replica runs on. Outgoing connections reconnect with
@@ -42,8 +43,14 @@ export interface TcpTransportOptions {
   readonly replicaCount: number;
   /** The cluster secret every replica holds. */
   readonly secret: string;
-  /** Largest frame accepted (default 16 MiB). */
+  /**
+   * Largest frame accepted from an authenticated replica (default 256 MiB). Log-carrying
+   * messages (DoViewChange, StartView, NewState, RecoveryResponse) carry the latest checkpoint,
+   * application snapshot included, so this bounds the application state the cluster can hold.
+   */
   readonly frameBytesMax?: number;
+  /** Largest frame accepted from a client connection (default 1 MiB). */
+  readonly clientFrameBytesMax?: number;
   /** Messages queued per peer while it is unreachable (default 1024; the oldest are dropped). */
   readonly queueMax?: number;
   /** Client connections served at once (default 1024); more are refused. */
@@ -52,6 +59,10 @@ export interface TcpTransportOptions {
 }
 
 const HANDSHAKE_TIMEOUT_MS = 2_000;
+/** Before a connection has said who it is, frames are tiny: a hello, an auth, a client hello. */
+export const HANDSHAKE_FRAME_BYTES_MAX = 1024;
+export const PEER_FRAME_BYTES_MAX = 256 * 1024 * 1024;
+export const CLIENT_FRAME_BYTES_MAX = 1024 * 1024;
 const BACKOFF_MIN_MS = 50;
 const BACKOFF_MAX_MS = 2_000;
 
@@ -62,7 +73,8 @@ export interface TcpTransport extends Transport {
 }
 
 export function tcpTransport(options: TcpTransportOptions): TcpTransport {
-  const frameBytesMax = options.frameBytesMax ?? 16 * 1024 * 1024;
+  const frameBytesMax = options.frameBytesMax ?? PEER_FRAME_BYTES_MAX;
+  const clientFrameBytesMax = options.clientFrameBytesMax ?? CLIENT_FRAME_BYTES_MAX;
   const queueMax = options.queueMax ?? 1024;
   const log = options.log ?? (() => {});
   const clientConnectionsMax = options.clientConnectionsMax ?? 1024;
@@ -96,7 +108,10 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
     const timer = setTimeout(() => refuse('no handshake in time'), HANDSHAKE_TIMEOUT_MS);
     socket.write(encodeFrame({ type: 'hello', nonce }));
     let client = false;
-    readFrames(socket, frameBytesMax, refuse, (payload) => {
+    // Until the handshake is done only tiny frames are read: an unauthenticated peer cannot
+    // make this replica buffer a large frame.
+    const limit = () => (client ? clientFrameBytesMax : peerId === null ? Math.min(HANDSHAKE_FRAME_BYTES_MAX, frameBytesMax) : frameBytesMax);
+    readFrames(socket, limit, refuse, (payload) => {
       if (client) {
         const frame = payload as { type?: unknown; request?: unknown } | null;
         if (frame === null || typeof frame !== 'object' || frame.type !== 'request') return refuse('expected a request frame on a client connection');
@@ -169,7 +184,7 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
       });
       readFrames(
         socket,
-        frameBytesMax,
+        HANDSHAKE_FRAME_BYTES_MAX, // The listener sends only its hello.
         (reason) => {
           log(`replica ${options.replicaId}: closing connection to replica ${this.to}: ${reason}`);
           socket.destroy();
@@ -260,10 +275,11 @@ export function encodeFrame(payload: unknown): Buffer {
 /** Splits a byte stream into frames; calls `refuse` (once) on anything malformed. */
 export function readFrames(
   socket: Socket,
-  frameBytesMax: number,
+  frameBytesMax: number | (() => number),
   refuse: (reason: string) => void,
   onFrame: (payload: unknown) => void,
 ): void {
+  const limit = typeof frameBytesMax === 'number' ? () => frameBytesMax : frameBytesMax;
   let buffered: Buffer = Buffer.alloc(0);
   let refused = false;
   const fail = (reason: string) => {
@@ -276,7 +292,8 @@ export function readFrames(
     buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
     while (!refused && buffered.length >= 4) {
       const length = buffered.readUInt32BE(0);
-      if (length > frameBytesMax) return fail(`a frame of ${length} bytes, over the ${frameBytesMax}-byte limit`);
+      const bytesMax = limit();
+      if (length > bytesMax) return fail(`a frame of ${length} bytes, over the ${bytesMax}-byte limit`);
       if (buffered.length < 4 + length) return;
       const body = buffered.subarray(4, 4 + length);
       buffered = buffered.subarray(4 + length);

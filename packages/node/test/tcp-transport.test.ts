@@ -15,7 +15,7 @@ afterEach(() => {
 
 const commit = (replica: number, commitNumber: number): Message => ({ type: 'commit', cluster: 0, replica, viewNumber: 0, commitNumber });
 
-async function pair(secrets: [string, string] = ['s3cret', 's3cret']) {
+async function pair(secrets: [string, string] = ['s3cret', 's3cret'], frameBytesMax = 1024) {
   const received: unknown[][] = [[], []];
   const logs: string[] = [];
   const transports: TcpTransport[] = [];
@@ -26,7 +26,7 @@ async function pair(secrets: [string, string] = ['s3cret', 's3cret']) {
       listen: { host: '127.0.0.1', port: 0 },
       peer: (id) => transports[id]?.address(),
       secret: secrets[replicaId]!,
-      frameBytesMax: 1024,
+      frameBytesMax,
       log: (line) => logs.push(line),
     });
     transport.listen((message) => received[replicaId]!.push(message));
@@ -98,5 +98,23 @@ describe('the TCP transport', () => {
     await rawConnection(transports[0]!.address().port, Buffer.concat([header, body]));
     await until(() => logs.some((line) => line.includes('not JSON')));
     expect(encodeFrame({ a: 1 }).readUInt32BE(0)).toBe(7);
+  });
+
+  test('an authenticated peer may send frames up to frameBytesMax, and no more', async () => {
+    const { transports, received, logs } = await pair(['s3cret', 's3cret'], 64 * 1024);
+    const padded = (bytes: number) => ({ ...commit(1, 1), padding: 'x'.repeat(bytes) }) as unknown as Message;
+    transports[1]!.send(0, padded(32 * 1024)); // Far over the 1 KiB handshake limit, within frameBytesMax.
+    await until(() => received[0]!.length === 1);
+    transports[1]!.send(0, padded(100 * 1024));
+    await until(() => logs.some((line) => line.includes('over the 65536-byte limit')));
+    expect(received[0]).toHaveLength(1);
+  });
+
+  test('before the handshake, a frame over 1 KiB is refused whatever frameBytesMax allows', async () => {
+    const { transports, logs } = await pair(['s3cret', 's3cret'], 64 * 1024);
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(2048, 0);
+    await rawConnection(transports[0]!.address().port, Buffer.concat([header, Buffer.alloc(2048, 32)]));
+    await until(() => logs.some((line) => line.includes('a frame of 2048 bytes, over the 1024-byte limit')));
   });
 });
