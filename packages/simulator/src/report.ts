@@ -71,7 +71,7 @@ interface Segment {
   readonly r: number;
   readonly from: number;
   to: number;
-  /** 'booting' | 'normal' | 'view-change' | 'recovering', or 'down' from a crash to the restart. */
+  /** 'booting' | 'normal' | 'view-change' | 'recovering'; 'down' from a crash to the restart, 'wiped' when the disk was lost too. */
   readonly status: string;
   /** Null while booting after a restart, before the first state event. */
   readonly view: number | null;
@@ -186,6 +186,13 @@ function buildModel(result: SimulationResult, options: ReportOptions): Model {
         const segment = current[event.r];
         if (segment !== undefined) open(event.r, event.t, 'down', segment.view, segment.opTo, segment.commitTo);
         moments.push({ t: event.t, label: `r${event.r} crashes` });
+        break;
+      }
+      case 'wipe': {
+        // The process is down (the simulator crashes it first) and its disk is gone.
+        const segment = current[event.r];
+        open(event.r, event.t, 'wiped', segment?.view ?? null, 0, 0);
+        moments.push({ t: event.t, label: `r${event.r} loses its disk` });
         break;
       }
       case 'restart':
@@ -545,7 +552,7 @@ function renderLegend(): string {
       '<rect x="1" y="1" width="24" height="10" fill="url(#legend-vc)"/>',
     )} view change</span> <span>${box(VIEW_TINTS[0]!, 'none', '<rect x="1" y="1" width="24" height="3" fill="#e0a100"/>')} primary (★)</span> <span>${box(
       '#ececec',
-    )} booting</span> <span>${box('#2d2f36')} crashed</span> <span>${box(
+    )} booting</span> <span>${box('#2d2f36')} crashed</span> <span>${box('#862e9c')} crashed, disk lost</span> <span>${box(
       'url(#legend-partition)',
       '#d9480f',
     )} partition</span> <span><svg width="12" height="12"><line x1="6" y1="0" x2="6" y2="12" stroke="#2f9e44" stroke-width="2" stroke-dasharray="4 2"/></svg> faults end</span> <span><svg width="12" height="12"><line x1="6" y1="0" x2="6" y2="12" stroke="#c62828" stroke-width="3"/></svg> violation</span> <span><svg width="12" height="12"><path d="M3 2 L9 2 L6 8 Z" fill="#f08c00"/></svg> timer</span></div>`,
@@ -630,6 +637,11 @@ function renderDiagram(model: Model): string {
       if (segment.status === 'down') {
         out.push(rect(segment.from, segment.to, y, LANE_H, 'class="crash"', `<title>${esc(title)}</title>`));
         out.push(fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 13)}" class="crash-label">crashed</text>`, 'crashed'));
+        continue;
+      }
+      if (segment.status === 'wiped') {
+        out.push(rect(segment.from, segment.to, y, LANE_H, 'class="wiped"', `<title>${esc(title)}</title>`));
+        out.push(fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 13)}" class="crash-label">disk lost</text>`, 'disk lost'));
         continue;
       }
       const waiting = segment.status === 'booting' || segment.status === 'recovering';
@@ -829,6 +841,7 @@ function axisTicks(end: number, scale: number, height: number): string {
 function segmentTitle(segment: Segment, primary: boolean): string {
   const when = `${segment.from}–${segment.to} ms`;
   if (segment.status === 'down') return `r${segment.r} crashed, ${when}`;
+  if (segment.status === 'wiped') return `r${segment.r} crashed and lost its disk (it recovers from its peers when it restarts), ${when}`;
   if (segment.view === null || segment.status === 'booting') return `r${segment.r} booting, ${when}`;
   return (
     `r${segment.r}: view ${segment.view}, ${segment.status}${primary ? ' (primary)' : ''}, ${when}; ` +
@@ -960,6 +973,7 @@ text{font-size:10px;fill:#333}
 .seg-label{font-weight:600;fill:#3b4252}
 .primary-bar{fill:#e0a100}
 .crash{fill:#2d2f36}
+.wiped{fill:#862e9c}
 .crash-label{fill:#fff;font-weight:600}
 .partition-area{fill:url(#hatch-partition);stroke:#d9480f;stroke-opacity:.5;stroke-dasharray:4 3}
 .partition-strip{fill:#ffe3d3}

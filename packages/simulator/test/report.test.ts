@@ -174,6 +174,20 @@ describe('renderReport', () => {
     expect(html).toContain('class="faults-end"');
   });
 
+  test('a lost disk is drawn as its own band, not as a plain crash', () => {
+    const wiped = simulate({ seed: 3, replicaCount: 3, clientCount: 2, requests: 150, faults: ['crash', 'wipe'], trace: true });
+    const wipes = wiped.trace.filter((event) => event.e === 'wipe');
+    expect(wipes.length).toBe(wiped.summary.wipes);
+    expect(wipes.length).toBeGreaterThan(0);
+    const page = renderReport(wiped, { clients: 2, requests: 150 });
+    expect(count(page, /class="wiped"/)).toBe(wipes.length);
+    expect(page).toContain('crashed, disk lost');
+    expect(page).toMatch(/r\d crashed and lost its disk/);
+    // The crashes that came with the wipes are not drawn twice.
+    const crashes = wiped.trace.filter((event) => event.e === 'crash').length;
+    expect(count(page, /class="crash"/)).toBeLessThanOrEqual(crashes);
+  });
+
   test('opens on the first view change', () => {
     const svg = svgOf(html);
     const from = numberAttribute(svg, 'data-focus-from');
