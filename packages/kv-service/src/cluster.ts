@@ -113,7 +113,9 @@ export async function restartReplica(replica: ReplicaProcess, out?: (line: strin
 }
 
 function spawnReplica(replicaId: number, args: readonly string[], init: boolean, out: (line: string) => void): { replica: ReplicaProcess; ready: Promise<void> } {
-  const child = spawn(process.execPath, [...nodeArgs(CLI_PATH), ...args, ...(init ? ['--init'] : [])], {
+  // VSR_NODE_ARGS: extra Node flags for the replica processes (e.g. --max-old-space-size=4096, --cpu-prof).
+  const extra = (process.env['VSR_NODE_ARGS'] ?? '').split(/\s+/).filter((flag) => flag !== '');
+  const child = spawn(process.execPath, [...extra, ...nodeArgs(CLI_PATH), ...args, ...(init ? ['--init'] : [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const flag = (name: string) => args[args.indexOf(name) + 1] ?? '';
