@@ -81,6 +81,11 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
       create: options.init === true,
       transport,
       onReject: (reason) => log(`replica ${options.replicaId}: refused input: ${reason}`),
+      onFatal: (error) => {
+        // Crash-only: a replica whose disk fails stops; restarted, it checks its store and repairs from its peers.
+        log(error.message);
+        process.exit(1);
+      },
     });
   } catch (error) {
     transport.close();
@@ -102,8 +107,8 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     status: () => ({ ...replica.status(), http: `${options.http.host}:${httpAddress.port}`, uptimeMs: Date.now() - startedAt, sessions: pool.size }),
     metrics,
   });
-  const httpAddress = await listen(server, options.http).catch((error: unknown) => {
-    replica.close();
+  const httpAddress = await listen(server, options.http).catch(async (error: unknown) => {
+    await replica.close();
     link.close();
     metrics.close();
     unsubscribe('vsr.recovery.waiting', waiting);
@@ -116,15 +121,16 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     http: httpAddress,
     peer: transport.address(),
     close() {
-      closing ??= new Promise<void>((resolve) => {
-        server.close(() => resolve());
+      closing ??= (async () => {
+        const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
         server.closeAllConnections();
         pool.close();
         link.close();
-        replica.close();
+        await replica.close();
         metrics.close();
         unsubscribe('vsr.recovery.waiting', waiting);
-      });
+        await httpClosed;
+      })();
       return closing;
     },
   };

@@ -2,8 +2,11 @@
  * `startReplica`: runs one @vsr/core replica in a Node process. It feeds the
  * reducer events one at a time and carries out its effects under the effect
  * contract: storage effects go to the durable store; sends and replies that
- * follow a storage effect wait until the store has been flushed (one fsync
- * for all the steps of a turn of the event loop: group commit); timers are
+ * follow a storage effect wait until the store has made it durable. Flushes
+ * run on libuv's thread pool, one at a time, so the event loop keeps taking
+ * messages and running steps during an fsync; the next flush takes all the
+ * effects those steps produced (group commit: one fsync for many steps,
+ * more of them the busier the replica); timers are
  * named `setTimeout`s, a new one replacing the old; telemetry is published
  * on `node:diagnostics_channel`, one channel per event name.
  *
@@ -57,6 +60,12 @@ export interface ReplicaOptions<S, Op, R> {
   readonly onReply?: (clientId: string, reply: Reply) => void;
   /** Called with every rejected input (default: nothing). */
   readonly onReject?: (reason: string, input: string) => void;
+  /**
+   * Called when the store fails to write (a full disk, an I/O error). The replica has stopped
+   * by then: it can no longer keep the promises it makes. Default: the error is thrown (an
+   * uncaught exception), which ends the process.
+   */
+  readonly onFatal?: (error: Error) => void;
 }
 
 export interface ReplicaStatus {
@@ -84,10 +93,13 @@ export interface ReplicaHandle {
   dump(): string;
   /** The reducer's state, for tests and tools. */
   state(): ReplicaState;
-  /** Stops, after making buffered writes durable. */
-  close(): void;
-  /** Stops like `kill -9`: buffered writes and held sends are lost. */
-  crash(): void;
+  /** Stops, after making buffered writes durable and sending what waited for them. */
+  close(): Promise<void>;
+  /**
+   * Stops like `kill -9`: buffered writes and held sends are lost. Resolves once a write
+   * already under way has ended (so the directory can be reopened without racing it).
+   */
+  crash(): Promise<void>;
 }
 
 export class RequestTimeout extends Error {
@@ -109,30 +121,57 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
    */
   const routes = new Map<string, (reply: Reply) => void>();
   const routesMax = state.config.limits.clientTableMax;
-  /** Sends and replies that follow storage effects not yet flushed. */
-  let held: Array<() => void> = [];
+  /**
+   * Sends and replies waiting for a flush: `after` is the number of the flush
+   * that makes durable every storage effect before them. Released in order.
+   */
+  let held: Array<{ readonly after: number; readonly send: () => void }> = [];
+  /** Flushes started, and flushes that have completed: flush n takes every effect buffered before it starts. */
+  let flushesStarted = 0;
+  let flushesDone = 0;
+  let writing: Promise<void> | null = null;
   let flushScheduled = false;
   let closed = false;
 
-  const flush = (): void => {
+  const release = (): void => {
+    let ready = 0;
+    while (ready < held.length && held[ready]!.after <= flushesDone) ready++;
+    for (const { send } of held.splice(0, ready)) send();
+  };
+
+  const startFlush = (): void => {
     flushScheduled = false;
-    if (closed) return;
-    storage.flush();
-    const released = held;
-    held = [];
-    for (const send of released) send();
+    if (closed || writing !== null || !storage.dirty) return;
+    const flush = ++flushesStarted;
+    writing = storage.flushAsync().then(
+      () => {
+        writing = null;
+        if (closed) return;
+        flushesDone = flush;
+        release();
+        // Everything the steps during this flush buffered goes in the next one, at once.
+        if (storage.dirty) startFlush();
+      },
+      (error: unknown) => {
+        writing = null;
+        if (closed) return;
+        fail(error instanceof Error ? error : new Error(String(error)));
+      },
+    );
+  };
+
+  const scheduleFlush = (): void => {
+    if (flushScheduled || writing !== null) return; // A running flush starts the next when it ends.
+    flushScheduled = true;
+    setImmediate(startFlush);
   };
 
   const outgoing = (send: () => void): void => {
-    if (storage.dirty || held.length > 0) {
-      held.push(send);
-      if (!flushScheduled) {
-        flushScheduled = true;
-        setImmediate(flush);
-      }
-    } else {
-      send();
-    }
+    // Effects buffered now go in the next flush to start; if none, a running flush may hold
+    // the effects this send follows; and order is kept behind what already waits.
+    const after = Math.max(storage.dirty ? flushesStarted + 1 : writing !== null ? flushesStarted : 0, held.at(-1)?.after ?? 0);
+    if (after <= flushesDone) send();
+    else held.push({ after, send });
   };
 
   const deliverReply = (clientId: string, reply: Reply): void => {
@@ -158,10 +197,7 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
         case 'persist-header':
         case 'persist-checkpoint':
           storage.apply(effect);
-          if (!flushScheduled) {
-            flushScheduled = true;
-            setImmediate(flush);
-          }
+          scheduleFlush();
           break;
         case 'send': {
           const { to, message } = effect;
@@ -232,7 +268,7 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
   options.transport.serveClients?.(submit);
   run({ kind: 'boot', storage: report.boot });
 
-  return {
+  const handle: ReplicaHandle = {
     boot: report,
     submit,
     request(clientId, requestNumber, operation, timeoutMs = 5_000) {
@@ -265,23 +301,45 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
     },
     dump: () => describe(state),
     state: () => state,
-    close() {
+    async close() {
       if (closed) return;
-      if (storage.dirty || held.length > 0) flush();
-      stop();
+      stopTimers();
+      closed = true;
+      try {
+        if (writing !== null) await writing;
+        storage.flush(); // What the last steps buffered, now that no flush is writing.
+        for (const { send } of held.splice(0)) send();
+      } finally {
+        options.transport.close();
+        storage.close();
+      }
     },
-    crash() {
-      if (!closed) stop();
+    async crash() {
+      if (closed) return;
+      stopTimers();
+      closed = true;
+      held = [];
+      options.transport.close();
+      storage.close();
+      await writing?.catch(() => {});
     },
   };
+  return handle;
 
-  function stop(): void {
-    closed = true;
-    held = [];
+  function stopTimers(): void {
     for (const timer of timers.values()) clearTimeout(timer);
     timers.clear();
-    options.transport.close();
-    storage.close();
+  }
+
+  /** The store failed: stop as in a crash and report it. */
+  function fail(error: Error): void {
+    void handle.crash();
+    const fatal = new Error(`replica ${state.config.replicaId}: the store failed (${error.message}); the replica stopped`, { cause: error });
+    if (options.onFatal !== undefined) options.onFatal(fatal);
+    else
+      setImmediate(() => {
+        throw fatal;
+      });
   }
 }
 

@@ -27,7 +27,8 @@
  * recover from its peers (VR Revisited §4.3). It is never truncated to its
  * last good record.
  */
-import { closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync, writeSync, existsSync } from 'node:fs';
+import { closeSync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, write, writeFileSync, writeSync, existsSync } from 'node:fs';
+import * as fsPromises from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { randomInt } from 'node:crypto';
@@ -77,6 +78,13 @@ export interface OpenReport {
   readonly damage: string | null;
 }
 
+/** One durable write a flush performs, in order. */
+type Step =
+  | { readonly kind: 'journal'; readonly bytes: Buffer }
+  | { readonly kind: 'atomic'; readonly file: string; readonly contents: string }
+  | { readonly kind: 'remove-lost' }
+  | { readonly kind: 'compact'; readonly bytes: Buffer };
+
 type Pending =
   | { readonly kind: 'record'; readonly record: LogEffect }
   | { readonly kind: 'header'; readonly header: DurableHeader }
@@ -88,6 +96,9 @@ export class FileStorage {
   /** Records in the journal file; those beyond the live entries describe entries no longer held. */
   private journalRecords: number;
   private journalFd: number;
+  /** An asynchronous flush is writing; the journal's descriptor must stay open until it ends. */
+  private writing = false;
+  private closed = false;
 
   private constructor(
     readonly directory: string,
@@ -159,17 +170,46 @@ export class FileStorage {
   /**
    * Makes every buffered write durable, in order: consecutive journal records
    * in one write and one fsync; a header or checkpoint only after the journal
-   * records before it are synced.
+   * records before it are synced. Blocks the thread; `flushAsync` does not.
    */
   flush(): void {
+    if (this.writing) throw new Error('invariant: flush() while flushAsync() is writing');
+    if (this.closed) throw new Error('FileStorage: closed');
+    for (const step of this.plan()) this.runSync(step);
+  }
+
+  /**
+   * `flush`, with the writes and fsyncs on libuv's thread pool so the event
+   * loop runs on meanwhile. Effects applied after the call are not part of
+   * it (they wait for the next flush). One at a time: the caller waits for
+   * the promise before starting another. If the store is closed meanwhile,
+   * the remaining steps are skipped (as a crash would), and the journal's
+   * descriptor is closed once the step in progress ends.
+   */
+  async flushAsync(): Promise<void> {
+    if (this.writing) throw new Error('invariant: flushAsync() while another flush is writing');
+    if (this.closed) throw new Error('FileStorage: closed');
+    this.writing = true;
+    try {
+      for (const step of this.plan()) {
+        if (this.closed) return;
+        await this.runAsync(step);
+      }
+    } finally {
+      this.writing = false;
+      if (this.closed) closeSync(this.journalFd);
+    }
+  }
+
+  /** Takes the buffered effects and turns them into the writes that make them durable. */
+  private plan(): Step[] {
     const pending = this.pending;
     this.pending = [];
+    const steps: Step[] = [];
     let batch: Buffer[] = [];
-    const syncBatch = () => {
+    const endBatch = () => {
       if (batch.length === 0) return;
-      const bytes = Buffer.concat(batch);
-      writeFully(this.journalFd, bytes);
-      fsyncSync(this.journalFd);
+      steps.push({ kind: 'journal', bytes: Buffer.concat(batch) });
       batch = [];
     };
     for (const item of pending) {
@@ -178,19 +218,65 @@ export class FileStorage {
         this.journalRecords++;
         batch.push(frame(item.record));
       } else {
-        syncBatch();
+        endBatch();
         if (item.kind === 'header') {
           this.header = item.header;
-          writeAtomically(this.directory, HEADER, sealed(item.header));
-          removeDurably(this.directory, LOST);
+          steps.push({ kind: 'atomic', file: HEADER, contents: sealed(item.header) }, { kind: 'remove-lost' });
         } else {
           this.checkpoint = item.checkpoint;
-          writeAtomically(this.directory, CHECKPOINT, sealed(item.checkpoint));
+          steps.push({ kind: 'atomic', file: CHECKPOINT, contents: sealed(item.checkpoint) });
         }
       }
     }
-    syncBatch();
-    if (this.journalRecords - this.log.log.length >= COMPACT_AFTER_RECORDS) this.rewriteJournal();
+    endBatch();
+    if (this.journalRecords - this.log.log.length >= COMPACT_AFTER_RECORDS) {
+      const bytes = this.liveJournal();
+      this.journalRecords = this.log.log.length + 1;
+      steps.push({ kind: 'compact', bytes });
+    }
+    return steps;
+  }
+
+  private runSync(step: Step): void {
+    switch (step.kind) {
+      case 'journal':
+        writeFully(this.journalFd, step.bytes);
+        fsyncSync(this.journalFd);
+        return;
+      case 'atomic':
+        writeAtomically(this.directory, step.file, step.contents);
+        return;
+      case 'remove-lost':
+        removeDurably(this.directory, LOST);
+        return;
+      case 'compact':
+        closeSync(this.journalFd);
+        writeAtomically(this.directory, JOURNAL, step.bytes);
+        this.journalFd = openSync(join(this.directory, JOURNAL), 'a');
+        return;
+    }
+  }
+
+  private async runAsync(step: Step): Promise<void> {
+    switch (step.kind) {
+      case 'journal': {
+        let written = 0;
+        while (written < step.bytes.length) written += await writeAsync(this.journalFd, step.bytes, written);
+        await fsyncAsync(this.journalFd);
+        return;
+      }
+      case 'atomic':
+        await writeAtomicallyAsync(this.directory, step.file, step.contents);
+        return;
+      case 'remove-lost':
+        await removeDurablyAsync(this.directory, LOST);
+        return;
+      case 'compact':
+        closeSync(this.journalFd);
+        await writeAtomicallyAsync(this.directory, JOURNAL, step.bytes);
+        this.journalFd = openSync(join(this.directory, JOURNAL), 'a');
+        return;
+    }
   }
 
   /** What the store holds durably, as a boot event would hand it over. */
@@ -198,19 +284,30 @@ export class FileStorage {
     return { header: this.header, checkpoint: this.checkpoint, base: this.log.base, log: [...this.log.log] };
   }
 
+  /** True while `flushAsync` is writing. */
+  get flushing(): boolean {
+    return this.writing;
+  }
+
+  /** Stops; buffered writes are dropped (as in a crash). Safe during `flushAsync`: see there. */
   close(): void {
-    closeSync(this.journalFd);
+    if (this.closed) return;
+    this.closed = true;
+    this.pending = [];
+    if (!this.writing) closeSync(this.journalFd);
+  }
+
+  /** The journal holding just the live log: a release that sets its base, then the live entries. */
+  private liveJournal(): Buffer {
+    const records: Buffer[] = [frame({ kind: 'log-release', opNumber: this.log.base })];
+    for (const entry of this.log.log) records.push(frame({ kind: 'log-append', entry }));
+    return Buffer.concat(records);
   }
 
   /** Replaces the journal with one holding just the live log (atomically). */
   private rewriteJournal(): void {
-    // A release on the empty journal sets its base; the live entries follow it.
-    const records: Buffer[] = [frame({ kind: 'log-release', opNumber: this.log.base })];
-    for (const entry of this.log.log) records.push(frame({ kind: 'log-append', entry }));
-    closeSync(this.journalFd);
-    writeAtomically(this.directory, JOURNAL, Buffer.concat(records));
-    this.journalFd = openSync(join(this.directory, JOURNAL), 'a');
-    this.journalRecords = records.length;
+    this.runSync({ kind: 'compact', bytes: this.liveJournal() });
+    this.journalRecords = this.log.log.length + 1;
   }
 }
 
@@ -292,6 +389,40 @@ function load(directory: string): { log: StoredLog; tornTail: boolean; header: D
 function writeFully(fd: number, bytes: Buffer): void {
   let written = 0;
   while (written < bytes.length) written += writeSync(fd, bytes, written);
+}
+
+const writeAsync = (fd: number, bytes: Buffer, offset: number) =>
+  new Promise<number>((resolve, reject) => write(fd, bytes, offset, bytes.length - offset, null, (error, written) => (error ? reject(error) : resolve(written))));
+const fsyncAsync = (fd: number) => new Promise<void>((resolve, reject) => fsync(fd, (error) => (error ? reject(error) : resolve())));
+
+async function syncDirectoryAsync(directory: string): Promise<void> {
+  const handle = await fsPromises.open(directory, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
+
+/** `writeAtomically` without blocking the event loop. */
+async function writeAtomicallyAsync(directory: string, file: string, contents: string | Buffer): Promise<void> {
+  const temporary = join(directory, `${file}.tmp`);
+  const handle = await fsPromises.open(temporary, 'w');
+  try {
+    await handle.writeFile(contents);
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+  await fsPromises.rename(temporary, join(directory, file));
+  await syncDirectoryAsync(directory);
+}
+
+async function removeDurablyAsync(directory: string, file: string): Promise<void> {
+  const path = join(directory, file);
+  if (!existsSync(path)) return;
+  await fsPromises.rm(path);
+  await syncDirectoryAsync(directory);
 }
 
 /** Temporary file, fsync, rename over the old one, fsync the directory: all or nothing. */

@@ -17,9 +17,9 @@ import {
 } from '../src/index.js';
 import { tcpCluster as startTcpCluster } from './support.js';
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 const tcpCluster = (limits: Record<string, number> = {}) => startTcpCluster((stop) => cleanups.push(stop), limits);
 
@@ -50,7 +50,7 @@ test('the primary dies mid-stream: the client retries the same request number at
     }
   })();
   await new Promise((resolve) => setTimeout(resolve, 50));
-  replicas[0]!.crash();
+  await replicas[0]!.crash();
   replicas[0] = null;
   await running;
   expect(await client.request({ type: 'read', key: 'counter' })).toEqual({ ok: true, value: 30 });
@@ -62,7 +62,7 @@ test('no replica answers: the request fails with a timeout that says the outcome
   const client = new VsrClient({ replicas: addresses, timeoutMs: 600, attemptTimeoutMs: 100 });
   cleanups.push(() => client.close());
   expect(await client.request({ type: 'write', key: 'k', value: 1 })).toEqual({ ok: true });
-  for (const replica of replicas) replica?.crash();
+  await Promise.all(replicas.map((replica) => replica?.crash()));
   replicas.fill(null);
   const started = Date.now();
   const failure = await client.request({ type: 'write', key: 'k', value: 2 }).catch((error: unknown) => error);

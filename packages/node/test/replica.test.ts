@@ -5,35 +5,38 @@
  * catches up, and a replica whose disk is lost recovers.
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { kvMachine } from '@vsr/kv';
-import type { Reply } from '@vsr/core';
+import type { Message, Reply } from '@vsr/core';
 import { MemoryNetwork, RequestTimeout, startReplica, type ReplicaHandle } from '../src/index.js';
 import { TIMEOUTS, tcpCluster } from './support.js';
 
-const cleanups: Array<() => void> = [];
-afterEach(() => {
-  for (const cleanup of cleanups.splice(0).reverse()) cleanup();
+const cleanups: Array<() => unknown> = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-function cluster(replicaCount = 3) {
+function cluster(replicaCount = 3, watch?: (from: number, message: Message, directory: string) => void) {
   const root = mkdtempSync(join(tmpdir(), 'vsr-node-'));
   const network = new MemoryNetwork();
   const replicas: Array<ReplicaHandle | null> = [];
-  const start = (replicaId: number, create: boolean) =>
-    startReplica({
+  const start = (replicaId: number, create: boolean) => {
+    const directory = join(root, `replica-${replicaId}`);
+    const transport = network.transport(replicaId);
+    return startReplica({
       config: { replicaId, replicaCount, timeouts: TIMEOUTS, limits: { checkpointIntervalOps: 8 } },
       machine: kvMachine,
-      directory: join(root, `replica-${replicaId}`),
+      directory,
       create,
-      transport: network.transport(replicaId),
+      transport: watch === undefined ? transport : { ...transport, send: (to, message) => (watch(replicaId, message, directory), transport.send(to, message)) },
     });
+  };
   for (let r = 0; r < replicaCount; r++) replicas.push(start(r, true));
-  cleanups.push(() => {
-    for (const replica of replicas) replica?.close();
+  cleanups.push(async () => {
+    await Promise.all(replicas.map((replica) => replica?.close()));
     rmSync(root, { recursive: true, force: true });
   });
   return { root, network, replicas, start };
@@ -78,7 +81,7 @@ describe('startReplica', () => {
     cleanups.push(() => unsubscribe('vsr.view_change.complete', onComplete));
     await send(replicas, 'alice', 0, null);
     for (let i = 1; i <= 10; i++) await send(replicas, 'alice', i, { type: 'write', key: `k${i % 3}`, value: i });
-    replicas[0]!.crash();
+    await replicas[0]!.crash();
     replicas[0] = null;
     expect(await send(replicas, 'alice', 11, { type: 'read', key: 'k1' })).toMatchObject({ result: { ok: true, value: 10 } });
     const primary = replicas.findIndex((replica) => replica?.status().status === 'normal' && replica.status().primary === replica.status().replica);
@@ -86,11 +89,27 @@ describe('startReplica', () => {
     expect(seen.length).toBeGreaterThan(0); // Telemetry reached diagnostics_channel.
   });
 
+  test('the effect contract: a replica sends Prepare or PrepareOk for an op only once the op is in its journal', async () => {
+    let checked = 0;
+    const { replicas } = cluster(3, (from, message, directory) => {
+      if (message.type !== 'prepare' && message.type !== 'prepare-ok') return;
+      const journal = readFileSync(join(directory, 'journal.log'), 'utf8');
+      expect(journal, `replica ${from} sent ${message.type} for op ${message.opNumber} before writing it`).toContain(`"entry":{"opNumber":${message.opNumber},`);
+      checked++;
+    });
+    const clients = Array.from({ length: 8 }, async (_, c) => {
+      await send(replicas, `client-${c}`, 0, null);
+      for (let i = 1; i <= 6; i++) await send(replicas, `client-${c}`, i, { type: 'write', key: `k${c}`, value: i });
+    });
+    await Promise.all(clients);
+    expect(checked).toBeGreaterThan(40);
+  });
+
   test('a killed replica restarts from its files and catches up', async () => {
     const { replicas, start } = cluster();
     await send(replicas, 'alice', 0, null);
     for (let i = 1; i <= 5; i++) await send(replicas, 'alice', i, { type: 'write', key: 'k', value: i });
-    replicas[2]!.crash();
+    await replicas[2]!.crash();
     replicas[2] = null;
     for (let i = 6; i <= 20; i++) await send(replicas, 'alice', i, { type: 'write', key: 'k', value: i });
     replicas[2] = start(2, false);
@@ -103,7 +122,7 @@ describe('startReplica', () => {
     const { root, replicas, start } = cluster();
     await send(replicas, 'alice', 0, null);
     for (let i = 1; i <= 12; i++) await send(replicas, 'alice', i, { type: 'write', key: 'k', value: i });
-    replicas[1]!.crash();
+    await replicas[1]!.crash();
     rmSync(join(root, 'replica-1'), { recursive: true, force: true });
     replicas[1] = start(1, false);
     expect(replicas[1]!.boot.boot).toMatchObject({ lost: true });
@@ -116,7 +135,7 @@ test('three replicas over TCP on 127.0.0.1, authenticated with the cluster secre
   const { replicas } = await tcpCluster((stop) => cleanups.push(stop));
   await send(replicas, 'tcp-client', 0, null);
   expect(await send(replicas, 'tcp-client', 1, { type: 'write', key: 'k', value: 'over tcp' })).toMatchObject({ result: { ok: true } });
-  replicas[0]!.crash();
+  await replicas[0]!.crash();
   replicas[0] = null;
   expect(await send(replicas, 'tcp-client', 2, { type: 'read', key: 'k' })).toMatchObject({ result: { ok: true, value: 'over tcp' } });
 });

@@ -9,7 +9,7 @@ export const TIMEOUTS = { heartbeatMs: 20, primaryTimeoutMs: 150, prepareRetryMs
 
 /** Starts three kv replicas over authenticated TCP; `cleanup` gets the function that stops them and removes their files. */
 export async function tcpCluster(
-  cleanup: (stop: () => void) => void,
+  cleanup: (stop: () => Promise<void>) => void,
   limits: Record<string, number> = {},
 ): Promise<{ replicas: Array<ReplicaHandle | null>; addresses: Address[] }> {
   const root = mkdtempSync(join(tmpdir(), 'vsr-tcp-'));
@@ -34,8 +34,8 @@ export async function tcpCluster(
       transport,
     }),
   );
-  cleanup(() => {
-    for (const replica of replicas) replica?.close();
+  cleanup(async () => {
+    await Promise.all(replicas.map((replica) => replica?.close()));
     rmSync(root, { recursive: true, force: true });
   });
   return { replicas, addresses: transports.map((transport) => transport.address()) };
