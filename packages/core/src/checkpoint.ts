@@ -6,7 +6,10 @@
  * hold at most two intervals of entries. Messages that carry a log
  * (DoViewChange, StartView, NewState, RecoveryResponse) carry the sender's
  * checkpoint and the entries after it, so a receiver that is behind the
- * checkpoint installs it instead of ops it can no longer get.
+ * checkpoint installs it instead of ops it can no longer get. DoViewChange
+ * and StartView name it without its contents to a receiver that reported a
+ * checkpoint at least as recent (view-change.ts), and NewState includes it
+ * only for an asker behind it (state-transfer.ts).
  */
 import type { DraftState, StepContext } from './context.js';
 import type { Checkpoint, LogEntry } from './messages.js';
@@ -46,7 +49,7 @@ export function logSuffix(s: DraftState): { checkpoint: Checkpoint | null; entri
 
 /** Checks a checkpoint and the entries said to follow it. Returns a reason or null. */
 export function checkSuffix(
-  checkpoint: Checkpoint | null,
+  checkpoint: { readonly opNumber: number; readonly viewNumber: number } | null,
   entries: readonly LogEntry[],
   viewNumberMax: number,
 ): string | null {
@@ -63,7 +66,7 @@ export function checkSuffix(
  */
 export function checkLogClaim(
   what: string,
-  claim: { opNumber: number; commitNumber: number; checkpoint: Checkpoint | null; log: readonly LogEntry[] },
+  claim: { opNumber: number; commitNumber: number; checkpoint: { readonly opNumber: number; readonly viewNumber: number } | null; log: readonly LogEntry[] },
   viewNumberMax: number,
 ): string | null {
   const base = claim.checkpoint?.opNumber ?? 0;

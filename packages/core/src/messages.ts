@@ -80,6 +80,25 @@ export const Checkpoint = t.type({
 });
 export type Checkpoint = t.TypeOf<typeof Checkpoint>;
 
+/**
+ * A checkpoint named, its contents left out: what DoViewChange and StartView
+ * carry to a receiver known to hold this checkpoint or a later one (so it
+ * has executed every op the checkpoint covers and needs only the entries
+ * after it). Sending the application snapshot to every replica in every view
+ * change would cost time in proportion to the state. `omitted` tells it
+ * apart from a full checkpoint: any object with `omitted: true` is a reference.
+ */
+export const CheckpointReference = t.type({
+  opNumber: NonNegativeInteger,
+  viewNumber: NonNegativeInteger,
+  omitted: t.literal(true),
+});
+export type CheckpointReference = t.TypeOf<typeof CheckpointReference>;
+
+export function isCheckpointReference(checkpoint: Checkpoint | CheckpointReference): checkpoint is CheckpointReference {
+  return (checkpoint as { omitted?: unknown }).omitted === true;
+}
+
 /** What must be on stable storage before a replica says anything in a view (guide rule 8). */
 export const DurableHeader = t.type({
   viewNumber: NonNegativeInteger,
@@ -124,6 +143,8 @@ export type Commit = t.TypeOf<typeof Commit>;
 export const StartViewChange = t.type({
   type: t.literal('start-view-change'),
   ...envelope,
+  /** The op of the sender's durable checkpoint: it has executed every op up to it. */
+  checkpointOpNumber: NonNegativeInteger,
 });
 export type StartViewChange = t.TypeOf<typeof StartViewChange>;
 
@@ -133,8 +154,11 @@ export const DoViewChange = t.type({
   lastNormalView: NonNegativeInteger,
   opNumber: NonNegativeInteger,
   commitNumber: NonNegativeInteger,
-  /** The sender's checkpoint; `log` holds the entries after it. */
-  checkpoint: t.union([Checkpoint, t.null]),
+  /**
+   * The sender's checkpoint (a reference when the new primary reported one at
+   * least as recent in its StartViewChange); `log` holds the entries after it.
+   */
+  checkpoint: t.union([CheckpointReference, Checkpoint, t.null]),
   log: LogEntries,
 });
 export type DoViewChange = t.TypeOf<typeof DoViewChange>;
@@ -144,8 +168,11 @@ export const StartView = t.type({
   ...envelope,
   opNumber: NonNegativeInteger,
   commitNumber: NonNegativeInteger,
-  /** The primary's checkpoint; `log` holds the entries after it. */
-  checkpoint: t.union([Checkpoint, t.null]),
+  /**
+   * The primary's checkpoint (a reference when the receiver reported one at
+   * least as recent); `log` holds the entries after it.
+   */
+  checkpoint: t.union([CheckpointReference, Checkpoint, t.null]),
   log: LogEntries,
 });
 export type StartView = t.TypeOf<typeof StartView>;

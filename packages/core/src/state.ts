@@ -6,7 +6,7 @@
 import type * as t from 'io-ts';
 import type { ClientTable, InFlightRequests } from './client-table.js';
 import type { Log } from './log.js';
-import type { Checkpoint } from './messages.js';
+import type { Checkpoint, CheckpointReference } from './messages.js';
 import type { RequestQueue } from './request-queue.js';
 import type { ReplicaConfig } from './config.js';
 
@@ -75,7 +75,7 @@ export interface DoViewChangeVote {
   readonly lastNormalView: number;
   readonly opNumber: number;
   readonly commitNumber: number;
-  readonly checkpoint: Opaque<Checkpoint> | null;
+  readonly checkpoint: Opaque<Checkpoint | CheckpointReference> | null;
   /** A value, not a draft: the chosen log is installed from it. */
   readonly log: Log;
 }
@@ -86,6 +86,12 @@ export interface ViewChangeState {
   readonly doViewChangeSent: boolean;
   /** DoViewChange messages received by the would-be primary, one per replica, sorted by replica. */
   readonly doViewChanges: readonly DoViewChangeVote[];
+  /**
+   * By replica: the op of its durable checkpoint, as it reported in this view
+   * change (StartViewChange or DoViewChange), or null. A log sent to a replica
+   * whose checkpoint is at least the sender's may leave the snapshot out.
+   */
+  readonly checkpointOpNumbers: readonly (number | null)[];
 }
 
 /** Present only while status is recovering. */

@@ -10,17 +10,22 @@
  *   change moves on to the next view, and a primary that hears from a replica
  *   still changing to its (finished) view answers with StartView;
  * - every replica executes the newly committed ops and backups acknowledge
- *   the uncommitted suffix.
+ *   the uncommitted suffix;
+ * - DoViewChange and StartView name the sender's checkpoint without its
+ *   snapshot when the receiver reported (in this view change) a checkpoint at
+ *   least as recent: it has executed every op the checkpoint covers, so it
+ *   needs only the entries after it. Others get the checkpoint whole.
  */
 import type { DraftState, StepContext } from './context.js';
-import type { Checkpoint, Commit, DoViewChange, LogEntry, NewState, Prepare, StartView, StartViewChange } from './messages.js';
+import { isCheckpointReference } from './messages.js';
+import type { Checkpoint, CheckpointReference, Commit, DoViewChange, LogEntry, NewState, Prepare, StartView, StartViewChange } from './messages.js';
 import type { DoViewChangeVote } from './state.js';
 import { InFlightRequests } from './client-table.js';
 import { RequestQueue } from './request-queue.js';
 import { addVote, chooseLog, hasVote, primaryOf, quorumSize } from './quorum.js';
 import { Log } from './log.js';
 import { Opaque } from './state.js';
-import { checkLogClaim, installCheckpoint, logSuffix } from './checkpoint.js';
+import { checkLogClaim, checkpointOpNumber, installCheckpoint, logSuffix } from './checkpoint.js';
 import { executeCommitted } from './execute.js';
 import { describeInput, flushAndCommit, onCommit, onPrepare, sendPrepareOk } from './normal.js';
 import { onNewState } from './state-transfer.js';
@@ -56,7 +61,9 @@ export function startViewChange(s: DraftState, ctx: StepContext, viewNumber: num
   s.viewNumber = viewNumber;
   s.primary = null;
   s.repairOpNumber = null;
-  s.viewChange = { startViewChangeVotes: [ctx.self], doViewChangeSent: false, doViewChanges: [] };
+  const checkpointOpNumbers: (number | null)[] = new Array<number | null>(ctx.replicaCount).fill(null);
+  checkpointOpNumbers[ctx.self] = checkpointOpNumber(s);
+  s.viewChange = { startViewChangeVotes: [ctx.self], doViewChangeSent: false, doViewChanges: [], checkpointOpNumbers };
   // Guide rule 8: the new view is durable before this replica says anything in it.
   ctx.emit({ kind: 'persist-header', header: { viewNumber, lastNormalView: s.lastNormalView } });
   ctx.cancelTimer('heartbeat');
@@ -68,7 +75,7 @@ export function startViewChange(s: DraftState, ctx: StepContext, viewNumber: num
   if (wasPrimary) ctx.telemetry(s, 'vsr.leadership.stop');
   ctx.telemetry(s, 'vsr.status.change', { from: previousStatus, to: 'view-change' });
   ctx.telemetry(s, 'vsr.view_change.start', { lastNormalView: s.lastNormalView });
-  ctx.broadcast(s, { type: 'start-view-change' });
+  ctx.broadcast(s, { type: 'start-view-change', checkpointOpNumber: checkpointOpNumber(s) });
   maybeSendDoViewChange(s, ctx);
 }
 
@@ -76,12 +83,13 @@ export function onStartViewChange(s: DraftState, ctx: StepContext, m: StartViewC
   if (m.viewNumber < s.viewNumber) return;
   if (m.viewNumber === s.viewNumber && s.status === 'normal') {
     // The sender missed our StartView: the primary tells it again.
-    if (s.primary !== null) sendStartView(s, ctx, m.replica);
+    if (s.primary !== null) sendStartView(s, ctx, m.replica, m.checkpointOpNumber);
     return;
   }
   if (m.viewNumber > s.viewNumber) startViewChange(s, ctx, m.viewNumber);
   const viewChange = s.viewChange!;
   viewChange.startViewChangeVotes = addVote(viewChange.startViewChangeVotes, m.replica) as number[];
+  reportCheckpoint(s, m.replica, m.checkpointOpNumber);
   ctx.telemetry(s, 'vsr.view_change.vote_received', {
     from: m.replica,
     votes: viewChange.startViewChangeVotes.length,
@@ -115,14 +123,36 @@ function ownVote(s: DraftState, ctx: StepContext): DoViewChangeVote {
   };
 }
 
+/** Remembers the checkpoint a replica reported in this view change (checkpoints only move forward). */
+function reportCheckpoint(s: DraftState, replica: number, opNumber: number): void {
+  const viewChange = s.viewChange!;
+  const known = viewChange.checkpointOpNumbers[replica] ?? null;
+  if (known !== null && known >= opNumber) return;
+  const updated = [...viewChange.checkpointOpNumbers];
+  updated[replica] = opNumber;
+  viewChange.checkpointOpNumbers = updated;
+}
+
+/**
+ * The checkpoint to send a replica whose durable checkpoint is at
+ * `receiverCheckpointOpNumber` (null: unknown): a reference when that covers
+ * ours, else the whole checkpoint.
+ */
+function checkpointFor(checkpoint: Checkpoint | null, receiverCheckpointOpNumber: number | null): Checkpoint | CheckpointReference | null {
+  if (checkpoint === null) return null;
+  if (receiverCheckpointOpNumber === null || receiverCheckpointOpNumber < checkpoint.opNumber) return checkpoint;
+  return { opNumber: checkpoint.opNumber, viewNumber: checkpoint.viewNumber, omitted: true };
+}
+
 function sendDoViewChange(s: DraftState, ctx: StepContext): void {
   const { checkpoint, entries } = logSuffix(s);
-  ctx.send(s, primaryOf(s.viewNumber, ctx.replicaCount), {
+  const primary = primaryOf(s.viewNumber, ctx.replicaCount);
+  ctx.send(s, primary, {
     type: 'do-view-change',
     lastNormalView: s.lastNormalView,
     opNumber: s.log.lastOpNumber,
     commitNumber: s.commitNumber,
-    checkpoint,
+    checkpoint: checkpointFor(checkpoint, s.viewChange?.checkpointOpNumbers[primary] ?? null),
     log: entries,
   });
   ctx.telemetry(s, 'vsr.view_change.do_view_change_sent', { to: primaryOf(s.viewNumber, ctx.replicaCount) });
@@ -140,13 +170,15 @@ export function onDoViewChange(s: DraftState, ctx: StepContext, m: DoViewChange)
   }
   if (m.viewNumber < s.viewNumber) return;
   if (m.viewNumber === s.viewNumber && s.status === 'normal') {
-    sendStartView(s, ctx, m.replica);
+    sendStartView(s, ctx, m.replica, m.checkpoint?.opNumber ?? 0);
     return;
   }
   if (m.viewNumber > s.viewNumber) startViewChange(s, ctx, m.viewNumber);
   const viewChange = s.viewChange!;
   // A replica that sent DoViewChange has also started this view change.
   viewChange.startViewChangeVotes = addVote(viewChange.startViewChangeVotes, m.replica) as number[];
+  // Its checkpoint is the one its DoViewChange names (its log follows it).
+  reportCheckpoint(s, m.replica, m.checkpoint?.opNumber ?? 0);
   recordDoViewChange(s, ctx, {
     replica: m.replica,
     lastNormalView: m.lastNormalView,
@@ -198,6 +230,7 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
     ctx.reject(s, `DoViewChange votes claim commit ${commitNumber} beyond the chosen log (op ${chosen.opNumber})`, 'do-view-change');
     commitNumber = chosen.opNumber;
   }
+  const reported = viewChange.checkpointOpNumbers;
   const problem = installSuffix(s, ctx, chosen.checkpoint?.value ?? null, chosen.log.toArray());
   if (problem !== null) {
     ctx.reject(s, `the chosen DoViewChange log ${problem}; waiting for other votes`, 'do-view-change');
@@ -217,7 +250,7 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
   ctx.telemetry(s, 'vsr.view_change.complete', { chosenFrom: chosen.replica, votes: votes.length });
   ctx.telemetry(s, 'vsr.leadership.start');
   for (let to = 0; to < ctx.replicaCount; to++) {
-    if (to !== ctx.self) sendStartView(s, ctx, to);
+    if (to !== ctx.self) sendStartView(s, ctx, to, reported[to] ?? null);
   }
   ctx.setTimer('heartbeat');
   if (pipeline.length > 0) ctx.setTimer('prepare-retry');
@@ -225,13 +258,13 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
   flushAndCommit(s, ctx);
 }
 
-function sendStartView(s: DraftState, ctx: StepContext, to: number): void {
+function sendStartView(s: DraftState, ctx: StepContext, to: number, receiverCheckpointOpNumber: number | null): void {
   const { checkpoint, entries } = logSuffix(s);
   ctx.send(s, to, {
     type: 'start-view',
     opNumber: s.log.lastOpNumber,
     commitNumber: s.commitNumberMax,
-    checkpoint,
+    checkpoint: checkpointFor(checkpoint, receiverCheckpointOpNumber),
     log: entries,
   });
 }
@@ -271,12 +304,16 @@ function checkStartView(m: StartView): string | null {
 export function installSuffix(
   s: DraftState,
   ctx: StepContext,
-  checkpoint: Checkpoint | null,
+  checkpoint: Checkpoint | CheckpointReference | null,
   entries: readonly LogEntry[],
 ): string | null {
   const base = checkpoint?.opNumber ?? 0;
   if (base > s.commitNumber) {
     // Every op we executed is below the checkpoint, which covers committed ops only.
+    if (isCheckpointReference(checkpoint!)) {
+      // Sent on the word of a checkpoint this replica reported; it does not hold it (yet).
+      return `names checkpoint ${base} without its contents, but this replica has executed only up to op ${s.commitNumber}`;
+    }
     const reason = installCheckpoint(s, ctx, checkpoint!);
     if (reason !== null) return reason;
   } else {
@@ -355,7 +392,7 @@ function enterNormal(s: DraftState, ctx: StepContext, commitNumber: number): voi
 export function onViewChangeRetryTimeout(s: DraftState, ctx: StepContext): void {
   const viewChange = s.viewChange;
   if (s.status !== 'view-change' || viewChange === null) return;
-  ctx.broadcast(s, { type: 'start-view-change' });
+  ctx.broadcast(s, { type: 'start-view-change', checkpointOpNumber: checkpointOpNumber(s) });
   if (viewChange.doViewChangeSent && !ctx.isPrimaryOf(s.viewNumber)) sendDoViewChange(s, ctx);
   ctx.setTimer('view-change-retry');
 }

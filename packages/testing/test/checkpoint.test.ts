@@ -109,4 +109,71 @@ describe('checkpoints (§5)', () => {
     expect(c.states[2]!.checkpoint!.value.opNumber).toBe(8);
     expect(kvOf(c, 2)).toEqual(kvOf(c, 0));
   });
+
+  /** Delivers everything, recording every DoViewChange and StartView as it is delivered. */
+  function deliverRecording(c: Cluster): Array<{ from: number; to: number; type: string; checkpoint: unknown }> {
+    const seen: Array<{ from: number; to: number; type: string; checkpoint: unknown }> = [];
+    for (;;) {
+      const next = c.pending()[0];
+      if (next === undefined) return seen;
+      const message = next.message as { type: string; checkpoint?: unknown };
+      if (message.type === 'do-view-change' || message.type === 'start-view') {
+        seen.push({ from: next.from, to: next.to, type: message.type, checkpoint: message.checkpoint });
+      }
+      c.deliver(next);
+    }
+  }
+
+  test('a view change among replicas that hold the checkpoint names it without its snapshot', () => {
+    const c = cluster();
+    writes(c, 0, 1, 10); // Every replica has executed op 11 and holds the checkpoint at op 8.
+    c.crash(0);
+    c.fire(1, 'primary-timeout');
+    c.fire(2, 'primary-timeout');
+    const seen = deliverRecording(c);
+    expect(c.primary()).toBe(1);
+    expect(seen.map(({ type, from, to }) => `${type} ${from}→${to}`)).toEqual(expect.arrayContaining(['do-view-change 2→1', 'start-view 1→2']));
+    // Between the live replicas, no snapshot; replica 0 is down and reported nothing, so what is sent to it is whole.
+    for (const { checkpoint, type, from, to } of seen.filter(({ to }) => to !== 0)) {
+      expect({ type, from, to, checkpoint }).toEqual({ type, from, to, checkpoint: { opNumber: 8, viewNumber: 0, omitted: true } });
+    }
+    c.request(1, 'alice', 11, { type: 'read', key: 'k1' });
+    c.deliverAll();
+    expect(c.repliesTo('alice').at(-1)!.reply).toMatchObject({ result: { ok: true, value: 10 } });
+    expect(kvOf(c, 2)).toEqual(kvOf(c, 1));
+  });
+
+  test('a replica that reported an older checkpoint gets the whole checkpoint, and only it', () => {
+    const c = cluster();
+    c.isolate(2);
+    writes(c, 0, 1, 14); // Replicas 0 and 1 hold the checkpoint at op 12; replica 2 none.
+    c.heal();
+    c.crash(0);
+    c.fire(1, 'primary-timeout');
+    c.fire(2, 'primary-timeout');
+    const seen = deliverRecording(c);
+    expect(c.primary()).toBe(1);
+    const startViews = seen.filter(({ type, to }) => type === 'start-view' && to === 2);
+    expect(startViews.length).toBeGreaterThan(0);
+    for (const { checkpoint } of startViews) expect(checkpoint).toMatchObject({ opNumber: 12, snapshot: expect.anything() });
+    expect(c.states[2]!.commitNumber).toBe(15);
+    expect(kvOf(c, 2)).toEqual(kvOf(c, 1));
+  });
+
+  test('a reference to a checkpoint the receiver does not hold is refused, and nothing changes', () => {
+    const c = cluster();
+    c.isolate(2);
+    writes(c, 0, 1, 14);
+    c.heal();
+    const before = c.states[2]!;
+    const entries = c.states[0]!.log.between(12, 15);
+    const effects = c.handle(2, {
+      kind: 'message',
+      message: { type: 'start-view', cluster: 0, replica: 1, viewNumber: 1, opNumber: 15, commitNumber: 15, checkpoint: { opNumber: 12, viewNumber: 0, omitted: true }, log: entries },
+    });
+    expect(effects.find((effect) => effect.kind === 'reject')).toMatchObject({
+      reason: expect.stringMatching(/names checkpoint 12 without its contents, but this replica has executed only up to op \d+/),
+    });
+    expect(c.states[2]).toBe(before);
+  });
 });

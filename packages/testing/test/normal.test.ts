@@ -255,7 +255,7 @@ describe('sender validation (guide rule 9)', () => {
 
   test('messages from outside the configuration, another cluster, or claiming to be from ourselves are rejected', () => {
     const cluster = registered();
-    const base = { type: 'start-view-change', viewNumber: 5 };
+    const base = { type: 'start-view-change', viewNumber: 5, checkpointOpNumber: 0 };
     const cases: Array<[unknown, string]> = [
       [{ ...base, cluster: 0, replica: 3 }, 'message.replica: 3 is not in the configuration of 3 replicas'],
       [{ ...base, cluster: 9, replica: 1 }, 'message.cluster: expected cluster 0, got 9'],
