@@ -94,8 +94,9 @@ export class StepContext {
     this.effects.push({ kind: 'reply', clientId: reply.clientId, reply });
   }
 
-  setTimer(timer: TimerName): void {
-    this.effects.push({ kind: 'set-timer', timer, afterMs: timerDurationMs(this.config, timer) });
+  /** Starts (or restarts) a timer for its configured duration, times `scale` (a backoff). */
+  setTimer(timer: TimerName, scale = 1): void {
+    this.effects.push({ kind: 'set-timer', timer, afterMs: timerDurationMs(this.config, timer) * scale });
   }
 
   cancelTimer(timer: TimerName): void {

@@ -92,6 +92,11 @@ export interface ViewChangeState {
    * whose checkpoint is at least the sender's may leave the snapshot out.
    */
   readonly checkpointOpNumbers: readonly (number | null)[];
+  /**
+   * View changes started in a row without reaching normal status, this one
+   * excluded: 0 for the first. Its timers back off exponentially with it.
+   */
+  readonly attempt: number;
 }
 
 /** Present only while status is recovering. */

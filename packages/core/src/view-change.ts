@@ -57,21 +57,22 @@ export function startViewChange(s: DraftState, ctx: StepContext, viewNumber: num
   }
   const wasPrimary = s.primary !== null;
   const previousStatus = s.status;
+  const attempt = previousStatus === 'view-change' && s.viewChange !== null ? s.viewChange.attempt + 1 : 0;
   s.status = 'view-change';
   s.viewNumber = viewNumber;
   s.primary = null;
   s.repairOpNumber = null;
   const checkpointOpNumbers: (number | null)[] = new Array<number | null>(ctx.replicaCount).fill(null);
   checkpointOpNumbers[ctx.self] = checkpointOpNumber(s);
-  s.viewChange = { startViewChangeVotes: [ctx.self], doViewChangeSent: false, doViewChanges: [], checkpointOpNumbers };
+  s.viewChange = { startViewChangeVotes: [ctx.self], doViewChangeSent: false, doViewChanges: [], checkpointOpNumbers, attempt };
   // Guide rule 8: the new view is durable before this replica says anything in it.
   ctx.emit({ kind: 'persist-header', header: { viewNumber, lastNormalView: s.lastNormalView } });
   ctx.cancelTimer('heartbeat');
   ctx.cancelTimer('prepare-retry');
   ctx.cancelTimer('primary-timeout');
   ctx.cancelTimer('repair-retry');
-  ctx.setTimer('view-change-retry');
-  ctx.setTimer('view-change-timeout');
+  ctx.setTimer('view-change-retry', backoff(attempt));
+  ctx.setTimer('view-change-timeout', backoff(attempt));
   if (wasPrimary) ctx.telemetry(s, 'vsr.leadership.stop');
   ctx.telemetry(s, 'vsr.status.change', { from: previousStatus, to: 'view-change' });
   ctx.telemetry(s, 'vsr.view_change.start', { lastNormalView: s.lastNormalView });
@@ -388,13 +389,23 @@ function enterNormal(s: DraftState, ctx: StepContext, commitNumber: number): voi
   ctx.telemetry(s, 'vsr.status.change', { from: previousStatus, to: 'normal' });
 }
 
+/**
+ * View changes that fail in a row wait longer each time (×2, up to ×16): a
+ * view change whose messages take longer than the timeout to arrive and be
+ * processed (a slow network, a large checkpoint) would otherwise be abandoned
+ * again and again, and replicas that time out together would keep racing.
+ */
+function backoff(attempt: number): number {
+  return 2 ** Math.min(attempt, 4);
+}
+
 /** Guide rule 4: nothing relies on one message arriving. */
 export function onViewChangeRetryTimeout(s: DraftState, ctx: StepContext): void {
   const viewChange = s.viewChange;
   if (s.status !== 'view-change' || viewChange === null) return;
   ctx.broadcast(s, { type: 'start-view-change', checkpointOpNumber: checkpointOpNumber(s) });
   if (viewChange.doViewChangeSent && !ctx.isPrimaryOf(s.viewNumber)) sendDoViewChange(s, ctx);
-  ctx.setTimer('view-change-retry');
+  ctx.setTimer('view-change-retry', backoff(viewChange.attempt));
 }
 
 export function onViewChangeTimeout(s: DraftState, ctx: StepContext): void {

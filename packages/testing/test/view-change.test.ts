@@ -243,6 +243,33 @@ describe('view change (§4.2)', () => {
     expect(cluster.primary()).toBe(2);
   });
 
+  test('view changes that fail in a row wait twice as long each time, up to sixteen times, and the count resets once normal', () => {
+    const cluster = cluster3(1);
+    cluster.crash(0);
+    cluster.crash(1); // No majority: every view change stalls.
+    const timeoutMs = (effects: readonly { kind: string; timer?: string; afterMs?: number }[], timer: string) =>
+      effects.filter((effect) => effect.kind === 'set-timer' && effect.timer === timer).map((effect) => effect.afterMs);
+    const base = cluster.states[2]!.config.timeouts.viewChangeTimeoutMs;
+    const retry = cluster.states[2]!.config.timeouts.viewChangeRetryMs;
+    expect(timeoutMs(cluster.fire(2, 'primary-timeout'), 'view-change-timeout')).toEqual([base]);
+    const seen: Array<number | undefined> = [];
+    for (let i = 0; i < 6; i++) seen.push(...timeoutMs(cluster.fire(2, 'view-change-timeout'), 'view-change-timeout'));
+    expect(seen).toEqual([2, 4, 8, 16, 16, 16].map((factor) => factor * base));
+    expect(timeoutMs(cluster.fire(2, 'view-change-retry'), 'view-change-retry')).toEqual([16 * retry]);
+    // A majority again: the view change completes, and the next one starts from the base timeout.
+    cluster.restart(0);
+    cluster.restart(1);
+    cluster.deliverAll();
+    for (let round = 0; round < 4 && cluster.states.some((state) => state.status !== 'normal'); round++) {
+      for (const r of [0, 1, 2]) if (cluster.isArmed(r, 'view-change-retry')) cluster.fire(r, 'view-change-retry');
+      cluster.deliverAll();
+    }
+    const primary = cluster.primary();
+    expect(primary).toBeDefined();
+    const backup = [0, 1, 2].find((r) => r !== primary)!;
+    expect(timeoutMs(cluster.fire(backup, 'primary-timeout'), 'view-change-timeout')).toEqual([base]);
+  });
+
   test('a replica that missed StartView joins the later view it hears of and gets the log from its primary', () => {
     const cluster = cluster3(1);
     cluster.crash(0);
