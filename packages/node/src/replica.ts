@@ -307,7 +307,8 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
       closed = true;
       try {
         if (writing !== null) await writing;
-        storage.flush(); // What the last steps buffered, now that no flush is writing.
+        await storage.settle(); // A checkpoint being written in the background.
+        storage.flush(); // What the last steps buffered, now that nothing else is writing.
         for (const { send } of held.splice(0)) send();
       } finally {
         options.transport.close();
@@ -322,6 +323,7 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
       options.transport.close();
       storage.close();
       await writing?.catch(() => {});
+      await storage.settle();
     },
   };
   return handle;

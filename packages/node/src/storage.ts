@@ -81,6 +81,10 @@ export interface OpenReport {
 /** One durable write a flush performs, in order. */
 type Step =
   | { readonly kind: 'journal'; readonly bytes: Buffer }
+  /** Write a checkpoint: in the background for flushAsync (later writes do not wait), inline for flush. */
+  | { readonly kind: 'checkpoint'; readonly checkpoint: Checkpoint }
+  /** Wait until a checkpoint at or after `opNumber` is durable (before a release that relies on it). */
+  | { readonly kind: 'await-checkpoint'; readonly opNumber: number }
   | { readonly kind: 'atomic'; readonly file: string; readonly contents: string }
   | { readonly kind: 'remove-lost' }
   | { readonly kind: 'compact'; readonly bytes: Buffer };
@@ -99,6 +103,12 @@ export class FileStorage {
   /** An asynchronous flush is writing; the journal's descriptor must stay open until it ends. */
   private writing = false;
   private closed = false;
+  /** The op of the newest checkpoint known durable. */
+  private durableCheckpointOpNumber: number;
+  /** Checkpoint writes under way in the background, one after another. */
+  private checkpointWrites: Promise<void> = Promise.resolve();
+  private checkpointsWriting = 0;
+  private checkpointFailure: Error | null = null;
 
   private constructor(
     readonly directory: string,
@@ -107,6 +117,7 @@ export class FileStorage {
     private checkpoint: Checkpoint | null,
   ) {
     this.log = log;
+    this.durableCheckpointOpNumber = checkpoint?.opNumber ?? 0;
     this.journalRecords = log.log.length;
     this.journalFd = openSync(join(directory, JOURNAL), 'a');
   }
@@ -116,7 +127,7 @@ export class FileStorage {
     mkdirSync(directory, { recursive: true });
     const formatted = existsSync(join(directory, FORMAT));
     if (!formatted && options.create === true) {
-      writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 2 }));
+      writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 3 }));
       return { storage: new FileStorage(directory, { base: 0, log: [] }, null, null), report: { boot: null, tornTail: false, damage: null } };
     }
     let damage: string | null = formatted ? null : 'the directory holds no formatted store (lost, or never created with the cluster)';
@@ -132,7 +143,7 @@ export class FileStorage {
     if (loaded === null || damage !== null) {
       writeAtomically(directory, LOST, JSON.stringify({ reason: damage }));
       clearStore(directory);
-      if (!formatted) writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 2 }));
+      if (!formatted) writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 3 }));
       const storage = new FileStorage(directory, { base: 0, log: [] }, null, null);
       return { storage, report: { boot: { lost: true, nonce: randomInt(0, 0x7fff_ffff) }, tornTail: false, damage } };
     }
@@ -174,6 +185,7 @@ export class FileStorage {
    */
   flush(): void {
     if (this.writing) throw new Error('invariant: flush() while flushAsync() is writing');
+    if (this.checkpointsWriting > 0) throw new Error('invariant: flush() while a checkpoint is being written (await settle() first)');
     if (this.closed) throw new Error('FileStorage: closed');
     for (const step of this.plan()) this.runSync(step);
   }
@@ -185,12 +197,20 @@ export class FileStorage {
    * the promise before starting another. If the store is closed meanwhile,
    * the remaining steps are skipped (as a crash would), and the journal's
    * descriptor is closed once the step in progress ends.
+   *
+   * A checkpoint is written in the background: the flush (and the sends
+   * waiting for it) does not wait for it, so a large application state does
+   * not hold up acknowledgements and heartbeats. Only a release of log
+   * entries waits until a checkpoint covering them is durable, and the
+   * journal records after that release wait with it; a checkpoint being
+   * committed state, nothing else depends on it being on disk.
    */
   async flushAsync(): Promise<void> {
     if (this.writing) throw new Error('invariant: flushAsync() while another flush is writing');
     if (this.closed) throw new Error('FileStorage: closed');
     this.writing = true;
     try {
+      if (this.checkpointFailure !== null) throw this.checkpointFailure;
       for (const step of this.plan()) {
         if (this.closed) return;
         await this.runAsync(step);
@@ -212,8 +232,17 @@ export class FileStorage {
       steps.push({ kind: 'journal', bytes: Buffer.concat(batch) });
       batch = [];
     };
+    /** The newest checkpoint this plan writes before the current point. */
+    let plannedCheckpoint = this.durableCheckpointOpNumber;
     for (const item of pending) {
       if (item.kind === 'record') {
+        if (item.record.kind === 'log-release' && item.record.opNumber > this.durableCheckpointOpNumber) {
+          if (item.record.opNumber > plannedCheckpoint && this.checkpoint !== null && this.checkpoint.opNumber < item.record.opNumber) {
+            throw new Error(`invariant: release of op ${item.record.opNumber} with no checkpoint covering it`);
+          }
+          endBatch();
+          steps.push({ kind: 'await-checkpoint', opNumber: item.record.opNumber });
+        }
         applyLogEffect(this.log, item.record);
         this.journalRecords++;
         batch.push(frame(item.record));
@@ -224,7 +253,8 @@ export class FileStorage {
           steps.push({ kind: 'atomic', file: HEADER, contents: sealed(item.header) }, { kind: 'remove-lost' });
         } else {
           this.checkpoint = item.checkpoint;
-          steps.push({ kind: 'atomic', file: CHECKPOINT, contents: sealed(item.checkpoint) });
+          plannedCheckpoint = Math.max(plannedCheckpoint, item.checkpoint.opNumber);
+          steps.push({ kind: 'checkpoint', checkpoint: item.checkpoint });
         }
       }
     }
@@ -245,6 +275,13 @@ export class FileStorage {
         return;
       case 'atomic':
         writeAtomically(this.directory, step.file, step.contents);
+        return;
+      case 'checkpoint':
+        writeAtomically(this.directory, CHECKPOINT, sealed(step.checkpoint));
+        this.durableCheckpointOpNumber = Math.max(this.durableCheckpointOpNumber, step.checkpoint.opNumber);
+        return;
+      case 'await-checkpoint':
+        if (this.durableCheckpointOpNumber < step.opNumber) throw new Error(`invariant: release of op ${step.opNumber} before a checkpoint covers it`);
         return;
       case 'remove-lost':
         removeDurably(this.directory, LOST);
@@ -268,6 +305,16 @@ export class FileStorage {
       case 'atomic':
         await writeAtomicallyAsync(this.directory, step.file, step.contents);
         return;
+      case 'checkpoint':
+        this.writeCheckpointInBackground(step.checkpoint);
+        return;
+      case 'await-checkpoint':
+        while (this.durableCheckpointOpNumber < step.opNumber) {
+          if (this.checkpointsWriting === 0) throw new Error(`invariant: release of op ${step.opNumber} before a checkpoint covers it`);
+          await this.checkpointWrites;
+          if (this.checkpointFailure !== null) throw this.checkpointFailure;
+        }
+        return;
       case 'remove-lost':
         await removeDurablyAsync(this.directory, LOST);
         return;
@@ -287,6 +334,26 @@ export class FileStorage {
   /** True while `flushAsync` is writing. */
   get flushing(): boolean {
     return this.writing;
+  }
+
+  /** Resolves once no checkpoint is being written in the background. */
+  async settle(): Promise<void> {
+    while (this.checkpointsWriting > 0) await this.checkpointWrites;
+  }
+
+  private writeCheckpointInBackground(checkpoint: Checkpoint): void {
+    this.checkpointsWriting++;
+    this.checkpointWrites = this.checkpointWrites.then(async () => {
+      try {
+        if (this.closed || this.checkpointFailure !== null) return;
+        await writeAtomicallyAsync(this.directory, CHECKPOINT, sealed(checkpoint));
+        this.durableCheckpointOpNumber = Math.max(this.durableCheckpointOpNumber, checkpoint.opNumber);
+      } catch (error) {
+        this.checkpointFailure = error instanceof Error ? error : new Error(String(error));
+      } finally {
+        this.checkpointsWriting--;
+      }
+    });
   }
 
   /** Stops; buffered writes are dropped (as in a crash). Safe during `flushAsync`: see there. */
@@ -320,18 +387,27 @@ function frame(record: LogEffect): Buffer {
   return Buffer.concat([header, payload]);
 }
 
-/** A JSON document with the CRC32 of its body, so a damaged file is detected. */
+/**
+ * A JSON document with the CRC32 of its body, so a damaged file is detected:
+ * a first line `{"crc32":N}`, then the body. (The body is not nested in a
+ * JSON string: escaping a large checkpoint again cost as much as encoding it.)
+ */
 function sealed(value: unknown): string {
   const body = JSON.stringify(value);
-  return JSON.stringify({ crc32: crc32(Buffer.from(body, 'utf8')), body });
+  return `${JSON.stringify({ crc32: crc32(body) })}\n${body}`;
 }
 
 function unseal<A>(file: string, text: string, codec: t.Decoder<unknown, A>): A {
-  const outer = JSON.parse(text) as { crc32?: unknown; body?: unknown };
-  if (typeof outer.body !== 'string' || outer.crc32 !== crc32(Buffer.from(outer.body, 'utf8'))) {
-    throw new Error(`${file}: checksum mismatch`);
+  const newline = text.indexOf('\n');
+  let checksum: unknown;
+  try {
+    checksum = newline < 0 ? undefined : (JSON.parse(text.slice(0, newline)) as { crc32?: unknown }).crc32;
+  } catch {
+    checksum = undefined;
   }
-  const decoded = codec.decode(JSON.parse(outer.body));
+  const body = text.slice(newline + 1);
+  if (typeof checksum !== 'number' || checksum !== crc32(body)) throw new Error(`${file}: checksum mismatch`);
+  const decoded = codec.decode(JSON.parse(body));
   if (isLeft(decoded)) throw new Error(`${file}: not a valid record`);
   return decoded.right;
 }
