@@ -30,6 +30,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { KEY_LENGTH_MAX, VALUE_LENGTH_MAX } from '@vsr/kv';
+import type { ReplicaStatus } from '@vsr/node';
 import { startCluster, stopCluster, type ReplicaProcess } from '../src/cluster.js';
 
 const USAGE = `usage: npm run bench:kv -- [options]
@@ -173,14 +174,7 @@ function send(agent: Agent, endpoint: Endpoint, method: string, path: string, bo
   });
 }
 
-interface Status {
-  readonly replica: number;
-  readonly view: number;
-  readonly status: string;
-  readonly primary: number;
-  readonly op: number;
-  readonly commit: number;
-}
+type Status = Omit<ReplicaStatus, 'pid'>;
 
 async function getStatus(agent: Agent, endpoint: Endpoint): Promise<Status> {
   const answer = await send(agent, endpoint, 'GET', '/status', null, 5_000);

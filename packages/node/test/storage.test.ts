@@ -40,6 +40,51 @@ const checkpointAt = (opNumber: number): Checkpoint => ({
   clientTable: [['c', { requestNumber: opNumber, result: { ok: true }, opNumber }]],
 });
 
+/** What a store should hold: the entries after op `base`, the view of its header, its checkpoint's op. */
+type Model = { base: number; log: number[]; view: number; checkpoint: number };
+type ModelEffect = { kind: 'append' } | { kind: 'truncate'; back: number } | { kind: 'release'; back: number } | { kind: 'header'; view: number };
+
+/** Applies an effect to the store and to the model alike; a release comes with its checkpoint, as from the core. */
+function applyTo(storage: FileStorage, model: Model, op: ModelEffect): void {
+  const last = model.base + model.log.length;
+  if (op.kind === 'append') {
+    storage.apply(append(last + 1));
+    model.log.push(last + 1);
+  } else if (op.kind === 'truncate') {
+    const to = Math.max(0, last - op.back);
+    storage.apply({ kind: 'log-truncate', opNumber: to });
+    if (to < model.base) Object.assign(model, { base: to, log: [] });
+    else model.log.length = Math.min(model.log.length, to - model.base);
+  } else if (op.kind === 'release') {
+    const to = Math.max(0, last - op.back);
+    if (to <= model.checkpoint) return;
+    storage.apply({ kind: 'persist-checkpoint', checkpoint: checkpointAt(to) });
+    storage.apply({ kind: 'log-release', opNumber: to });
+    model.checkpoint = to;
+    if (to > model.base) {
+      model.log = model.log.slice(Math.min(model.log.length, to - model.base));
+      model.base = to;
+    }
+  } else {
+    storage.apply(header(op.view));
+    model.view = op.view;
+  }
+}
+
+const modelEffect: fc.Arbitrary<ModelEffect> = fc.oneof(
+  fc.constant({ kind: 'append' as const }),
+  fc.nat({ max: 8 }).map((back) => ({ kind: 'truncate' as const, back })),
+  fc.nat({ max: 8 }).map((back) => ({ kind: 'release' as const, back })),
+  fc.nat({ max: 5 }).map((view) => ({ kind: 'header' as const, view })),
+);
+
+/** What a reopened store must report for `model`. */
+const bootOf = (model: Model) => ({
+  header: { viewNumber: model.view, lastNormalView: model.view },
+  checkpoint: model.checkpoint === 0 ? null : checkpointAt(model.checkpoint),
+  log: model.log.map((opNumber) => entry(opNumber)),
+});
+
 function created(): { directory: string; storage: FileStorage } {
   const directory = freshDirectory();
   const { storage, report } = FileStorage.open(directory, { create: true });
@@ -165,72 +210,31 @@ describe('the Node store', () => {
   });
 
   test('random effects, flushes and crashes: a reopened store holds exactly what was flushed', () => {
-    const operation = fc.oneof(
-      fc.constant({ kind: 'append' as const }),
-      fc.nat({ max: 8 }).map((back) => ({ kind: 'truncate' as const, back })),
-      fc.nat({ max: 8 }).map((back) => ({ kind: 'release' as const, back })),
-      fc.nat({ max: 5 }).map((view) => ({ kind: 'header' as const, view })),
-      fc.constant({ kind: 'flush' as const }),
-      fc.constant({ kind: 'crash' as const }),
-    );
+    const operation = fc.oneof(modelEffect, fc.constant({ kind: 'flush' as const }), fc.constant({ kind: 'crash' as const }));
     fc.assert(
       fc.property(fc.array(operation, { maxLength: 60 }), (operations) => {
         let { directory, storage } = created();
         storage.apply(header(0));
         storage.flush();
         // The model: what is durable, and what is buffered.
-        let durable = { base: 0, log: [] as number[], view: 0, checkpoint: 0 };
+        let durable: Model = { base: 0, log: [], view: 0, checkpoint: 0 };
         let buffered = structuredClone(durable);
         for (const op of operations) {
-          const last = buffered.base + buffered.log.length;
-          switch (op.kind) {
-            case 'append':
-              storage.apply(append(last + 1));
-              buffered.log.push(last + 1);
-              break;
-            case 'truncate': {
-              const to = Math.max(0, last - op.back);
-              storage.apply({ kind: 'log-truncate', opNumber: to });
-              if (to < buffered.base) buffered = { ...buffered, base: to, log: [] };
-              else buffered.log.length = Math.min(buffered.log.length, to - buffered.base);
-              break;
-            }
-            case 'release': {
-              // As the core does: a checkpoint at the op, then the release it allows.
-              const to = Math.max(0, last - op.back);
-              if (to <= buffered.checkpoint) break;
-              storage.apply({ kind: 'persist-checkpoint', checkpoint: checkpointAt(to) });
-              storage.apply({ kind: 'log-release', opNumber: to });
-              buffered.checkpoint = to;
-              if (to > buffered.base) {
-                buffered.log = buffered.log.slice(Math.min(buffered.log.length, to - buffered.base));
-                buffered.base = to;
-              }
-              break;
-            }
-            case 'header':
-              storage.apply(header(op.view));
-              buffered.view = op.view;
-              break;
-            case 'flush':
-              storage.flush();
-              durable = structuredClone(buffered);
-              break;
-            case 'crash':
-              storage.close();
-              ({ storage } = FileStorage.open(directory));
-              buffered = structuredClone(durable);
-              break;
+          if (op.kind === 'flush') {
+            storage.flush();
+            durable = structuredClone(buffered);
+          } else if (op.kind === 'crash') {
+            storage.close();
+            ({ storage } = FileStorage.open(directory));
+            buffered = structuredClone(durable);
+          } else {
+            applyTo(storage, buffered, op);
           }
         }
         storage.close();
         const { report } = FileStorage.open(directory);
         expect(report.damage).toBeNull();
-        expect(report.boot).toEqual({
-          header: { viewNumber: durable.view, lastNormalView: durable.view },
-          checkpoint: durable.checkpoint === 0 ? null : checkpointAt(durable.checkpoint),
-          log: durable.log.map((opNumber) => entry(opNumber)),
-        });
+        expect(report.boot).toEqual(bootOf(durable));
         rmSync(directory, { recursive: true, force: true });
       }),
       { numRuns: 60 },
@@ -254,43 +258,12 @@ describe('the Node store', () => {
   });
 
   test('random effects, asynchronous flushes, effects during flushes and crashes in the middle of one: the store reopens to a state the writes allow', async () => {
-    const effect = fc.oneof(
-      fc.constant({ kind: 'append' as const }),
-      fc.nat({ max: 6 }).map((back) => ({ kind: 'truncate' as const, back })),
-      fc.nat({ max: 6 }).map((back) => ({ kind: 'release' as const, back })),
-      fc.nat({ max: 5 }).map((view) => ({ kind: 'header' as const, view })),
-    );
+    const effect = modelEffect;
     const operation = fc.oneof(
       { weight: 4, arbitrary: effect },
       { weight: 2, arbitrary: fc.array(effect, { maxLength: 4 }).map((during) => ({ kind: 'flush' as const, during })) },
       { weight: 1, arbitrary: fc.constant({ kind: 'crash-while-flushing' as const }) },
     );
-    type Model = { base: number; log: number[]; view: number; checkpoint: number };
-    const applyTo = (storage: FileStorage, model: Model, op: { kind: string; back?: number; view?: number }) => {
-      const last = model.base + model.log.length;
-      if (op.kind === 'append') {
-        storage.apply(append(last + 1));
-        model.log.push(last + 1);
-      } else if (op.kind === 'truncate') {
-        const to = Math.max(0, last - op.back!);
-        storage.apply({ kind: 'log-truncate', opNumber: to });
-        if (to < model.base) Object.assign(model, { base: to, log: [] });
-        else model.log.length = Math.min(model.log.length, to - model.base);
-      } else if (op.kind === 'release') {
-        const to = Math.max(0, last - op.back!);
-        if (to <= model.checkpoint) return;
-        storage.apply({ kind: 'persist-checkpoint', checkpoint: checkpointAt(to) });
-        storage.apply({ kind: 'log-release', opNumber: to });
-        model.checkpoint = to;
-        if (to > model.base) {
-          model.log = model.log.slice(Math.min(model.log.length, to - model.base));
-          model.base = to;
-        }
-      } else {
-        storage.apply(header(op.view!));
-        model.view = op.view!;
-      }
-    };
     await fc.assert(
       fc.asyncProperty(fc.array(operation, { maxLength: 40 }), async (operations) => {
         let { directory, storage } = created();
@@ -307,7 +280,7 @@ describe('the Node store', () => {
         // journal records in batches cut by each header and each release (which waits for its
         // checkpoint), so any prefix ending at such a cut.
         let cuts: Model[] = [];
-        const apply = (op: Parameters<typeof applyTo>[2]) => {
+        const apply = (op: ModelEffect) => {
           const cut = op.kind === 'header' || op.kind === 'release';
           if (cut) cuts.push(structuredClone(buffered));
           applyTo(storage, buffered, op);
@@ -349,11 +322,7 @@ describe('the Node store', () => {
         }
         storage.close();
         const { report } = reopen();
-        expect(report.boot).toEqual({
-          header: { viewNumber: durable.view, lastNormalView: durable.view },
-          checkpoint: durable.checkpoint === 0 ? null : checkpointAt(durable.checkpoint),
-          log: durable.log.map((opNumber) => entry(opNumber)),
-        });
+        expect(report.boot).toEqual(bootOf(durable));
         rmSync(directory, { recursive: true, force: true });
       }),
       { numRuns: 40 },
