@@ -23,10 +23,9 @@
  * number of clients, and hands each reply to the client it names. `connect`
  * replaces TCP, for example with a replica in the same process.
  */
-import { connect as tcpConnect, type Socket } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { Reply, type ClientRequest } from '@vsr/core';
-import { encodeFrame, readFrames, type Address } from './tcp-transport.js';
+import { TcpClientEndpoint, type Address } from './tcp-transport.js';
 
 /** One way to reach one replica: best effort, replies arrive through the link's `onReply`. */
 export interface ClientEndpoint {
@@ -35,8 +34,10 @@ export interface ClientEndpoint {
 }
 
 export interface ClusterLinkOptions {
-  /** The replicas' peer addresses, by replica id. */
-  readonly replicas: readonly Address[];
+  /** The replicas' peer addresses, by replica id (clients speak TCP to them unless `connect` says otherwise). */
+  readonly replicas?: readonly Address[];
+  /** How many replicas, when `connect` reaches every one of them and there are no addresses. */
+  readonly replicaCount?: number;
   /** Replaces TCP for replica `replicaId` (for example, an in-process replica's `submit`). */
   readonly connect?: (replicaId: number, onReply: (reply: unknown) => void) => ClientEndpoint | undefined;
   /** Largest reply frame accepted (default 16 MiB). */
@@ -52,15 +53,17 @@ export class ClusterLink {
   private closed = false;
 
   constructor(options: ClusterLinkOptions) {
-    if (options.replicas.length === 0) throw new Error('ClusterLink: replicas must name at least one replica address');
-    this.replicaCount = options.replicas.length;
+    const replicaCount = options.replicas?.length ?? options.replicaCount ?? 0;
+    if (!Number.isInteger(replicaCount) || replicaCount < 1) throw new Error('ClusterLink: give the replicas\' addresses (or replicaCount with connect)');
+    this.replicaCount = replicaCount;
     const log = options.log ?? (() => {});
-    this.endpoints = options.replicas.map((address, replicaId) => {
+    this.endpoints = Array.from({ length: replicaCount }, (_, replicaId) => {
       const onReply = (raw: unknown) => this.dispatch(raw, replicaId, log);
-      return (
-        options.connect?.(replicaId, onReply) ??
-        new TcpClientEndpoint(address, options.frameBytesMax ?? 16 * 1024 * 1024, onReply, (line) => log(`replica ${replicaId}: ${line}`))
-      );
+      const connected = options.connect?.(replicaId, onReply);
+      if (connected !== undefined) return connected;
+      const address = options.replicas?.[replicaId];
+      if (address === undefined) throw new Error(`ClusterLink: no way to reach replica ${replicaId} (no address, and connect gave none)`);
+      return new TcpClientEndpoint(address, options.frameBytesMax ?? 16 * 1024 * 1024, onReply, (line) => log(`replica ${replicaId}: ${line}`));
     });
   }
 
@@ -90,76 +93,6 @@ export class ClusterLink {
       return;
     }
     this.listeners.get(decoded.right.clientId)?.(decoded.right, from);
-  }
-}
-
-/** The TCP transport's client protocol: hello → {type:'client'} → request frames out, reply frames in. */
-class TcpClientEndpoint implements ClientEndpoint {
-  private socket: Socket | null = null;
-  private ready = false;
-  /** Requests waiting for the connection; one per client at most matters, so a few suffice. */
-  private queue: ClientRequest[] = [];
-  private closed = false;
-
-  constructor(
-    private readonly address: Address,
-    private readonly frameBytesMax: number,
-    private readonly onReply: (reply: unknown) => void,
-    private readonly log: (line: string) => void,
-  ) {}
-
-  send(request: ClientRequest): void {
-    if (this.closed) return;
-    if (this.ready && this.socket !== null) {
-      this.socket.write(encodeFrame({ type: 'request', request }));
-      return;
-    }
-    this.queue.push(request);
-    if (this.queue.length > 4096) this.queue.shift();
-    if (this.socket === null) this.dial();
-  }
-
-  private dial(): void {
-    const socket = tcpConnect(this.address.port, this.address.host);
-    this.socket = socket;
-    socket.setNoDelay(true);
-    socket.on('error', () => {});
-    socket.on('close', () => {
-      if (this.socket === socket) {
-        this.socket = null;
-        this.ready = false;
-      }
-    });
-    readFrames(
-      socket,
-      this.frameBytesMax,
-      (reason) => {
-        this.log(`closing the client connection: ${reason}`);
-        socket.destroy();
-      },
-      (payload) => {
-        const frame = payload as { type?: unknown; reply?: unknown } | null;
-        if (frame === null || typeof frame !== 'object') return;
-        if (!this.ready) {
-          if (frame.type !== 'hello') {
-            socket.destroy();
-            return;
-          }
-          socket.write(encodeFrame({ type: 'client' }));
-          this.ready = true;
-          for (const request of this.queue) socket.write(encodeFrame({ type: 'request', request }));
-          this.queue = [];
-          return;
-        }
-        if (frame.type === 'reply') this.onReply(frame.reply);
-      },
-    );
-  }
-
-  close(): void {
-    this.closed = true;
-    this.queue = [];
-    this.socket?.destroy();
   }
 }
 

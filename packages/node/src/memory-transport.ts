@@ -4,26 +4,48 @@
  * inside another), as JSON copies, and links can be cut.
  */
 import type { Message } from '@vsr/core';
-import type { Transport } from './replica.js';
+import type { ClientRequestHandler, Transport } from './replica.js';
+
+const copy = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 
 export class MemoryNetwork {
   private readonly receivers = new Map<number, (message: unknown) => void>();
+  private readonly clientHandlers = new Map<number, ClientRequestHandler>();
   private readonly cut = new Set<string>();
 
   transport(replica: number): Transport {
     return {
       send: (to: number, message: Message) => {
         if (this.cut.has(`${replica}>${to}`)) return;
-        const copy: unknown = JSON.parse(JSON.stringify(message));
+        const sent = copy(message);
         setImmediate(() => {
-          if (!this.cut.has(`${replica}>${to}`)) this.receivers.get(to)?.(copy);
+          if (!this.cut.has(`${replica}>${to}`)) this.receivers.get(to)?.(sent);
         });
       },
       listen: (deliver) => {
         this.receivers.set(replica, deliver);
       },
+      serveClients: (handler) => {
+        this.clientHandlers.set(replica, handler);
+      },
+      // Client requests from this process to replica `to`, and the replies back, cross the same links.
+      clientEndpoint: (to, onReply) => ({
+        send: (request) => {
+          if (this.cut.has(`${replica}>${to}`)) return;
+          const sent = copy(request);
+          setImmediate(() =>
+            this.clientHandlers.get(to)?.(sent, (reply) => {
+              if (this.cut.has(`${to}>${replica}`)) return;
+              const answer = copy(reply);
+              setImmediate(() => onReply(answer));
+            }),
+          );
+        },
+        close: () => {},
+      }),
       close: () => {
         this.receivers.delete(replica);
+        this.clientHandlers.delete(replica);
       },
     };
   }

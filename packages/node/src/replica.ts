@@ -29,6 +29,8 @@ import {
   type TimerName,
 } from '@vsr/core';
 import { FileStorage, type OpenReport } from './storage.js';
+import { ClusterLink, VsrClient, type ClientEndpoint } from './client.js';
+import { tcpTransport, type Address, type TcpTransport } from './tcp-transport.js';
 
 /**
  * Takes a client request (decoded JSON, not yet validated) and a way to
@@ -44,6 +46,8 @@ export interface Transport {
   listen(deliver: (message: unknown) => void): void;
   /** Optional: a transport that also carries client requests hands them to `handler`. */
   serveClients?(handler: ClientRequestHandler): void;
+  /** Optional: a way for this process to send client requests to replica `replicaId` (its replies go to `onReply`). */
+  clientEndpoint?(replicaId: number, onReply: (reply: unknown) => void): ClientEndpoint | undefined;
   close(): void;
 }
 
@@ -55,7 +59,15 @@ export interface ReplicaOptions<S, Op, R> {
   readonly directory: string;
   /** Create the store: only for a replica formed with its cluster. Otherwise a missing store recovers. */
   readonly create?: boolean;
-  readonly transport: Transport;
+  /**
+   * How replicas reach each other. Default: TCP (`tcpTransport`), listening on `peers[replicaId]`
+   * and authenticating with `secret`; then `ready` says when it is bound.
+   */
+  readonly transport?: Transport;
+  /** For the default TCP transport: every replica's address, by replica id. */
+  readonly peers?: readonly Address[];
+  /** For the default TCP transport: the cluster secret. */
+  readonly secret?: string;
   /** Called with every reply the replica sends a client (in addition to `request`'s promise). */
   readonly onReply?: (clientId: string, reply: Reply) => void;
   /** Called with every rejected input (default: nothing). */
@@ -79,6 +91,8 @@ export interface ReplicaStatus {
 }
 
 export interface ReplicaHandle {
+  /** Resolves once the transport listens (at once for a transport that needs no binding). */
+  readonly ready: Promise<void>;
   /** What storage held at start (a torn tail dropped, or damage that made it recover). */
   readonly boot: OpenReport;
   /**
@@ -87,8 +101,16 @@ export interface ReplicaHandle {
    * The reply channel the transport's clients use.
    */
   submit(request: unknown, respond: (reply: Reply) => void): void;
-  /** Submits a client request here; resolves with this replica's answer (which may be a redirect). */
-  request(clientId: string, requestNumber: number, operation: unknown, timeoutMs?: number): Promise<Reply>;
+  /**
+   * Runs `operation` on the replicated state machine and resolves with its result, like a
+   * `VsrClient` whose entry point is this replica: it reaches the primary through this
+   * replica's transport (which must carry client requests: `clientEndpoint`), retries with the
+   * same request number, and fails with `VsrTimeoutError` after `timeoutMs` (default 5 s).
+   * Calls queue: one request is outstanding at a time.
+   */
+  request(operation: unknown, options?: { timeoutMs?: number }): Promise<unknown>;
+  /** One raw request under a given client id and number; resolves with this replica's answer (which may be a redirect). */
+  requestAs(clientId: string, requestNumber: number, operation: unknown, timeoutMs?: number): Promise<Reply>;
   status(): ReplicaStatus;
   dump(): string;
   /** The reducer's state, for tests and tools. */
@@ -111,6 +133,7 @@ export class RequestTimeout extends Error {
 
 export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): ReplicaHandle {
   let state = initialState(options.config, options.machine);
+  const transport = options.transport ?? defaultTransport(state.config.replicaId, state.config.replicaCount, options.peers, options.secret);
   const { storage, report } = FileStorage.open(options.directory, { create: options.create === true });
   const timers = new Map<TimerName, NodeJS.Timeout>();
   const waiting = new Map<string, Array<(reply: Reply) => void>>();
@@ -132,6 +155,9 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
   let writing: Promise<void> | null = null;
   let flushScheduled = false;
   let closed = false;
+  /** The session `request` uses, made on first use. */
+  let client: VsrClient | undefined;
+  let link: ClusterLink | undefined;
 
   const release = (): void => {
     let ready = 0;
@@ -201,7 +227,7 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
           break;
         case 'send': {
           const { to, message } = effect;
-          outgoing(() => options.transport.send(to, message));
+          outgoing(() => transport.send(to, message));
           break;
         }
         case 'reply': {
@@ -264,14 +290,20 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
     run({ kind: 'client-request', request, receivedAtMs: Date.now() });
   };
 
-  options.transport.listen((message) => run({ kind: 'message', message }));
-  options.transport.serveClients?.(submit);
+  transport.listen((message) => run({ kind: 'message', message }));
+  transport.serveClients?.(submit);
   run({ kind: 'boot', storage: report.boot });
 
   const handle: ReplicaHandle = {
+    ready: (transport as Partial<TcpTransport>).ready ?? Promise.resolve(),
     boot: report,
     submit,
-    request(clientId, requestNumber, operation, timeoutMs = 5_000) {
+    request(operation, requestOptions) {
+      if (closed) return Promise.reject(new Error(`replica ${state.config.replicaId}: closed`));
+      client ??= localClient();
+      return client.request(operation, requestOptions);
+    },
+    requestAs(clientId, requestNumber, operation, timeoutMs = 5_000) {
       return new Promise<Reply>((resolve, reject) => {
         const key = `${clientId}#${requestNumber}`;
         const timer = setTimeout(() => {
@@ -303,6 +335,7 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
     state: () => state,
     async close() {
       if (closed) return;
+      link?.close();
       stopTimers();
       closed = true;
       try {
@@ -311,22 +344,39 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
         storage.flush(); // What the last steps buffered, now that nothing else is writing.
         for (const { send } of held.splice(0)) send();
       } finally {
-        options.transport.close();
+        transport.close();
         storage.close();
       }
     },
     async crash() {
       if (closed) return;
+      link?.close();
       stopTimers();
       closed = true;
       held = [];
-      options.transport.close();
+      transport.close();
       storage.close();
       await writing?.catch(() => {});
       await storage.settle();
     },
   };
   return handle;
+
+  /** The session behind `request`: this replica in process, the others through the transport. */
+  function localClient(): VsrClient {
+    const self = state.config.replicaId;
+    link = new ClusterLink({
+      replicaCount: state.config.replicaCount,
+      connect: (replicaId, onReply) => {
+        if (replicaId === self) return { send: (request) => submit(request, onReply), close: () => {} };
+        const endpoint = transport.clientEndpoint?.(replicaId, onReply);
+        if (endpoint !== undefined) return endpoint;
+        // Without a path to the others, requests still work while this replica is the primary.
+        return { send: () => {}, close: () => {} };
+      },
+    });
+    return new VsrClient({ link, primaryGuess: primaryOf(state.viewNumber, state.config.replicaCount), timeoutMs: 5_000, attemptTimeoutMs: 500 });
+  }
 
   function stopTimers(): void {
     for (const timer of timers.values()) clearTimeout(timer);
@@ -343,6 +393,17 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
         throw fatal;
       });
   }
+}
+
+function defaultTransport(replicaId: number, replicaCount: number, peers: readonly Address[] | undefined, secret: string | undefined): TcpTransport {
+  if (peers === undefined || secret === undefined) {
+    throw new Error('startReplica: give a transport, or peers and secret for the default TCP transport');
+  }
+  if (peers.length !== replicaCount) {
+    throw new Error(`startReplica: peers must list ${replicaCount} addresses (one per replica), got ${peers.length}`);
+  }
+  if (secret.length === 0) throw new Error('startReplica: the cluster secret must not be empty');
+  return tcpTransport({ replicaId, replicaCount, listen: peers[replicaId]!, peer: (id) => peers[id], secret });
 }
 
 function readClientId(request: unknown): string | null {

@@ -26,8 +26,9 @@
  */
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
-import type { Message, Reply } from '@vsr/core';
+import type { ClientRequest, Message, Reply } from '@vsr/core';
 import type { ClientRequestHandler, Transport } from './replica.js';
+import type { ClientEndpoint } from './client.js';
 
 export interface Address {
   readonly host: string;
@@ -252,6 +253,11 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
     serveClients(handler) {
       serveClient = handler;
     },
+    clientEndpoint(replicaId, onReply) {
+      const address = options.peer(replicaId);
+      if (address === undefined) return undefined;
+      return new TcpClientEndpoint(address, frameBytesMax, onReply, (line) => log(`replica ${options.replicaId}: client connection to replica ${replicaId}: ${line}`));
+    },
     close() {
       closed = true;
       for (const connection of outgoing.values()) connection.close();
@@ -306,4 +312,74 @@ export function readFrames(
       onFrame(payload);
     }
   });
+}
+
+/** The TCP transport's client protocol: hello → {type:'client'} → request frames out, reply frames in. */
+export class TcpClientEndpoint implements ClientEndpoint {
+  private socket: Socket | null = null;
+  private ready = false;
+  /** Requests waiting for the connection; one per client at most matters, so a few suffice. */
+  private queue: ClientRequest[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly address: Address,
+    private readonly frameBytesMax: number,
+    private readonly onReply: (reply: unknown) => void,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  send(request: ClientRequest): void {
+    if (this.closed) return;
+    if (this.ready && this.socket !== null) {
+      this.socket.write(encodeFrame({ type: 'request', request }));
+      return;
+    }
+    this.queue.push(request);
+    if (this.queue.length > 4096) this.queue.shift();
+    if (this.socket === null) this.dial();
+  }
+
+  private dial(): void {
+    const socket = connect(this.address.port, this.address.host);
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.on('close', () => {
+      if (this.socket === socket) {
+        this.socket = null;
+        this.ready = false;
+      }
+    });
+    readFrames(
+      socket,
+      this.frameBytesMax,
+      (reason) => {
+        this.log(`closing the client connection: ${reason}`);
+        socket.destroy();
+      },
+      (payload) => {
+        const frame = payload as { type?: unknown; reply?: unknown } | null;
+        if (frame === null || typeof frame !== 'object') return;
+        if (!this.ready) {
+          if (frame.type !== 'hello') {
+            socket.destroy();
+            return;
+          }
+          socket.write(encodeFrame({ type: 'client' }));
+          this.ready = true;
+          for (const request of this.queue) socket.write(encodeFrame({ type: 'request', request }));
+          this.queue = [];
+          return;
+        }
+        if (frame.type === 'reply') this.onReply(frame.reply);
+      },
+    );
+  }
+
+  close(): void {
+    this.closed = true;
+    this.queue = [];
+    this.socket?.destroy();
+  }
 }

@@ -6,12 +6,13 @@
  */
 import { afterEach, describe, expect, test } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { kvMachine } from '@vsr/kv';
 import type { Message, Reply } from '@vsr/core';
-import { MemoryNetwork, RequestTimeout, startReplica, type ReplicaHandle } from '../src/index.js';
+import { MemoryNetwork, RequestTimeout, VsrTimeoutError, startReplica, type ReplicaHandle } from '../src/index.js';
 import { TIMEOUTS, tcpCluster } from './support.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -49,7 +50,7 @@ async function send(replicas: Array<ReplicaHandle | null>, clientId: string, req
     const replica = replicas[target];
     if (replica) {
       try {
-        const reply = await replica.request(clientId, requestNumber, operation, 300);
+        const reply = await replica.requestAs(clientId, requestNumber, operation, 300);
         if (reply.type !== 'redirect') return reply;
         target = reply.primary;
         if (replicas[target] === null) target = (target + 1) % replicas.length;
@@ -87,6 +88,19 @@ describe('startReplica', () => {
     const primary = replicas.findIndex((replica) => replica?.status().status === 'normal' && replica.status().primary === replica.status().replica);
     expect(primary).toBe(1);
     expect(seen.length).toBeGreaterThan(0); // Telemetry reached diagnostics_channel.
+  });
+
+  test('request(operation) on any replica runs it on the cluster: a backup forwards it to the primary', async () => {
+    const { replicas, network } = cluster();
+    expect(await replicas[2]!.request({ type: 'write', key: 'k', value: 'from a backup' })).toEqual({ ok: true });
+    expect(await replicas[1]!.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'from a backup' });
+    expect(await replicas[0]!.request({ type: 'cas', key: 'k', expected: 'from a backup', value: 'v2' })).toEqual({ ok: true });
+    // Cut off from the others, a backup cannot get an answer: a clear timeout, not a hang.
+    network.isolate(2, 3);
+    const failure = await replicas[2]!.request({ type: 'write', key: 'k', value: 'lost' }, { timeoutMs: 400 }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(VsrTimeoutError);
+    network.heal();
+    expect(await replicas[2]!.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'v2' });
   });
 
   test('the effect contract: a replica sends Prepare or PrepareOk for an op only once the op is in its journal', async () => {
@@ -138,6 +152,9 @@ test('three replicas over TCP on 127.0.0.1, authenticated with the cluster secre
   await replicas[0]!.crash();
   replicas[0] = null;
   expect(await send(replicas, 'tcp-client', 2, { type: 'read', key: 'k' })).toMatchObject({ result: { ok: true, value: 'over tcp' } });
+  // request(operation) on a backup reaches the new primary over the TCP transport's client protocol.
+  expect(await replicas[2]!.request({ type: 'write', key: 'k', value: 'via replica 2' })).toEqual({ ok: true });
+  expect(await replicas[1]!.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'via replica 2' });
 });
 
 async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
@@ -147,3 +164,35 @@ async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<voi
     await new Promise((resolve) => setTimeout(resolve, 10));
   }
 }
+
+test('TCP is the default transport: peers and a secret are enough; without them, a clear error', async () => {
+  const ports = await Promise.all(
+    [0, 1, 2].map(
+      () =>
+        new Promise<number>((resolve) => {
+          const probe = createServer().listen(0, '127.0.0.1', () => {
+            const { port } = probe.address() as AddressInfo;
+            probe.close(() => resolve(port));
+          });
+        }),
+    ),
+  );
+  const peers = ports.map((port) => ({ host: '127.0.0.1', port }));
+  const root = mkdtempSync(join(tmpdir(), 'vsr-default-tcp-'));
+  const replicas = [0, 1, 2].map((replicaId) =>
+    startReplica({ config: { replicaId, replicaCount: 3, timeouts: TIMEOUTS }, machine: kvMachine, directory: join(root, `replica-${replicaId}`), create: true, peers, secret: 's3cret' }),
+  );
+  cleanups.push(async () => {
+    await Promise.all(replicas.map((replica) => replica.close()));
+    rmSync(root, { recursive: true, force: true });
+  });
+  await Promise.all(replicas.map((replica) => replica.ready));
+  expect(await replicas[1]!.request({ type: 'write', key: 'k', value: 'default tcp' })).toEqual({ ok: true });
+  expect(await replicas[2]!.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'default tcp' });
+  expect(() => startReplica({ config: { replicaId: 0, replicaCount: 3 }, machine: kvMachine, directory: join(root, 'none') })).toThrow(
+    /give a transport, or peers and secret/,
+  );
+  expect(() => startReplica({ config: { replicaId: 0, replicaCount: 3 }, machine: kvMachine, directory: join(root, 'none'), peers: peers.slice(0, 2), secret: 's' })).toThrow(
+    /peers must list 3 addresses \(one per replica\), got 2/,
+  );
+});
