@@ -110,7 +110,7 @@ export function faultRates(
   }
   if (classes.has('clock')) rates.clockDrift = scale(0.1, 0, 0.3);
   if (classes.has('storage')) {
-    rates.corruptEveryMs = Math.round(scale(800, 200, 4000));
+    rates.corruptEveryMs = Math.round(scale(300, 200, 4000));
     rates.tornWriteRate = scale(0.5, 0, 1);
     // Damage is found at boot, so the class restarts replicas too.
     rates.crashEveryMs ||= Math.round(scale(400, 150, 2000));

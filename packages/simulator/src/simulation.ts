@@ -9,6 +9,10 @@
  * fsync (group commit); a send or reply waits until every write before it is
  * durable; a crash loses the writes that were not synced (or keeps a prefix
  * of them, as a disk may); timers are named and drift per replica.
+ * Checkpoints take the contract's one relaxation, as the Node store does:
+ * they are written in the background, sends do not wait for them, and a log
+ * release (with every write after it) waits until a checkpoint covering it
+ * is durable.
  *
  * Faults run while the workload is under way, never with more than f
  * replicas down at once; then everything heals and the run checks liveness
@@ -56,6 +60,12 @@ export interface InterpreterBugs {
    * for a new replica and formatted: the replica rejoins as if fresh.
    */
   readonly skipHeaderWrites?: boolean;
+  /**
+   * Let a log release reach the disk before the checkpoint covering it (the
+   * one thing the background-checkpoint relaxation forbids): a crash in
+   * between leaves a store whose log starts after its checkpoint.
+   */
+  readonly releaseBeforeCheckpoint?: boolean;
 }
 
 export interface SimulationOptions {
@@ -164,6 +174,7 @@ type WorldEvent =
   | { kind: 'reply'; client: number; reply: Reply }
   | { kind: 'timer'; replica: number; timer: TimerName; generation: number }
   | { kind: 'fsync'; replica: number; incarnation: number }
+  | { kind: 'checkpoint-written'; replica: number; incarnation: number }
   | { kind: 'client-timeout'; client: number; generation: number }
   | { kind: 'client-next'; client: number }
   | { kind: 'crash-tick' }
@@ -192,7 +203,11 @@ interface Disk {
   damaged: number;
 }
 
-type Write = (disk: Disk) => void;
+interface Write {
+  readonly apply: (disk: Disk) => void;
+  /** A log release: it may reach the disk only once a checkpoint at or after this op is there. */
+  readonly releaseOpNumber?: number;
+}
 
 interface ReplicaProcess {
   state: ReplicaState;
@@ -205,8 +220,14 @@ interface ReplicaProcess {
   /** Written but not yet synced, in order. */
   pending: Write[];
   fsyncScheduled: boolean;
-  /** Sends and replies waiting for the pending writes to become durable. */
-  held: Array<() => void>;
+  /** Writes queued and writes made durable in this incarnation (a send waits for those queued before it). */
+  writesQueued: number;
+  writesDurable: number;
+  /** Sends and replies waiting for the writes before them to become durable. */
+  held: Array<{ readonly after: number; readonly send: () => void }>;
+  /** Checkpoints being written in the background, oldest first. */
+  checkpointWrites: Checkpoint[];
+  checkpointWriteScheduled: boolean;
 }
 
 interface PendingRequest {
@@ -320,7 +341,11 @@ class World {
         disk: { header: null, checkpoint: null, base: 0, log: [], lost: false, damaged: 0 },
         pending: [],
         fsyncScheduled: false,
+        writesQueued: 0,
+        writesDurable: 0,
         held: [],
+        checkpointWrites: [],
+        checkpointWriteScheduled: false,
       });
     }
     for (let r = 0; r < this.options.replicaCount; r++) this.runStep(r, { kind: 'boot', storage: null });
@@ -451,6 +476,8 @@ class World {
       }
       case 'fsync':
         return this.onFsync(event.replica, event.incarnation);
+      case 'checkpoint-written':
+        return this.onCheckpointWritten(event.replica, event.incarnation);
       case 'client-timeout': {
         const client = this.clients[event.client]!;
         if (client.pending === null || client.timerGeneration !== event.generation) return;
@@ -529,17 +556,27 @@ class World {
         case 'log-truncate':
         case 'log-release': {
           const logEffect = effect;
-          this.write(replica, (disk) => {
-            const problem = applyLogEffect(disk, logEffect);
-            if (problem !== null) throw new SafetyViolation(`replica ${replica}'s disk: ${problem}`);
-          });
+          this.write(
+            replica,
+            (disk) => {
+              const problem = applyLogEffect(disk, logEffect);
+              if (problem !== null) throw new SafetyViolation(`replica ${replica}'s disk: ${problem}`);
+            },
+            logEffect.kind === 'log-release' ? logEffect.opNumber : undefined,
+          );
           break;
         }
         case 'persist-checkpoint': {
-          const checkpoint = effect.checkpoint;
-          this.write(replica, (disk) => {
-            disk.checkpoint = checkpoint;
-          });
+          // In the background: sends do not wait for it; a release that relies on it does.
+          process.checkpointWrites.push(effect.checkpoint);
+          if (!process.checkpointWriteScheduled) {
+            process.checkpointWriteScheduled = true;
+            this.queue.push(this.nowMs + this.faultRandom.int(this.rates.fsyncMinMs, 4 * this.rates.fsyncMaxMs), {
+              kind: 'checkpoint-written',
+              replica,
+              incarnation: process.incarnation,
+            });
+          }
           break;
         }
         case 'persist-header': {
@@ -577,35 +614,71 @@ class World {
     }
   }
 
-  private write(replica: number, write: Write): void {
+  private write(replica: number, apply: (disk: Disk) => void, releaseOpNumber?: number): void {
     const process = this.processes[replica]!;
-    process.pending.push(write);
-    if (!process.fsyncScheduled) {
-      process.fsyncScheduled = true;
-      this.queue.push(this.nowMs + this.faultRandom.int(this.rates.fsyncMinMs, this.rates.fsyncMaxMs), {
-        kind: 'fsync',
-        replica,
-        incarnation: process.incarnation,
-      });
-    }
+    process.pending.push(releaseOpNumber === undefined ? { apply } : { apply, releaseOpNumber });
+    process.writesQueued++;
+    this.scheduleFsync(replica);
+  }
+
+  private scheduleFsync(replica: number): void {
+    const process = this.processes[replica]!;
+    if (process.fsyncScheduled || process.pending.length === 0) return;
+    process.fsyncScheduled = true;
+    this.queue.push(this.nowMs + this.faultRandom.int(this.rates.fsyncMinMs, this.rates.fsyncMaxMs), {
+      kind: 'fsync',
+      replica,
+      incarnation: process.incarnation,
+    });
   }
 
   /** A send or reply leaves only once every write before it is durable. */
   private outgoing(process: ReplicaProcess, send: () => void): void {
-    if (process.pending.length > 0 && this.options.bugs?.sendBeforeDurable !== true) process.held.push(send);
-    else send();
+    const after = process.writesQueued;
+    if (process.writesDurable >= after || this.options.bugs?.sendBeforeDurable === true) send();
+    else process.held.push({ after, send });
   }
 
-  /** Group commit: one fsync makes every pending write durable, then releases the sends that waited. */
+  /** How many of the pending writes may reach the disk now: all, up to a release its checkpoint does not yet cover. */
+  private writable(process: ReplicaProcess): number {
+    if (this.options.bugs?.releaseBeforeCheckpoint === true) return process.pending.length;
+    const durableCheckpoint = process.disk.checkpoint?.opNumber ?? 0;
+    const blocked = process.pending.findIndex((write) => write.releaseOpNumber !== undefined && write.releaseOpNumber > durableCheckpoint);
+    return blocked < 0 ? process.pending.length : blocked;
+  }
+
+  /** Group commit: one fsync makes the pending writes durable (up to a release still waiting for its checkpoint), then releases the sends that waited. */
   private onFsync(replica: number, incarnation: number): void {
     const process = this.processes[replica]!;
     if (process.incarnation !== incarnation) return;
-    for (const write of process.pending) write(process.disk);
-    process.pending = [];
     process.fsyncScheduled = false;
-    const held = process.held;
-    process.held = [];
-    for (const send of held) send();
+    const count = this.writable(process);
+    for (const write of process.pending.slice(0, count)) write.apply(process.disk);
+    process.pending = process.pending.slice(count);
+    process.writesDurable += count;
+    const ready = process.held.filter((held) => held.after <= process.writesDurable);
+    process.held = process.held.filter((held) => held.after > process.writesDurable);
+    for (const { send } of ready) send();
+    // A release waiting for its checkpoint is retried when the checkpoint is written.
+    if (process.pending.length > 0 && this.writable(process) > 0) this.scheduleFsync(replica);
+  }
+
+  private onCheckpointWritten(replica: number, incarnation: number): void {
+    const process = this.processes[replica]!;
+    if (process.incarnation !== incarnation) return;
+    process.checkpointWriteScheduled = false;
+    const checkpoint = process.checkpointWrites.shift();
+    if (checkpoint === undefined) return;
+    process.disk.checkpoint = checkpoint;
+    if (process.checkpointWrites.length > 0) {
+      process.checkpointWriteScheduled = true;
+      this.queue.push(this.nowMs + this.faultRandom.int(this.rates.fsyncMinMs, 4 * this.rates.fsyncMaxMs), {
+        kind: 'checkpoint-written',
+        replica,
+        incarnation,
+      });
+    }
+    this.scheduleFsync(replica);
   }
 
   // -------------------------------------------------------------------------
@@ -712,9 +785,14 @@ class World {
     process.incarnation++;
     process.timers.clear();
     process.held = [];
-    // Unsynced writes may have reached the disk in part: keep a prefix.
-    const kept = this.faultRandom.int(0, process.pending.length);
-    for (const write of process.pending.slice(0, kept)) write(process.disk);
+    // Checkpoints being written in the background may have landed, oldest first.
+    const landed = this.faultRandom.int(0, process.checkpointWrites.length);
+    if (landed > 0) process.disk.checkpoint = process.checkpointWrites[landed - 1]!;
+    process.checkpointWrites = [];
+    process.checkpointWriteScheduled = false;
+    // Unsynced writes may have reached the disk in part: keep a prefix (never past a release its checkpoint does not cover).
+    const kept = this.faultRandom.int(0, this.writable(process));
+    for (const write of process.pending.slice(0, kept)) write.apply(process.disk);
     if (kept < process.pending.length && this.faultRandom.chance(this.rates.tornWriteRate)) {
       // The write the crash interrupted is half on the disk: its checksum will not match.
       process.disk.damaged++;
@@ -722,6 +800,8 @@ class World {
     }
     process.pending = [];
     process.fsyncScheduled = false;
+    process.writesQueued = 0;
+    process.writesDurable = 0;
     this.crashes++;
     this.record(`crash${replica}`);
     if (this.tracing) this.trace.push({ t: this.nowMs, e: 'crash', r: replica });

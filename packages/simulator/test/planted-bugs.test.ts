@@ -6,7 +6,7 @@
  * simulator's `bugs` option.
  */
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import type { SimulationOptions, SimulationSummary } from '../src/index.js';
+import type { FaultName, SimulationOptions, SimulationSummary } from '../src/index.js';
 
 const QUORUM = '../../core/src/quorum.ts';
 const VIEW_CHANGE = '../../core/src/view-change.ts';
@@ -116,6 +116,19 @@ describe('the simulator catches planted bugs', () => {
       rates: { fsyncMinMs: 20, fsyncMaxMs: 60, delayMaxMs: 3, crashEveryMs: 60, downtimeMinMs: 5, downtimeMaxMs: 60, lossRate: 0.2 },
     });
     expect(caught?.violations.join('\n')).toBeTruthy();
+  });
+
+  test('a log release reaching the disk before the checkpoint it relies on', async () => {
+    // Checkpoints every 4 ops and frequent crashes: a store whose journal starts after its checkpoint cannot boot.
+    const settings = {
+      faults: ['crash', 'storage'] as FaultName[],
+      limits: { checkpointIntervalOps: 4 },
+      rates: { fsyncMinMs: 1, fsyncMaxMs: 3, crashEveryMs: 60, downtimeMinMs: 5, downtimeMaxMs: 60, tornWriteRate: 0 },
+      requests: 300,
+    };
+    const caught = await firstViolation(10, { ...settings, bugs: { releaseBeforeCheckpoint: true } });
+    expect(caught?.violations.join('\n')).toMatch(/convergence|liveness/);
+    expect(await firstViolation(10, settings)).toBeUndefined();
   });
 
   test('the correct code passes the same seeds and fault settings', async () => {
