@@ -174,6 +174,8 @@ class SessionPool {
   async execute(operation: KvOperation): Promise<KvResult> {
     const deadline = Date.now() + this.timeoutMs;
     const client = await this.acquire(deadline);
+    // An idle session may still point at a primary that failed since; start where the last request ended.
+    client.primaryGuess = this.primaryGuess;
     try {
       return (await client.request(operation, { timeoutMs: Math.max(1, deadline - Date.now()) })) as KvResult;
     } finally {

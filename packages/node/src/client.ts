@@ -175,6 +175,14 @@ export class VsrClient {
     return this.target;
   }
 
+  /** Where the next request starts (say, what another client learned since); it still follows redirects. */
+  set primaryGuess(replicaId: number) {
+    if (!Number.isInteger(replicaId) || replicaId < 0 || replicaId >= this.link.replicaCount) {
+      throw new Error(`VsrClient: primaryGuess must be a replica id in 0..${this.link.replicaCount - 1}, got ${replicaId}`);
+    }
+    this.target = replicaId;
+  }
+
   /**
    * Runs `operation` on the replicated state machine and resolves with its
    * result. Calls queue: one request is outstanding at a time; each has its

@@ -31,8 +31,14 @@ test('a client that starts at a backup is redirected to the primary, and its req
   expect(client.primaryGuess).toBe(0);
   expect(await client.request({ type: 'cas', key: 'k', expected: 'one', value: 'two' })).toEqual({ ok: true });
   expect(await client.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'two' });
-  // Registration, then three requests numbered 1..3: the primary's client table says so.
-  expect(replicas[0]!.state().clientTable.get(client.clientId)?.requestNumber).toBe(3);
+  // A hint from elsewhere sets where the next request starts; a replica id outside the cluster is refused.
+  expect(() => (client.primaryGuess = 3)).toThrow(/primaryGuess must be a replica id in 0..2, got 3/);
+  client.primaryGuess = 1;
+  expect(client.primaryGuess).toBe(1);
+  expect(await client.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'two' });
+  expect(client.primaryGuess).toBe(0);
+  // Registration, then four requests numbered 1..4: the primary's client table says so.
+  expect(replicas[0]!.state().clientTable.get(client.clientId)?.requestNumber).toBe(4);
 });
 
 test('the primary dies mid-stream: the client retries the same request number at the new primary and nothing runs twice', async () => {
