@@ -7,3 +7,4 @@ export { kvHttpServer, Unavailable, type KvHttpOptions } from './http.js';
 export { serviceMetrics, type ServiceMetrics } from './metrics.js';
 export { startCluster, stopCluster, restartReplica, prepareClusterDirectory, nodeArgs, CLI_PATH, type ClusterOptions, type ReplicaProcess } from './cluster.js';
 export { main, parseAddress, UsageError } from './cli.js';
+export { HttpHistory, resultOf } from './history.js';

@@ -5,8 +5,9 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { openSync, readFileSync, statSync, truncateSync, writeSync, closeSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkLinearizability, type HistoryOperation } from '@vsr/simulator';
-import type { KvOperation, KvResult } from '@vsr/kv';
+import { checkLinearizability } from '@vsr/simulator';
+import type { KvOperation } from '@vsr/kv';
+import { HttpHistory } from '../src/history.js';
 import { http, primaryOf, status, testCluster, waitFor, type TestCluster } from './support.js';
 
 let cluster: TestCluster | null = null;
@@ -59,33 +60,11 @@ describe('vsr-kv cluster', () => {
   test('kill -9 of the primary under load: a new primary takes over, no acknowledged write is lost, and the history is linearizable', async () => {
     cluster = await testCluster();
     const c = cluster;
-    const history: HistoryOperation[] = [];
+    const history = new HttpHistory();
     const keys = ['a', 'b', 'c', 'd'];
-    let nextId = 0;
     let stopAt = Number.POSITIVE_INFINITY;
     let killedAt = Number.POSITIVE_INFINITY;
-    const run = async (operation: KvOperation, replicaId: number, clientId: string): Promise<void> => {
-      const url = `${c.url(replicaId)}/kv/${operation.key}`;
-      const entry: HistoryOperation = { id: nextId++, clientId, operation, callMs: performance.now(), returnMs: null, outcome: { type: 'indeterminate' } };
-      history.push(entry);
-      let answer;
-      try {
-        answer =
-          operation.type === 'write'
-            ? await http('PUT', url, JSON.stringify(operation.value), { 'content-type': 'application/json' }, 8_000)
-            : operation.type === 'read'
-              ? await http('GET', url, undefined, {}, 8_000)
-              : operation.type === 'cas'
-                ? await http('POST', `${url}/cas`, JSON.stringify({ expected: operation.expected, value: operation.value }), {}, 8_000)
-                : await http('DELETE', url, undefined, {}, 8_000);
-      } catch {
-        return; // The replica died or the request timed out: the outcome is unknown.
-      }
-      if (answer.status === 503) return; // Unknown too: it may still take effect.
-      const result = resultOf(operation, answer.status, answer.body);
-      entry.returnMs = performance.now();
-      entry.outcome = { type: 'ok', result };
-    };
+    const run = (operation: KvOperation, replicaId: number, clientId: string) => history.run(c.url(replicaId), clientId, operation);
     const clients = Array.from({ length: 6 }, async (_, client) => {
       const clientId = `http-${client}`;
       for (let i = 0; performance.now() < stopAt; i++) {
@@ -101,7 +80,7 @@ describe('vsr-kv cluster', () => {
     });
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     const oldPrimary = await primaryOf(c);
-    const before = history.filter((op) => op.outcome.type === 'ok').length;
+    const before = history.acknowledged;
     killedAt = performance.now();
     await c.kill(oldPrimary);
     // Keep the load on until the new primary has served for a while.
@@ -111,7 +90,7 @@ describe('vsr-kv cluster', () => {
     await Promise.all(clients);
 
     expect(newPrimary).not.toBe(oldPrimary);
-    const acknowledgedAfter = history.filter((op) => op.outcome.type === 'ok' && op.callMs > killedAt).length;
+    const acknowledgedAfter = history.operations.filter((op) => op.outcome.type === 'ok' && op.callMs > killedAt).length;
     expect(before).toBeGreaterThan(20);
     expect(acknowledgedAfter).toBeGreaterThan(20);
     // Final reads through every live replica, part of the checked history.
@@ -119,13 +98,13 @@ describe('vsr-kv cluster', () => {
       if (!c.alive(id)) continue;
       for (const key of keys) await run({ type: 'read', key }, id, `final-${id}`);
     }
-    const verdict = checkLinearizability(history);
+    const verdict = checkLinearizability(history.operations);
     expect(verdict.counterexample?.explanation ?? 'linearizable').toBe('linearizable');
     expect(verdict.linearizable).toBe(true);
     // No acknowledged write is lost: the last acknowledged write of each key, unless overwritten
     // by an operation that may follow it, is what the final reads see; the checker proves the
     // general case, this states the plain one for the record.
-    expect(verdict.operationsChecked).toBe(history.length);
+    expect(verdict.operationsChecked).toBe(history.operations.length);
 
     // The killed primary restarts from its files and catches up with the others.
     await c.restart(oldPrimary);
@@ -193,24 +172,3 @@ describe('vsr-kv cluster', () => {
     expect(Date.now() - started).toBeLessThan(3_000);
   });
 });
-
-function resultOf(operation: KvOperation, code: number, body: Record<string, unknown>): KvResult {
-  switch (operation.type) {
-    case 'read':
-      if (code === 404) return { ok: false, error: 'not-found' };
-      if (code === 200) return { ok: true, value: body['value'] as string };
-      break;
-    case 'write':
-      if (code === 200) return { ok: true };
-      break;
-    case 'cas':
-      if (code === 200) return { ok: true };
-      if (code === 404) return { ok: false, error: 'not-found' };
-      if (code === 409) return { ok: false, error: 'precondition-failed', actual: body['actual'] as string };
-      break;
-    case 'delete':
-      if (code === 200) return { ok: true, existed: body['existed'] as boolean };
-      break;
-  }
-  throw new Error(`unexpected answer ${code} ${JSON.stringify(body)} to ${JSON.stringify(operation)}`);
-}
