@@ -46,5 +46,5 @@ export {
 } from './state.js';
 export { Log } from './log.js';
 export { ClientTable, classifyRequest, type RequestVerdict } from './client-table.js';
-export { NonNegativeInteger, PositiveInteger, ClientId, formatErrors, decodeWith } from './codec.js';
+export { NonNegativeInteger, PositiveInteger, ClientId, CLIENT_ID_LENGTH_MAX, formatErrors, decodeWith } from './codec.js';
 export { applyLogEffect, type StoredLog, type LogEffect } from './stored-log.js';

@@ -15,6 +15,8 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import {
+  CLIENT_ID_LENGTH_MAX,
+  ClientId,
   describe,
   initialState,
   primaryOf,
@@ -277,7 +279,7 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
         clientId: '',
         requestNumber: null,
         code: 'invalid-request',
-        message: 'request.clientId: expected a non-empty string (a client request is {clientId, requestNumber, operation})',
+        message: `request.clientId: expected a string of 1 to ${CLIENT_ID_LENGTH_MAX} characters (a client request is {clientId, requestNumber, operation})`,
       });
       return;
     }
@@ -406,10 +408,11 @@ function defaultTransport(replicaId: number, replicaCount: number, peers: readon
   return tcpTransport({ replicaId, replicaCount, listen: peers[replicaId]!, peer: (id) => peers[id], secret });
 }
 
+/** The request's client id if it has a valid one (the core's rule), to route the reply by. */
 function readClientId(request: unknown): string | null {
   if (request === null || typeof request !== 'object') return null;
   const clientId = (request as { clientId?: unknown }).clientId;
-  return typeof clientId === 'string' && clientId.length > 0 ? clientId : null;
+  return ClientId.is(clientId) ? clientId : null;
 }
 
 const channels = new Map<string, ReturnType<typeof channel>>();

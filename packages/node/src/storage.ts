@@ -232,12 +232,11 @@ export class FileStorage {
       steps.push({ kind: 'journal', bytes: Buffer.concat(batch) });
       batch = [];
     };
-    /** The newest checkpoint this plan writes before the current point. */
-    let plannedCheckpoint = this.durableCheckpointOpNumber;
     for (const item of pending) {
       if (item.kind === 'record') {
         if (item.record.kind === 'log-release' && item.record.opNumber > this.durableCheckpointOpNumber) {
-          if (item.record.opNumber > plannedCheckpoint && this.checkpoint !== null && this.checkpoint.opNumber < item.record.opNumber) {
+          // `this.checkpoint` is the newest checkpoint applied so far, durable or being written.
+          if ((this.checkpoint?.opNumber ?? 0) < item.record.opNumber) {
             throw new Error(`invariant: release of op ${item.record.opNumber} with no checkpoint covering it`);
           }
           endBatch();
@@ -253,7 +252,6 @@ export class FileStorage {
           steps.push({ kind: 'atomic', file: HEADER, contents: sealed(item.header) }, { kind: 'remove-lost' });
         } else {
           this.checkpoint = item.checkpoint;
-          plannedCheckpoint = Math.max(plannedCheckpoint, item.checkpoint.opNumber);
           steps.push({ kind: 'checkpoint', checkpoint: item.checkpoint });
         }
       }
