@@ -85,6 +85,16 @@ const bootOf = (model: Model) => ({
   log: model.log.map((opNumber) => entry(opNumber)),
 });
 
+/** A closed store holding ops 1..3, and its journal's bytes to damage. */
+function journalOfThreeOps(): { directory: string; path: string; bytes: Buffer } {
+  const { directory, storage } = created();
+  for (const effect of [header(0), append(1), append(2), append(3)]) storage.apply(effect);
+  storage.flush();
+  storage.close();
+  const path = join(directory, 'journal.log');
+  return { directory, path, bytes: readFileSync(path) };
+}
+
 function created(): { directory: string; storage: FileStorage } {
   const directory = freshDirectory();
   const { storage, report } = FileStorage.open(directory, { create: true });
@@ -133,12 +143,7 @@ describe('the Node store', () => {
   });
 
   test('a corrupt record is never truncated away: the store is refused and the replica recovers', () => {
-    const { directory, storage } = created();
-    for (const effect of [header(0), append(1), append(2), append(3)]) storage.apply(effect);
-    storage.flush();
-    storage.close();
-    const path = join(directory, 'journal.log');
-    const bytes = readFileSync(path);
+    const { directory, path, bytes } = journalOfThreeOps();
     bytes.writeUInt8(bytes.readUInt8(bytes.length - 5) ^ 0xff, bytes.length - 5); // Flip a byte inside the last record's payload.
     writeFileSync(path, bytes);
     const { storage: reopened, report } = FileStorage.open(directory);
@@ -157,12 +162,7 @@ describe('the Node store', () => {
   });
 
   test('a damaged length in the middle of the journal is damage, not a torn tail that would drop the records after it', () => {
-    const { directory, storage } = created();
-    for (const effect of [header(0), append(1), append(2), append(3)]) storage.apply(effect);
-    storage.flush();
-    storage.close();
-    const path = join(directory, 'journal.log');
-    const bytes = readFileSync(path);
+    const { directory, path, bytes } = journalOfThreeOps();
     const second = 12 + bytes.readUInt32LE(0); // The second record's frame starts after the first.
     bytes.writeUInt32LE(bytes.length * 2, second); // Its length now reaches past the end of the file.
     writeFileSync(path, bytes);
