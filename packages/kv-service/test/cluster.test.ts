@@ -161,7 +161,8 @@ describe('vsr-kv cluster', () => {
   test('without a majority a request gets 503 in time, not a hang', async () => {
     cluster = await testCluster({ serveArgs: ['--timeout-ms', '1000'] });
     const c = cluster;
-    expect((await http('PUT', `${c.url(2)}/kv/k`, 'v')).status).toBe(200);
+    // A working cluster first (with 1 s per request, a slow start may answer 503 once).
+    await waitFor('a first acknowledged write', async () => ((await http('PUT', `${c.url(2)}/kv/k`, 'v')).status === 200 ? true : undefined));
     await c.kill(0);
     await c.kill(1);
     const started = Date.now();

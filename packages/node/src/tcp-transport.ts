@@ -82,6 +82,8 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
   let deliver: (message: unknown) => void = () => {};
   let serveClient: ClientRequestHandler | null = null;
   let clientConnections = 0;
+  let lastMessage: Message | null = null;
+  let lastFrame: Buffer | null = null;
   let closed = false;
   const incoming = new Set<Socket>();
   const outgoing = new Map<number, Outgoing>();
@@ -245,7 +247,12 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
         connection = new Outgoing(to);
         outgoing.set(to, connection);
       }
-      connection.send(encodeFrame(message));
+      // A broadcast hands the same (immutable) message for every peer: encode it once.
+      if (message !== lastMessage) {
+        lastMessage = message;
+        lastFrame = encodeFrame(message);
+      }
+      connection.send(lastFrame!);
     },
     listen(handler) {
       deliver = handler;
