@@ -32,6 +32,10 @@ const LimitsInput = t.partial({
   batchMax: PositiveInteger,
   /** Client requests queued at the primary while the pipeline is full. */
   requestQueueMax: PositiveInteger,
+  /** A client request's size as JSON, in UTF-8 bytes: larger ones are refused before they are queued. */
+  requestBytesMax: PositiveInteger,
+  /** The bytes of client requests queued at the primary: over it, new requests are refused as busy. */
+  requestQueueBytesMax: PositiveInteger,
   /** Client sessions remembered; the least recently used is evicted deterministically. */
   clientTableMax: PositiveInteger,
   /** Log entries in one NewState message. */
@@ -67,6 +71,8 @@ export interface Limits {
   readonly pipelineMax: number;
   readonly batchMax: number;
   readonly requestQueueMax: number;
+  readonly requestBytesMax: number;
+  readonly requestQueueBytesMax: number;
   readonly clientTableMax: number;
   readonly stateTransferEntriesMax: number;
   readonly checkpointIntervalOps: number;
@@ -94,6 +100,8 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   pipelineMax: 8,
   batchMax: 32,
   requestQueueMax: 1024,
+  requestBytesMax: 1024 * 1024,
+  requestQueueBytesMax: 64 * 1024 * 1024,
   clientTableMax: 4096,
   stateTransferEntriesMax: 64,
   checkpointIntervalOps: 1024,
@@ -151,6 +159,11 @@ export function validateConfig(input: unknown): ConfigResult {
   if (limits.requestQueueMax < limits.batchMax) {
     problems.push(
       `config.limits.requestQueueMax: must be at least batchMax (${limits.batchMax}), got ${limits.requestQueueMax}`,
+    );
+  }
+  if (limits.requestQueueBytesMax < limits.requestBytesMax) {
+    problems.push(
+      `config.limits.requestQueueBytesMax: must be at least requestBytesMax (${limits.requestBytesMax}), got ${limits.requestQueueBytesMax}`,
     );
   }
   if (problems.length > 0) return { ok: false, error: problems.join('; ') };

@@ -6,15 +6,21 @@
  */
 import { ClientId, decodeWith } from './codec.js';
 import { ClientRequest, type Commit, type Prepare, type PrepareOk } from './messages.js';
-import type { DraftState, StepContext } from './context.js';
+import type { DraftPrimary, DraftState, StepContext } from './context.js';
+import { measureJson } from './json-bounds.js';
 import { classifyRequest } from './client-table.js';
-import { addVote, hasQuorum } from './quorum.js';
+import { addVote, hasQuorum, primaryOf } from './quorum.js';
 import { executeCommitted } from './execute.js';
 import { checkSegment } from './log.js';
 import { requestRepair } from './state-transfer.js';
 
 // ---------------------------------------------------------------------------
 // Client requests (§4.1 step 1, and the client table of §4)
+
+/** How deep a client's operation may nest, as JSON. */
+export const OPERATION_DEPTH_MAX = 32;
+/** The levels a request adds around its operation ({clientId, requestNumber, operation}). */
+const REQUEST_ENVELOPE_DEPTH = 1;
 
 export function onClientRequest(s: DraftState, ctx: StepContext, raw: unknown, receivedAtMs: number): void {
   const decoded = decodeWith(ClientRequest, raw, 'request');
@@ -26,7 +32,12 @@ export function onClientRequest(s: DraftState, ctx: StepContext, raw: unknown, r
     }
     return;
   }
-  const request = decoded.right;
+  // Only the three fields travel on: anything else a client attached is left here.
+  const request: ClientRequest = { clientId: decoded.right.clientId, requestNumber: decoded.right.requestNumber, operation: decoded.right.operation };
+  // Bounded before anything else is done with it: a request is held, journaled and sent to
+  // every backup, and a deeply nested one would overflow the stack wherever it is encoded.
+  const bytes = checkOperation(s, ctx, request);
+  if (bytes === null) return;
   ctx.telemetry(s, 'vsr.client.request', { clientId: request.clientId, requestNumber: request.requestNumber });
 
   if (s.status !== 'normal' || s.primary === null) {
@@ -35,27 +46,39 @@ export function onClientRequest(s: DraftState, ctx: StepContext, raw: unknown, r
       clientId: request.clientId,
       requestNumber: request.requestNumber,
       viewNumber: s.viewNumber,
-      primary: s.viewNumber % ctx.replicaCount,
+      primary: primaryOf(s.viewNumber, ctx.replicaCount),
     });
     return;
   }
+  queueRequest(s, ctx, s.primary, request, receivedAtMs, bytes);
+}
 
-  if (request.requestNumber > 0) {
-    const operation = decodeWith(ctx.machine.operation, request.operation, 'request.operation');
-    if (operation._tag === 'Left') {
-      ctx.reject(s, operation.left, 'client-request');
-      ctx.reply({
-        type: 'error',
-        clientId: request.clientId,
-        requestNumber: request.requestNumber,
-        code: 'invalid-operation',
-        message: operation.left,
-      });
-      return;
-    }
+/**
+ * Checks a request's operation: within the size and depth bounds, null for a
+ * registration (request number 0, which runs nothing), and accepted by the
+ * application's operation codec otherwise. Returns the request's size, or
+ * null after refusing it with a reason to its client.
+ */
+function checkOperation(s: DraftState, ctx: StepContext, request: ClientRequest): number | null {
+  const refuse = (message: string): null => {
+    ctx.reject(s, message, 'client-request');
+    ctx.reply({ type: 'error', clientId: request.clientId, requestNumber: request.requestNumber, code: 'invalid-operation', message });
+    return null;
+  };
+  const { requestBytesMax } = ctx.config.limits;
+  const measured = measureJson(request, requestBytesMax, OPERATION_DEPTH_MAX + REQUEST_ENVELOPE_DEPTH);
+  if (!measured.ok) return refuse(`request: ${measured.reason} (limits: ${requestBytesMax} bytes, operations nested ${OPERATION_DEPTH_MAX} deep)`);
+  if (request.requestNumber === 0) {
+    if (request.operation !== null) return refuse('request.operation: a registration (request number 0) carries no operation: expected null');
+    return measured.bytes;
   }
+  const operation = decodeWith(ctx.machine.operation, request.operation, 'request.operation');
+  if (operation._tag === 'Left') return refuse(operation.left);
+  return measured.bytes;
+}
 
-  const primary = s.primary;
+/** The primary takes a valid request: answers it from the client table, or queues it for the next op. */
+function queueRequest(s: DraftState, ctx: StepContext, primary: DraftPrimary, request: ClientRequest, receivedAtMs: number, bytes: number): void {
   const inFlight = primary.inFlight.get(request.clientId);
   if (inFlight !== undefined) {
     // The same request is already on its way to commit (it will be answered
@@ -89,17 +112,18 @@ export function onClientRequest(s: DraftState, ctx: StepContext, raw: unknown, r
       break;
   }
 
-  if (primary.queue.size >= ctx.config.limits.requestQueueMax) {
+  const { requestQueueMax, requestQueueBytesMax } = ctx.config.limits;
+  if (primary.queue.size >= requestQueueMax || primary.queue.bytes + bytes > requestQueueBytesMax) {
     ctx.reply({
       type: 'error',
       clientId: request.clientId,
       requestNumber: request.requestNumber,
       code: 'busy',
-      message: `the primary's request queue is full (${ctx.config.limits.requestQueueMax}); retry later`,
+      message: `the primary's request queue is full (${primary.queue.size} of ${requestQueueMax} requests, ${primary.queue.bytes} of ${requestQueueBytesMax} bytes); retry later`,
     });
     return;
   }
-  primary.queue = primary.queue.push({ request, receivedAtMs });
+  primary.queue = primary.queue.push({ request, receivedAtMs, bytes });
   primary.inFlight = primary.inFlight.add(request.clientId, request.requestNumber);
   flushAndCommit(s, ctx);
 }

@@ -1,6 +1,8 @@
 /**
  * The primary's queue of client requests waiting for room in the pipeline:
- * a persistent list wrapped in a class, so a step never copies it.
+ * a persistent list wrapped in a class, so a step never copies it. It keeps
+ * the total size of what it holds, so the primary can bound the queue in
+ * bytes as well as in requests.
  */
 import { List } from 'immutable';
 import type { ClientRequest } from './messages.js';
@@ -8,12 +10,19 @@ import type { ClientRequest } from './messages.js';
 export interface QueuedRequest {
   readonly request: ClientRequest;
   readonly receivedAtMs: number;
+  /** The request's size as JSON (UTF-8 bytes), measured when it was accepted. */
+  readonly bytes: number;
 }
 
 export class RequestQueue {
-  static readonly EMPTY = new RequestQueue(List<QueuedRequest>());
+  static readonly EMPTY = new RequestQueue(List<QueuedRequest>(), 0);
 
-  private constructor(private readonly items: List<QueuedRequest>) {
+  private constructor(
+    private readonly items: List<QueuedRequest>,
+    /** The sum of the queued requests' `bytes`. */
+    readonly bytes: number,
+  ) {
+    if (!(bytes >= 0 && (items.size > 0 || bytes === 0))) throw new Error(`invariant: a queue of ${items.size} requests holds ${bytes} bytes`);
     Object.freeze(this);
   }
 
@@ -22,12 +31,15 @@ export class RequestQueue {
   }
 
   push(item: QueuedRequest): RequestQueue {
-    return new RequestQueue(this.items.push(item));
+    return new RequestQueue(this.items.push(item), this.bytes + item.bytes);
   }
 
   /** Removes up to `count` requests from the front: [taken, rest]. */
   take(count: number): [QueuedRequest[], RequestQueue] {
-    return [this.items.take(count).toArray(), new RequestQueue(this.items.skip(count))];
+    const taken = this.items.take(count).toArray();
+    let bytes = this.bytes;
+    for (const item of taken) bytes -= item.bytes;
+    return [taken, new RequestQueue(this.items.skip(count), bytes)];
   }
 
   toJSON(): QueuedRequest[] {
