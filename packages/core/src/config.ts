@@ -116,18 +116,26 @@ export class ConfigError extends Error {
 
 export type ConfigResult = { ok: true; config: ReplicaConfig } | { ok: false; error: string };
 
+/** Unknown fields reported in one error, at most: the rest are counted. */
+const UNKNOWN_FIELDS_REPORTED_MAX = 5;
+
 /**
  * Validates raw configuration (from a file, flags, JSON) and fills defaults.
- * Never throws: the error names every offending field.
+ * A field the configuration does not know (a typo such as `pipelinMax`) is
+ * refused, not ignored. Never throws, even on a hostile object (a getter or
+ * a proxy trap that throws): the error names every offending field.
  */
 export function validateConfig(input: unknown): ConfigResult {
   let decoded;
+  let unknown: string[];
   try {
+    unknown = unknownFields(input, ReplicaConfigInput, 'config');
     decoded = ReplicaConfigInput.decode(input);
   } catch (error) {
-    return { ok: false, error: `config: could not be read (${String(error)})` };
+    return { ok: false, error: `config: could not be read (${describeThrown(error)})` };
   }
-  if (isLeft(decoded)) return { ok: false, error: formatErrors(decoded.left, 'config') };
+  const invalid = isLeft(decoded) ? [formatErrors(decoded.left, 'config')] : [];
+  if (unknown.length > 0 || isLeft(decoded)) return { ok: false, error: [...summarized(unknown), ...invalid].join('; ') };
   const raw = decoded.right;
   const config: ReplicaConfig = {
     cluster: raw.cluster ?? 0,
@@ -175,6 +183,48 @@ export function parseConfig(input: unknown): ReplicaConfig {
   const result = validateConfig(input);
   if (!result.ok) throw new ConfigError(result.error);
   return result.config;
+}
+
+/** The fields an object codec knows, with their codecs; null for a codec that does not describe an object. */
+function fieldsOf(codec: t.Mixed): Readonly<Record<string, t.Mixed>> | null {
+  if (codec instanceof t.InterfaceType || codec instanceof t.PartialType) return codec.props as Record<string, t.Mixed>;
+  if (codec instanceof t.ExactType || codec instanceof t.ReadonlyType) return fieldsOf(codec.type as t.Mixed);
+  if (codec instanceof t.IntersectionType) {
+    const members = (codec.types as t.Mixed[]).map(fieldsOf);
+    return members.some((fields) => fields === null) ? null : Object.assign({}, ...members);
+  }
+  return null;
+}
+
+/**
+ * `path.key: unknown field (known: ...)` for every own key of `input`, and of
+ * the objects nested in it, that `codec` does not know. io-ts ignores (or, if
+ * exact, strips) such keys silently. May throw on a hostile object.
+ */
+function unknownFields(input: unknown, codec: t.Mixed, path: string): string[] {
+  const fields = fieldsOf(codec);
+  if (fields === null || typeof input !== 'object' || input === null || Array.isArray(input)) return [];
+  const problems: string[] = [];
+  for (const key of Object.keys(input)) {
+    const field = Object.hasOwn(fields, key) ? fields[key] : undefined;
+    if (field === undefined) problems.push(`${path}.${key}: unknown field (known: ${Object.keys(fields).join(', ')})`);
+    else problems.push(...unknownFields((input as Record<string, unknown>)[key], field, `${path}.${key}`));
+  }
+  return problems;
+}
+
+function summarized(problems: readonly string[]): string[] {
+  if (problems.length <= UNKNOWN_FIELDS_REPORTED_MAX) return [...problems];
+  return [...problems.slice(0, UNKNOWN_FIELDS_REPORTED_MAX), `and ${problems.length - UNKNOWN_FIELDS_REPORTED_MAX} more unknown fields`];
+}
+
+/** What was thrown, as text; never throws itself (a thrown object's toString may). */
+function describeThrown(error: unknown): string {
+  try {
+    return String(error);
+  } catch {
+    return typeof error;
+  }
 }
 
 function stripUndefined<T extends object>(value: T | undefined): Partial<T> {

@@ -38,6 +38,46 @@ describe('configuration', () => {
     expect(result.ok ? '' : result.error).toContain(message);
   });
 
+  test.each([
+    [
+      { replicaId: 0, replicaCount: 3, limits: { pipelinMax: 4 } },
+      'config.limits.pipelinMax: unknown field (known: pipelineMax, batchMax, requestQueueMax, requestBytesMax, requestQueueBytesMax, clientTableMax, stateTransferEntriesMax, checkpointIntervalOps)',
+    ],
+    [{ replicaId: 0, replicaCount: 3, replicas: 3 }, 'config.replicas: unknown field (known: replicaId, replicaCount, cluster, timeouts, limits)'],
+    [{ replicaId: 0, replicaCount: 3, timeouts: { heartbeat: 50 } }, 'config.timeouts.heartbeat: unknown field (known: heartbeatMs, primaryTimeoutMs,'],
+    [JSON.parse('{"replicaId":0,"replicaCount":3,"__proto__":{"x":1}}'), 'config.__proto__: unknown field'],
+  ])('refuses the unknown field in %j, naming it and the known ones', (input, message) => {
+    const result = validateConfig(input);
+    expect(result.ok).toBe(false);
+    expect(result.ok ? '' : result.error).toContain(message);
+  });
+
+  test('reports unknown fields along with invalid ones, and a bounded number of them', () => {
+    const result = validateConfig({ replicaId: -1, replicaCount: 3, limits: { pipelinMax: 4, batchMax: 0 } });
+    expect(result.ok ? '' : result.error).toMatch(/^config\.limits\.pipelinMax: unknown field .*; config\.replicaId: expected NonNegativeInteger, got -1/);
+    expect(result.ok ? '' : result.error).toContain('config.limits.batchMax: expected PositiveInteger, got 0');
+    const many = Object.fromEntries(Array.from({ length: 1000 }, (_, i) => [`field${i}`, i]));
+    const error = (validateConfig({ replicaId: 0, replicaCount: 3, ...many }) as { error: string }).error;
+    expect(error).toContain('config.field4: unknown field');
+    expect(error).not.toContain('config.field5:');
+    expect(error).toMatch(/; and 995 more unknown fields$/);
+  });
+
+  test('never throws, even on an object whose getters, proxy traps or thrown values throw', () => {
+    const throwing = { toString: () => { throw new Error('no'); } };
+    const hostile = [
+      { replicaId: 0, replicaCount: 3, get limits(): never { throw new Error('getter'); } },
+      new Proxy({}, { ownKeys: () => { throw new Error('ownKeys'); } }),
+      { replicaId: 0, replicaCount: 3, timeouts: new Proxy({}, { ownKeys: () => { throw throwing; } }) },
+      (() => { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy; })(),
+    ];
+    for (const input of hostile) {
+      let result: ReturnType<typeof validateConfig> | undefined;
+      expect(() => (result = validateConfig(input))).not.toThrow();
+      expect(result).toMatchObject({ ok: false, error: expect.stringMatching(/^config: could not be read \(/) });
+    }
+  });
+
   test('initialState throws a ConfigError for invalid configuration', () => {
     expect(() => initialState({ replicaId: 5, replicaCount: 3 }, counterMachine)).toThrow(ConfigError);
     expect(() => initialState({ replicaId: 5, replicaCount: 3 }, counterMachine)).toThrow(/config\.replicaId/);

@@ -1,6 +1,8 @@
 /**
  * Durable storage for one replica in a data directory, under the effect
- * contract (docs/architecture.md):
+ * contract (docs/architecture.md). The directory is mode 0700 and every file
+ * in it 0600, temporary files included (an older version's 0755 directory and
+ * 0644 files are narrowed at open, once nothing has refused the store):
  *
  * - `journal.log`: an append-only journal of the reducer's log effects
  *   (log-append, log-truncate, log-release), each framed as
@@ -8,38 +10,53 @@
  *   `applyLogEffect`;
  * - `header.json` and `checkpoint.json`: written atomically (temporary file,
  *   fsync, rename, fsync of the directory), each with its own CRC32;
- * - `format.json`: written once when the replica is created with its cluster;
+ * - `format.json`: `{"formatVersion":N}`, written once when the replica is
+ *   created with its cluster and checked at every open;
  * - `lost.json`: written when a store is refused, removed once the replica has
  *   recovered and written a header, so a crash during recovery cannot make
- *   the replica look new.
+ *   the replica look new;
+ * - `damaged-<time>/`: the files of a store refused as damaged, moved aside.
  *
  * Effects are buffered by `apply` and made durable by `flush`, which keeps
  * their order (a header or checkpoint is written only after the journal
  * records before it are synced) with as few fsyncs as that allows: one per
  * flush in the common case (group commit).
  *
- * At open, every record's checksum is verified. A record cut short at the
- * end of the journal is a write a crash interrupted before its fsync, so
- * nothing depending on it was ever sent: it is dropped. Any other damage (a
- * checksum that fails, a record out of order, a missing format marker) means
- * the store cannot be trusted, and may have lost ops this replica
- * acknowledged: the store is cleared and the replica boots as lost, to
- * recover from its peers (VR Revisited §4.3). It is never truncated to its
- * last good record.
+ * At open, two kinds of trouble are told apart:
+ *
+ * - Damage, to this replica's disk: a checksum that fails, a record out of
+ *   order, a header missing under a log, a missing format marker. The store
+ *   cannot be trusted and may have lost ops this replica acknowledged, so it
+ *   is refused: its files are moved to `damaged-<time>/` (never deleted, never
+ *   truncated to the last good record) and the replica boots as lost, to
+ *   recover from its peers (VR Revisited §4.3). A later start before the
+ *   recovery has written a header moves what it wrote aside the same way. A
+ *   file that cannot be read at all (permissions, I/O) is not damage: `open`
+ *   throws. Nor is a record cut short at the end of the journal: it is a
+ *   write a crash interrupted before its fsync, so nothing depending on it
+ *   was ever sent; it is dropped.
+ * - Incompatibility, of this build with the store: a format.json that is not
+ *   JSON or names a version this build does not know, or a record, header or
+ *   checkpoint whose checksum is right but which does not decode. An upgrade
+ *   (or a downgrade) would do that to every replica at once, and recovering
+ *   from peers that are all refused would lose the cluster, so `open` throws a
+ *   `StoreIncompatible` naming the file and the field, and changes nothing.
  */
-import { closeSync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, write, writeFileSync, writeSync, existsSync } from 'node:fs';
+import { chmodSync, closeSync, fchmodSync, fsync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, write, writeFileSync, writeSync, existsSync } from 'node:fs';
 import * as fsPromises from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { randomInt } from 'node:crypto';
-import { isLeft } from 'fp-ts/lib/Either.js';
+import { isLeft, left, type Either } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
 import {
   Checkpoint,
   DurableHeader,
   LogEntry,
   NonNegativeInteger,
+  PositiveInteger,
   applyLogEffect,
+  decodeWith,
   type BootStorage,
   type Effect,
   type LogEffect,
@@ -50,6 +67,18 @@ const JOURNAL = 'journal.log';
 const HEADER = 'header.json';
 const CHECKPOINT = 'checkpoint.json';
 const FORMAT = 'format.json';
+/** The format this build writes, and every format it can open. Bump it when an encoding changes. */
+const FORMAT_VERSION = 3;
+const FORMAT_VERSIONS_SUPPORTED: readonly number[] = [FORMAT_VERSION];
+/** format.json: exact (an unknown field is refused, see `checkFormat`). */
+const FormatFile = t.exact(t.type({ formatVersion: PositiveInteger }));
+/** The files of a store, moved aside together when it is refused as damaged. */
+const STORE_FILES = [JOURNAL, HEADER, CHECKPOINT] as const;
+/** Where a refused store's files go: `damaged-<ISO time, ':' as '-'>`, inside the data directory. */
+const DAMAGED_PREFIX = 'damaged-';
+const DIRECTORY_MODE = 0o700;
+const FILE_MODE = 0o600;
+const REFUSAL = 'refusing to start, nothing was changed';
 /** Present from a refused or lost store until the recovered replica writes its first header. */
 const LOST = 'lost.json';
 /** [payload length u32][payload crc32 u32][crc32 of those 8 bytes u32], all little-endian. */
@@ -57,12 +86,30 @@ const FRAME_BYTES = 12;
 /** Rewrite the journal once this many records describe entries no longer held. */
 const COMPACT_AFTER_RECORDS = 4096;
 
-/** A journal record is a log effect, exactly as the reducer emitted it. */
-const JournalRecord = t.union([
-  t.type({ kind: t.literal('log-append'), entry: LogEntry }),
-  t.type({ kind: t.literal('log-truncate'), opNumber: NonNegativeInteger }),
-  t.type({ kind: t.literal('log-release'), opNumber: NonNegativeInteger }),
-]);
+/** A journal record is a log effect, exactly as the reducer emitted it: its codec, by kind. */
+const JOURNAL_RECORD_CODECS: Readonly<Record<LogEffect['kind'], t.Decoder<unknown, LogEffect>>> = {
+  'log-append': t.type({ kind: t.literal('log-append'), entry: LogEntry }),
+  'log-truncate': t.type({ kind: t.literal('log-truncate'), opNumber: NonNegativeInteger }),
+  'log-release': t.type({ kind: t.literal('log-release'), opNumber: NonNegativeInteger }),
+};
+
+/**
+ * The store was written in a format this build does not know (format.json, or
+ * a record, header or checkpoint whose checksum is right but which does not
+ * decode): the replica must not start. Thrown by `open`, which then has
+ * changed nothing in the directory.
+ */
+export class StoreIncompatible extends Error {
+  constructor(path: string, problem: string) {
+    super(`${path}: ${problem}; ${REFUSAL}`);
+    this.name = 'StoreIncompatible';
+  }
+}
+
+/** The store is damaged (a checksum fails, a record is out of order): refused, the replica boots as lost. */
+class StoreDamage extends Error {}
+
+type Loaded = { log: StoredLog; tornTail: boolean; header: DurableHeader | null; checkpoint: Checkpoint | null };
 
 export interface OpenOptions {
   /** Create a new replica's store if the directory has none (only when the cluster is formed). */
@@ -74,7 +121,7 @@ export interface OpenReport {
   readonly boot: BootStorage;
   /** A record cut short at the journal's end was dropped. */
   readonly tornTail: boolean;
-  /** Why the store was refused, if it was. */
+  /** Why the store was refused, if it was, and where its files were moved. */
   readonly damage: string | null;
 }
 
@@ -119,39 +166,45 @@ export class FileStorage {
     this.log = log;
     this.durableCheckpointOpNumber = checkpoint?.opNumber ?? 0;
     this.journalRecords = log.log.length;
-    this.journalFd = openSync(join(directory, JOURNAL), 'a');
+    this.journalFd = openSync(join(directory, JOURNAL), 'a', FILE_MODE);
   }
 
-  /** Opens (or creates) the store and says what the replica should boot with. */
+  /**
+   * Opens (or creates) the store and says what the replica should boot with.
+   * A damaged store is moved aside and the replica boots as lost; a store this
+   * build cannot read throws a `StoreIncompatible` before anything is changed.
+   */
   static open(directory: string, options: OpenOptions = {}): { storage: FileStorage; report: OpenReport } {
-    mkdirSync(directory, { recursive: true });
+    if (!existsSync(directory)) mkdirSync(directory, { recursive: true, mode: DIRECTORY_MODE });
     const formatted = existsSync(join(directory, FORMAT));
+    // Everything that can refuse the store is read before anything is written.
+    if (formatted) checkFormat(directory);
+    const inspected = formatted ? inspect(directory) : null;
+    narrowModes(directory);
     if (!formatted && options.create === true) {
-      writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 3 }));
+      writeAtomically(directory, FORMAT, formatText());
       return { storage: new FileStorage(directory, { base: 0, log: [] }, null, null), report: { boot: null, tornTail: false, damage: null } };
     }
-    let damage: string | null = formatted ? null : 'the directory holds no formatted store (lost, or never created with the cluster)';
-    if (damage === null && existsSync(join(directory, LOST))) damage = 'a recovery from an earlier start has not completed';
-    let loaded: { log: StoredLog; tornTail: boolean; header: DurableHeader | null; checkpoint: Checkpoint | null } | null = null;
-    if (damage === null) {
-      try {
-        loaded = load(directory);
-      } catch (error) {
-        damage = error instanceof Error ? error.message : String(error);
-      }
+    if (inspected === null || 'damage' in inspected) {
+      const reason = inspected?.damage ?? 'the directory holds no formatted store (lost, or never created with the cluster)';
+      return FileStorage.openLost(directory, reason, formatted);
     }
-    if (loaded === null || damage !== null) {
-      writeAtomically(directory, LOST, JSON.stringify({ reason: damage }));
-      clearStore(directory);
-      if (!formatted) writeAtomically(directory, FORMAT, JSON.stringify({ formatVersion: 3 }));
-      const storage = new FileStorage(directory, { base: 0, log: [] }, null, null);
-      return { storage, report: { boot: { lost: true, nonce: randomInt(0, 0x7fff_ffff) }, tornTail: false, damage } };
-    }
-    const { log, tornTail, header, checkpoint } = loaded;
+    const { log, tornTail, header, checkpoint } = inspected;
     const storage = new FileStorage(directory, log, header, checkpoint);
     if (tornTail) storage.rewriteJournal();
     const boot: BootStorage = header === null ? null : { header, checkpoint, log: [...log.log] };
     return { storage, report: { boot, tornTail, damage: null } };
+  }
+
+  /** Refuses the store: marks it lost, moves its files aside, and boots empty as lost. */
+  private static openLost(directory: string, reason: string, formatted: boolean): { storage: FileStorage; report: OpenReport } {
+    // lost.json first: a crash before the files are moved must not let the next start trust them.
+    writeAtomically(directory, LOST, JSON.stringify({ reason }));
+    const movedTo = moveStoreAside(directory);
+    if (!formatted) writeAtomically(directory, FORMAT, formatText());
+    const damage = movedTo === null ? reason : `${reason}; the store's files were moved to ${movedTo}`;
+    const storage = new FileStorage(directory, { base: 0, log: [] }, null, null);
+    return { storage, report: { boot: { lost: true, nonce: randomInt(0, 0x7fff_ffff) }, tornTail: false, damage } };
   }
 
   /** Buffers a storage effect (others are ignored). Durable only after `flush`. */
@@ -287,7 +340,7 @@ export class FileStorage {
       case 'compact':
         closeSync(this.journalFd);
         writeAtomically(this.directory, JOURNAL, step.bytes);
-        this.journalFd = openSync(join(this.directory, JOURNAL), 'a');
+        this.journalFd = openSync(join(this.directory, JOURNAL), 'a', FILE_MODE);
         return;
     }
   }
@@ -297,7 +350,9 @@ export class FileStorage {
       case 'journal': {
         let written = 0;
         while (written < step.bytes.length) written += await writeAsync(this.journalFd, step.bytes, written);
+        const started = performance.now();
         await fsyncAsync(this.journalFd);
+        this.onJournalFsync?.(performance.now() - started, step.bytes.length);
         return;
       }
       case 'atomic':
@@ -319,7 +374,7 @@ export class FileStorage {
       case 'compact':
         closeSync(this.journalFd);
         await writeAtomicallyAsync(this.directory, JOURNAL, step.bytes);
-        this.journalFd = openSync(join(this.directory, JOURNAL), 'a');
+        this.journalFd = openSync(join(this.directory, JOURNAL), 'a', FILE_MODE);
         return;
     }
   }
@@ -328,6 +383,9 @@ export class FileStorage {
   snapshot(): { header: DurableHeader | null; checkpoint: Checkpoint | null; base: number; log: LogEntry[] } {
     return { header: this.header, checkpoint: this.checkpoint, base: this.log.base, log: [...this.log.log] };
   }
+
+  /** Called after each journal fsync of `flushAsync` with its duration and the bytes it made durable (for metrics). */
+  onJournalFsync: ((durationMs: number, bytes: number) => void) | null = null;
 
   /** True while `flushAsync` is writing. */
   get flushing(): boolean {
@@ -395,7 +453,7 @@ function sealed(value: unknown): string {
   return `${JSON.stringify({ crc32: crc32(body) })}\n${body}`;
 }
 
-function unseal<A>(file: string, text: string, codec: t.Decoder<unknown, A>): A {
+function unseal<A>(directory: string, file: string, text: string, codec: t.Decoder<unknown, A>): A {
   const newline = text.indexOf('\n');
   let checksum: unknown;
   try {
@@ -404,60 +462,162 @@ function unseal<A>(file: string, text: string, codec: t.Decoder<unknown, A>): A 
     checksum = undefined;
   }
   const body = text.slice(newline + 1);
-  if (typeof checksum !== 'number' || checksum !== crc32(body)) throw new Error(`${file}: checksum mismatch`);
-  const decoded = codec.decode(JSON.parse(body));
-  if (isLeft(decoded)) throw new Error(`${file}: not a valid record`);
+  if (typeof checksum !== 'number' || checksum !== crc32(body)) throw new StoreDamage(`${file}: checksum mismatch`);
+  const decoded = decodeJson(body, codec);
+  if (isLeft(decoded)) throw new StoreIncompatible(join(directory, file), `the checksum is right but the contents do not decode (${decoded.left}): a format this build does not know`);
   return decoded.right;
 }
 
-function load(directory: string): { log: StoredLog; tornTail: boolean; header: DurableHeader | null; checkpoint: Checkpoint | null } {
-  const read = (file: string): string | null => {
-    const path = join(directory, file);
-    return existsSync(path) ? readFileSync(path, 'utf8') : null;
+/** Parses and decodes a document whose checksum was right; never throws. */
+function decodeJson<A>(text: string, codec: t.Decoder<unknown, A>): Either<string, A> {
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    return left(`not JSON: ${messageOf(error)}`);
+  }
+  return decodeWith(codec, json);
+}
+
+/** A journal record's payload (its checksum right) as a log effect, or why it does not decode. */
+function decodeRecord(payload: Buffer): Either<string, LogEffect> {
+  let json: unknown;
+  try {
+    json = JSON.parse(payload.toString('utf8'));
+  } catch (error) {
+    return left(`not JSON: ${messageOf(error)}`);
+  }
+  const kind = typeof json === 'object' && json !== null ? (json as { kind?: unknown }).kind : undefined;
+  const kinds = Object.keys(JOURNAL_RECORD_CODECS) as Array<LogEffect['kind']>;
+  const known = kinds.find((name) => name === kind);
+  if (known === undefined) return left(`kind: expected one of ${kinds.join(', ')}, got ${JSON.stringify(kind) ?? 'undefined'}`);
+  return decodeWith(JOURNAL_RECORD_CODECS[known], json);
+}
+
+/**
+ * Reads the store. Throws a StoreDamage naming every damaged file, or a
+ * StoreIncompatible as soon as a file does not decode: an incompatibility
+ * wins over damage elsewhere, since it says every replica is in the same case.
+ */
+function load(directory: string): Loaded {
+  const damages: string[] = [];
+  const unlessDamaged = <A>(read: () => A): A | null => {
+    try {
+      return read();
+    } catch (error) {
+      if (!(error instanceof StoreDamage)) throw error;
+      damages.push(error.message);
+      return null;
+    }
   };
-  const headerText = read(HEADER);
-  const checkpointText = read(CHECKPOINT);
-  const header = headerText === null ? null : unseal(HEADER, headerText, DurableHeader);
-  const checkpoint = checkpointText === null ? null : unseal(CHECKPOINT, checkpointText, Checkpoint);
-  const journalPath = join(directory, JOURNAL);
-  const bytes = existsSync(journalPath) ? readFileSync(journalPath) : Buffer.alloc(0);
+  const readSealed = <A>(file: string, codec: t.Decoder<unknown, A>): A | null => {
+    const path = join(directory, file);
+    return existsSync(path) ? unseal(directory, file, readFileSync(path, 'utf8'), codec) : null;
+  };
+  const header = unlessDamaged(() => readSealed(HEADER, DurableHeader));
+  const checkpoint = unlessDamaged(() => readSealed(CHECKPOINT, Checkpoint));
+  const journal = unlessDamaged(() => readJournal(directory));
+  if (damages.length > 0 || journal === null) throw new StoreDamage(damages.join('; '));
+  if (header === null && (journal.log.log.length > 0 || checkpoint !== null)) {
+    throw new StoreDamage(`${HEADER}: missing, although the store holds a log`);
+  }
+  return { ...journal, header, checkpoint };
+}
+
+/** Replays the journal; a record cut short at its end is a torn tail, anything else wrong throws. */
+function readJournal(directory: string): { log: StoredLog; tornTail: boolean } {
+  const path = join(directory, JOURNAL);
+  const bytes = existsSync(path) ? readFileSync(path) : Buffer.alloc(0);
   const log: StoredLog = { base: 0, log: [] };
   let offset = 0;
-  let tornTail = false;
   while (offset < bytes.length) {
-    if (offset + FRAME_BYTES > bytes.length) {
-      tornTail = true;
-      break;
-    }
+    if (offset + FRAME_BYTES > bytes.length) return { log, tornTail: true };
     const length = bytes.readUInt32LE(offset);
     const checksum = bytes.readUInt32LE(offset + 4);
     // The frame header has its own checksum, so a damaged length in the middle of the journal
     // is not mistaken for a record cut short at its end (which would drop every record after it).
     if (crc32(bytes.subarray(offset, offset + 8)) !== bytes.readUInt32LE(offset + 8)) {
-      throw new Error(`${JOURNAL}: checksum mismatch in the frame header at byte ${offset}`);
+      throw new StoreDamage(`${JOURNAL}: checksum mismatch in the frame header at byte ${offset}`);
     }
-    if (offset + FRAME_BYTES + length > bytes.length) {
-      tornTail = true;
-      break;
-    }
+    if (offset + FRAME_BYTES + length > bytes.length) return { log, tornTail: true };
     const payload = bytes.subarray(offset + FRAME_BYTES, offset + FRAME_BYTES + length);
-    if (crc32(payload) !== checksum) throw new Error(`${JOURNAL}: checksum mismatch in the record at byte ${offset}`);
-    let record: unknown;
-    try {
-      record = JSON.parse(payload.toString('utf8'));
-    } catch {
-      throw new Error(`${JOURNAL}: unreadable record at byte ${offset}`);
+    if (crc32(payload) !== checksum) throw new StoreDamage(`${JOURNAL}: checksum mismatch in the record at byte ${offset}`);
+    const decoded = decodeRecord(payload);
+    if (isLeft(decoded)) {
+      throw new StoreIncompatible(path, `the record at byte ${offset} has a right checksum but does not decode (${decoded.left}): a format this build does not know`);
     }
-    const decoded = JournalRecord.decode(record);
-    if (isLeft(decoded)) throw new Error(`${JOURNAL}: not a journal record at byte ${offset}`);
     const problem = applyLogEffect(log, decoded.right);
-    if (problem !== null) throw new Error(`${JOURNAL}: ${problem} (record at byte ${offset})`);
+    if (problem !== null) throw new StoreDamage(`${JOURNAL}: ${problem} (record at byte ${offset})`);
     offset += FRAME_BYTES + length;
   }
-  if (header === null && (log.log.length > 0 || checkpoint !== null)) {
-    throw new Error(`${HEADER}: missing, although the store holds a log`);
+  return { log, tornTail: false };
+}
+
+/** What a store's open finds: what it holds, or why it is refused as damaged. Throws a StoreIncompatible. */
+function inspect(directory: string): Loaded | { damage: string } {
+  if (existsSync(join(directory, LOST))) return { damage: 'a recovery from an earlier start has not completed' };
+  try {
+    return load(directory);
+  } catch (error) {
+    if (error instanceof StoreDamage) return { damage: error.message };
+    throw error;
   }
-  return { log, tornTail, header, checkpoint };
+}
+
+function formatText(): string {
+  return JSON.stringify({ formatVersion: FORMAT_VERSION } satisfies t.TypeOf<typeof FormatFile>);
+}
+
+/** Throws a StoreIncompatible unless format.json is JSON, exactly a FormatFile, of a version this build knows. */
+function checkFormat(directory: string): void {
+  const path = join(directory, FORMAT);
+  const text = readFileSync(path, 'utf8');
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new StoreIncompatible(path, `not valid JSON (${messageOf(error)})`);
+  }
+  const decoded = decodeWith(FormatFile, json);
+  if (isLeft(decoded)) throw new StoreIncompatible(path, decoded.left);
+  const version = decoded.right.formatVersion;
+  if (!FORMAT_VERSIONS_SUPPORTED.includes(version)) {
+    throw new StoreIncompatible(path, `format version ${version} is not supported by this build (supported: ${FORMAT_VERSIONS_SUPPORTED.join(', ')})`);
+  }
+  const known = Object.keys(FormatFile.type.props);
+  const unknown = Object.keys(json as object).filter((key) => !known.includes(key));
+  if (unknown.length > 0) throw new StoreIncompatible(path, unknown.map((key) => `${key}: unknown field (known: ${known.join(', ')})`).join('; '));
+}
+
+/** The directory to 0700 and the store's files to 0600, for a store made by an older version. */
+function narrowModes(directory: string): void {
+  const narrow = (path: string, mode: number) => {
+    if (existsSync(path) && (statSync(path).mode & 0o777) !== mode) chmodSync(path, mode);
+  };
+  narrow(directory, DIRECTORY_MODE);
+  for (const file of [...STORE_FILES, FORMAT, LOST]) narrow(join(directory, file), FILE_MODE);
+}
+
+/**
+ * Moves the store's files into a new `damaged-<time>/` folder of the data
+ * directory (never deleting them) and returns its path, or null if there was
+ * nothing to move.
+ */
+function moveStoreAside(directory: string): string | null {
+  const files = STORE_FILES.filter((file) => existsSync(join(directory, file)));
+  if (files.length === 0) return null;
+  const stamp = new Date().toISOString().replace(/:/g, '-');
+  let folder = join(directory, `${DAMAGED_PREFIX}${stamp}`);
+  for (let attempt = 1; existsSync(folder); attempt++) folder = join(directory, `${DAMAGED_PREFIX}${stamp}-${attempt}`);
+  mkdirSync(folder, { mode: DIRECTORY_MODE });
+  for (const file of files) renameSync(join(directory, file), join(folder, file));
+  syncDirectory(folder);
+  syncDirectory(directory);
+  return folder;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
 }
 
 function writeFully(fd: number, bytes: Buffer): void {
@@ -481,8 +641,9 @@ async function syncDirectoryAsync(directory: string): Promise<void> {
 /** `writeAtomically` without blocking the event loop. */
 async function writeAtomicallyAsync(directory: string, file: string, contents: string | Buffer): Promise<void> {
   const temporary = join(directory, `${file}.tmp`);
-  const handle = await fsPromises.open(temporary, 'w');
+  const handle = await fsPromises.open(temporary, 'w', FILE_MODE);
   try {
+    await handle.chmod(FILE_MODE); // A temporary file left by an older version keeps its mode through 'w'.
     await handle.writeFile(contents);
     await handle.sync();
   } finally {
@@ -499,34 +660,45 @@ async function removeDurablyAsync(directory: string, file: string): Promise<void
   await syncDirectoryAsync(directory);
 }
 
-/** Temporary file, fsync, rename over the old one, fsync the directory: all or nothing. */
+/** Temporary file (mode 0600), fsync, rename over the old one, fsync the directory: all or nothing. */
 function writeAtomically(directory: string, file: string, contents: string | Buffer): void {
   const temporary = join(directory, `${file}.tmp`);
-  writeFileSync(temporary, contents);
-  const fd = openSync(temporary, 'r+');
-  fsyncSync(fd);
-  closeSync(fd);
+  const fd = openSync(temporary, 'w', FILE_MODE);
+  try {
+    fchmodSync(fd, FILE_MODE); // A temporary file left by an older version keeps its mode through 'w'.
+    writeFileSync(fd, contents);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
   renameSync(temporary, join(directory, file));
+  syncDirectory(directory);
+}
+
+function syncDirectory(directory: string): void {
   const directoryFd = openSync(directory, 'r');
-  fsyncSync(directoryFd);
-  closeSync(directoryFd);
+  try {
+    fsyncSync(directoryFd);
+  } finally {
+    closeSync(directoryFd);
+  }
 }
 
 function removeDurably(directory: string, file: string): void {
   const path = join(directory, file);
   if (!existsSync(path)) return;
   rmSync(path);
-  const directoryFd = openSync(directory, 'r');
-  fsyncSync(directoryFd);
-  closeSync(directoryFd);
-}
-
-function clearStore(directory: string): void {
-  for (const file of [JOURNAL, HEADER, CHECKPOINT]) rmSync(join(directory, file), { force: true });
+  syncDirectory(directory);
 }
 
 /** For tests and tools: the journal's size in bytes. */
 export function journalBytes(directory: string): number {
   const path = join(directory, JOURNAL);
+  return existsSync(path) ? statSync(path).size : 0;
+}
+
+/** The size of a data directory's checkpoint file (0 if none). */
+export function checkpointBytes(directory: string): number {
+  const path = join(directory, CHECKPOINT);
   return existsSync(path) ? statSync(path).size : 0;
 }

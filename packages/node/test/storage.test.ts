@@ -1,15 +1,19 @@
 /**
  * The Node store: group commit in effect order, checksums on every record,
- * torn tails dropped, any other damage refused (the replica recovers), and a
- * store that cannot make a recovering or lost replica look new.
+ * torn tails dropped, any other damage refused (the replica recovers, its
+ * files moved aside, never deleted), a store that cannot make a recovering or
+ * lost replica look new, a store of a format this build does not know refused
+ * without a change, and private modes on everything it creates.
  */
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, onTestFinished, test, vi } from 'vitest';
 import fc from 'fast-check';
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { crc32 } from 'node:zlib';
 import type { Checkpoint, Effect, LogEntry } from '@vsr/core';
 import { FileStorage, journalBytes } from '../src/index.js';
+import { StoreIncompatible } from '../src/storage.js';
 
 const directories: string[] = [];
 function freshDirectory(): string {
@@ -328,4 +332,219 @@ describe('the Node store', () => {
       { numRuns: 40 },
     );
   });
+
+  test('a corrupt record moves the store aside byte for byte, never deleting it, and the replica boots as lost', () => {
+    const { directory, path, bytes } = journalOfThreeOps();
+    bytes.writeUInt8(bytes.readUInt8(bytes.length - 5) ^ 0xff, bytes.length - 5);
+    writeFileSync(path, bytes);
+    const headerBytes = readFileSync(join(directory, 'header.json'));
+    const { storage, report } = FileStorage.open(directory);
+    storage.close();
+    expect(report.boot).toMatchObject({ lost: true });
+    const [folder, ...others] = damagedFolders(directory);
+    expect(others).toEqual([]);
+    expect(folder).toMatch(/^damaged-\d{4}-\d\d-\d\dT\d\d-\d\d-\d\d\.\d{3}Z$/);
+    expect(report.damage).toContain(`checksum mismatch in the record at byte`);
+    expect(report.damage).toContain(`moved to ${join(directory, folder!)}`);
+    expect(readFileSync(join(directory, folder!, 'journal.log')).equals(bytes)).toBe(true);
+    expect(readFileSync(join(directory, folder!, 'header.json')).equals(headerBytes)).toBe(true);
+    expect(modeOf(join(directory, folder!))).toBe(0o700);
+    // The store left in place is empty and marked lost.
+    expect(journalBytes(directory)).toBe(0);
+    expect(readdirSync(directory).sort()).toEqual([folder, 'format.json', 'journal.log', 'lost.json'].sort());
+  });
+
+  test('a later start during recovery moves what the recovery wrote to another folder and leaves the first one alone', () => {
+    const { directory, path, bytes } = journalOfThreeOps();
+    vi.useFakeTimers({ toFake: ['Date'] });
+    onTestFinished(() => {
+      vi.useRealTimers();
+    });
+    vi.setSystemTime(new Date('2030-01-02T03:04:05.678Z')); // Both starts in the same millisecond: the names must not collide.
+    writeFileSync(path, bytes.subarray(0, bytes.length - 1).toString('latin1') + 'X', 'latin1');
+    const first = FileStorage.open(directory);
+    const [firstFolder] = damagedFolders(directory);
+    const firstTree = treeOf(join(directory, firstFolder!));
+    first.storage.apply({ kind: 'log-truncate', opNumber: 0 });
+    first.storage.apply(append(1));
+    first.storage.flush(); // Recovery under way: no header yet.
+    first.storage.close();
+    const written = readFileSync(path);
+    const second = FileStorage.open(directory);
+    second.storage.close();
+    expect(second.report.boot).toMatchObject({ lost: true });
+    expect(second.report.damage).toMatch(/recovery from an earlier start has not completed; the store's files were moved to /);
+    const folders = damagedFolders(directory);
+    expect(folders.sort()).toEqual(['damaged-2030-01-02T03-04-05.678Z', 'damaged-2030-01-02T03-04-05.678Z-1']);
+    expect(treeOf(join(directory, firstFolder!))).toEqual(firstTree);
+    const secondFolder = folders.find((folder) => folder !== firstFolder)!;
+    expect(readFileSync(join(directory, secondFolder, 'journal.log')).equals(written)).toBe(true);
+  });
+
+  test('a record out of order is damage: the replica boots as lost', () => {
+    const { directory, path, bytes } = journalOfThreeOps();
+    writeFileSync(path, Buffer.concat([bytes, frame(append(5))]));
+    const { report } = FileStorage.open(directory);
+    expect(report.boot).toMatchObject({ lost: true });
+    expect(report.damage).toMatch(/^journal\.log: append of op 5 after op 3 \(record at byte \d+\); the store's files were moved to /);
+  });
+
+  test.each([
+    ['{"formatVersion":7}', 'format version 7 is not supported by this build (supported: 3)'],
+    ['{"formatVersion":', 'not valid JSON ('],
+    ['', 'not valid JSON ('],
+    ['{"formatVersion":"3"}', 'formatVersion: expected PositiveInteger, got "3"'],
+    ['{"version":3}', 'formatVersion: expected PositiveInteger, got undefined'],
+    ['{"formatVersion":3,"compressed":true}', 'compressed: unknown field (known: formatVersion)'],
+    ['[3]', '(root): expected'],
+  ])('format.json %j: the store refuses to start, naming the file and what it found, and changes nothing', (text, problem) => {
+    const { directory } = journalOfThreeOps();
+    writeFileSync(join(directory, 'format.json'), text);
+    chmodSync(directory, 0o755); // As an older version made it: not even the mode may change.
+    const before = treeOf(directory);
+    for (const create of [false, true]) {
+      let thrown: unknown;
+      try {
+        FileStorage.open(directory, { create });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(StoreIncompatible);
+      expect((thrown as Error).message).toContain(`${join(directory, 'format.json')}: ${problem}`);
+      expect((thrown as Error).message).toMatch(/; refusing to start, nothing was changed$/);
+      expect(treeOf(directory)).toEqual(before);
+    }
+  });
+
+  test.each([
+    ['an unknown kind', { kind: 'log-compress', opNumber: 3 }, /at byte \d+ has a right checksum but does not decode \(kind: expected one of log-append, log-truncate, log-release, got "log-compress"\)/],
+    ['a field of another type', { kind: 'log-append', entry: { ...entry(3), opNumber: '3' } }, /does not decode \(entry\.opNumber: expected NonNegativeInteger, got "3"\)/],
+    ['not JSON', 'op 3', /does not decode \(not JSON: /],
+  ])('a journal record with a right checksum that does not decode (%s) refuses to start and changes nothing', (_, record, problem) => {
+    const { directory, path, bytes } = journalOfThreeOps();
+    const third = lastRecordOffset(bytes);
+    writeFileSync(path, Buffer.concat([bytes.subarray(0, third), frame(record)]));
+    const before = treeOf(directory);
+    expect(() => FileStorage.open(directory)).toThrow(StoreIncompatible);
+    expect(() => FileStorage.open(directory)).toThrow(new RegExp(`^${escape(path)}: the record at byte ${third} `));
+    expect(() => FileStorage.open(directory)).toThrow(problem);
+    expect(treeOf(directory)).toEqual(before);
+  });
+
+  test('a header or checkpoint with a right checksum that does not decode refuses to start and changes nothing', () => {
+    for (const [file, body, problem] of [
+      ['header.json', '{"viewNumber":"1","lastNormalView":0}', 'viewNumber: expected NonNegativeInteger, got "1"'],
+      ['checkpoint.json', '{"opNumber":4}', 'viewNumber: expected NonNegativeInteger, got undefined'],
+      ['header.json', 'view 1', 'not JSON: '],
+    ] as const) {
+      const { directory, storage } = created();
+      storage.apply(header(0));
+      storage.apply({ kind: 'persist-checkpoint', checkpoint: checkpointAt(4) });
+      storage.flush();
+      storage.close();
+      writeFileSync(join(directory, file), `${JSON.stringify({ crc32: crc32(body) })}\n${body}`);
+      const before = treeOf(directory);
+      expect(() => FileStorage.open(directory)).toThrow(StoreIncompatible);
+      expect(() => FileStorage.open(directory)).toThrow(`${join(directory, file)}: the checksum is right but the contents do not decode (${problem}`);
+      expect(treeOf(directory)).toEqual(before);
+    }
+  });
+
+  test('an incompatibility wins over damage elsewhere (every replica would be in the same case)', () => {
+    const { directory, path, bytes } = journalOfThreeOps();
+    writeFileSync(join(directory, 'header.json'), 'damaged');
+    writeFileSync(path, Buffer.concat([bytes.subarray(0, lastRecordOffset(bytes)), frame({ kind: 'log-compress' })]));
+    const before = treeOf(directory);
+    expect(() => FileStorage.open(directory)).toThrow(/journal\.log: the record at byte \d+ has a right checksum but does not decode/);
+    expect(treeOf(directory)).toEqual(before);
+  });
+
+  test('every directory the store makes is 0700 and every file 0600, through both flushes', async () => {
+    const previousUmask = process.umask(0o022); // The usual umask, which would leave 0755 and 0644.
+    try {
+      const parent = freshDirectory();
+      const directory = join(parent, 'a', 'replica');
+      const { storage } = FileStorage.open(directory, { create: true });
+      writeFileSync(join(directory, 'header.json.tmp'), '', { mode: 0o644 }); // Left by an older version.
+      storage.apply(header(0));
+      storage.apply(append(1));
+      storage.apply({ kind: 'persist-checkpoint', checkpoint: checkpointAt(1) });
+      storage.flush();
+      const expected = { '.': 0o700, 'checkpoint.json': 0o600, 'format.json': 0o600, 'header.json': 0o600, 'journal.log': 0o600 };
+      expect(modesIn(directory)).toEqual(expected);
+      for (const file of ['header.json.tmp', 'checkpoint.json.tmp']) writeFileSync(join(directory, file), '', { mode: 0o644 });
+      storage.apply({ kind: 'persist-checkpoint', checkpoint: checkpointAt(1) });
+      storage.apply(header(1));
+      await storage.flushAsync();
+      await storage.settle();
+      storage.close();
+      expect(modeOf(join(parent, 'a'))).toBe(0o700);
+      expect(modesIn(directory)).toEqual(expected);
+      // A damaged store: lost.json and the damaged folder too.
+      writeFileSync(join(directory, 'header.json'), 'damaged', { mode: 0o600 });
+      FileStorage.open(directory).storage.close();
+      const [folder] = damagedFolders(directory);
+      expect(modesIn(directory)).toMatchObject({ '.': 0o700, [folder!]: 0o700, 'lost.json': 0o600, 'journal.log': 0o600, [`${folder}/journal.log`]: 0o600 });
+    } finally {
+      process.umask(previousUmask);
+    }
+  });
+
+  test("an older version's 0755 directory and 0644 files are narrowed to 0700 and 0600 at open", () => {
+    const { directory } = journalOfThreeOps();
+    chmodSync(directory, 0o755);
+    for (const file of ['journal.log', 'header.json', 'format.json']) chmodSync(join(directory, file), 0o644);
+    const { storage, report } = FileStorage.open(directory);
+    storage.close();
+    expect(report.damage).toBeNull();
+    expect(modesIn(directory)).toEqual({ '.': 0o700, 'format.json': 0o600, 'header.json': 0o600, 'journal.log': 0o600 });
+  });
 });
+
+function frame(record: unknown): Buffer {
+  const payload = Buffer.from(typeof record === 'string' ? record : JSON.stringify(record), 'utf8');
+  const head = Buffer.alloc(12);
+  head.writeUInt32LE(payload.length, 0);
+  head.writeUInt32LE(crc32(payload), 4);
+  head.writeUInt32LE(crc32(head.subarray(0, 8)), 8);
+  return Buffer.concat([head, payload]);
+}
+
+/** The byte at which the journal's last record starts. */
+function lastRecordOffset(bytes: Buffer): number {
+  let offset = 0;
+  for (;;) {
+    const next = offset + 12 + bytes.readUInt32LE(offset);
+    if (next >= bytes.length) return offset;
+    offset = next;
+  }
+}
+
+function escape(text: string): string {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+function modeOf(path: string): number {
+  return statSync(path).mode & 0o777;
+}
+
+function damagedFolders(directory: string): string[] {
+  return readdirSync(directory).filter((name) => name.startsWith('damaged-'));
+}
+
+/** Every file and folder under `directory` (itself as '.'), with its mode. */
+function modesIn(directory: string): Record<string, number> {
+  const modes: Record<string, number> = { '.': modeOf(directory) };
+  for (const path of readdirSync(directory, { recursive: true, encoding: 'utf8' })) modes[path] = modeOf(join(directory, path));
+  return modes;
+}
+
+/** Every file and folder under `directory` with its mode and, for a file, its bytes: to show nothing changed. */
+function treeOf(directory: string): Record<string, { mode: number; bytes: string | null }> {
+  const tree: Record<string, { mode: number; bytes: string | null }> = {};
+  for (const [path, mode] of Object.entries(modesIn(directory))) {
+    const full = join(directory, path);
+    tree[relative(directory, full) || '.'] = { mode, bytes: statSync(full).isDirectory() ? null : readFileSync(full).toString('base64') };
+  }
+  return tree;
+}
