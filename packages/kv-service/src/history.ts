@@ -27,7 +27,7 @@ export class HttpHistory {
       if (operation.type === 'delete') init.method = 'DELETE';
       const response = await fetch(
         operation.type === 'cas' ? `${url}/cas` : url,
-        operation.type === 'cas' ? { ...init, method: 'POST', body: JSON.stringify({ expected: operation.expected, value: operation.value }) } : init,
+        operation.type === 'cas' ? { ...init, method: 'POST', body: JSON.stringify({ expected: operation.expected, value: operation.value }), headers: { 'content-type': 'application/json' } } : init,
       );
       status = response.status;
       body = (await response.json()) as Record<string, unknown>;

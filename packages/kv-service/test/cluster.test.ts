@@ -10,6 +10,8 @@ import type { KvOperation } from '@vsr/kv';
 import { HttpHistory } from '../src/history.js';
 import { http, primaryOf, status, testCluster, waitFor, type TestCluster } from './support.js';
 
+const JSON_BODY = { 'content-type': 'application/json' };
+
 let cluster: TestCluster | null = null;
 afterEach(async () => {
   await cluster?.stop();
@@ -30,15 +32,15 @@ describe('vsr-kv cluster', () => {
     }
     // JSON values, compare-and-set, delete, absent keys.
     expect((await http('PUT', `${c.url(1)}/kv/n`, '41', { 'content-type': 'application/json' })).status).toBe(200);
-    expect(await http('POST', `${c.url(2)}/kv/n/cas`, '{"expected":41,"value":42}')).toEqual({ status: 200, body: { ok: true } });
-    expect(await http('POST', `${c.url(0)}/kv/n/cas`, '{"expected":41,"value":43}')).toEqual({
+    expect(await http('POST', `${c.url(2)}/kv/n/cas`, '{"expected":41,"value":42}', JSON_BODY)).toEqual({ status: 200, body: { ok: true } });
+    expect(await http('POST', `${c.url(0)}/kv/n/cas`, '{"expected":41,"value":43}', JSON_BODY)).toEqual({
       status: 409,
       body: { error: 'precondition-failed', key: 'n', expected: 41, actual: 42 },
     });
     expect(await http('GET', `${c.url(0)}/kv/n`)).toEqual({ status: 200, body: { key: 'n', value: 42 } });
     expect(await http('DELETE', `${c.url(2)}/kv/n`)).toEqual({ status: 200, body: { ok: true, existed: true } });
     expect((await http('GET', `${c.url(1)}/kv/n`)).status).toBe(404);
-    expect((await http('POST', `${c.url(1)}/kv/n/cas`, '{"expected":1,"value":2}')).status).toBe(404);
+    expect((await http('POST', `${c.url(1)}/kv/n/cas`, '{"expected":1,"value":2}', JSON_BODY)).status).toBe(404);
     expect((await http('GET', `${c.url(1)}/kv/a%2Fb%20c`)).body).toEqual({ error: 'not-found', key: 'a/b c' });
 
     const statuses = await Promise.all([0, 1, 2].map((id) => status(c.url(id))));
@@ -141,7 +143,7 @@ describe('vsr-kv cluster', () => {
     writeSync(fd, Buffer.from([bytes[Math.floor(bytes.length / 2)]! ^ 0xff]), 0, 1, Math.floor(bytes.length / 2));
     closeSync(fd);
     await c.restart(1);
-    expect(c.lines.some((line) => line.startsWith('[replica 1]') && /checksum|damage|corrupt|cannot be trusted/i.test(line))).toBe(true);
+    await waitFor('replica 1 to report the damage', async () => (c.lines.some((line) => line.startsWith('[replica 1]') && /checksum|damage|corrupt|cannot be trusted/i.test(line)) ? true : undefined), 5_000);
 
     for (let i = 20; i < 30; i++) expect((await http('PUT', `${c.url(0)}/kv/k${i % 4}`, `v${i}`)).status).toBe(200);
     const primary = await status(c.url(0));

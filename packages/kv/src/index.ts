@@ -4,6 +4,10 @@
  *
  * Operations: read, write, compare-and-set, delete. Results say plainly what
  * happened: `{ ok: true, ... }` or `{ ok: false, error, ... }`.
+ *
+ * Compare-and-set with `expected: null` creates: it writes only if the key is
+ * absent, and otherwise fails with the value it found. With a value as
+ * `expected` it needs the key present (`not-found` if not) and equal to it.
  */
 import * as t from 'io-ts';
 import { Map as ImmutableMap } from 'immutable';
@@ -34,7 +38,8 @@ export type Value = t.TypeOf<typeof Value>;
 export const KvOperation = t.union([
   t.type({ type: t.literal('read'), key: Key }),
   t.type({ type: t.literal('write'), key: Key, value: Value }),
-  t.type({ type: t.literal('cas'), key: Key, expected: Value, value: Value }),
+  /** `expected: null`: the key must be absent. */
+  t.type({ type: t.literal('cas'), key: Key, expected: t.union([Value, t.null]), value: Value }),
   t.type({ type: t.literal('delete'), key: Key }),
 ]);
 export type KvOperation = t.TypeOf<typeof KvOperation>;
@@ -59,7 +64,10 @@ export function applyKv(state: KvState, operation: KvOperation): [KvState, KvRes
       return [state.set(operation.key, operation.value), { ok: true }];
     case 'cas': {
       const actual = state.get(operation.key);
-      if (actual === undefined) return [state, { ok: false, error: 'not-found' }];
+      if (actual === undefined) {
+        if (operation.expected !== null) return [state, { ok: false, error: 'not-found' }];
+        return [state.set(operation.key, operation.value), { ok: true }];
+      }
       if (actual !== operation.expected) return [state, { ok: false, error: 'precondition-failed', actual }];
       return [state.set(operation.key, operation.value), { ok: true }];
     }

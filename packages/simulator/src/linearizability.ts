@@ -232,7 +232,8 @@ class KeySearch {
       for (const op of twins) op.twinClass = twinClass;
       const { operation } = twins[0]!.source;
       if (operation.type !== 'cas') return;
-      const expected = this.register.stateOf(operation.expected);
+      // Register state 0 is "absent": what a cas expecting null needs.
+      const expected = operation.expected === null ? 0 : this.register.stateOf(operation.expected);
       if (expected === undefined) return; // never written: these cas ops can never take effect
       const classes = this.casExpecting.get(expected);
       if (classes === undefined) this.casExpecting.set(expected, [twinClass]);
@@ -434,7 +435,7 @@ class KeySearch {
   private observedValues(): Set<Value> {
     const observed = new Set<Value>();
     for (const { source, observed: result } of [...this.determinate, ...this.indeterminate]) {
-      if (source.operation.type === 'cas') observed.add(source.operation.expected);
+      if (source.operation.type === 'cas' && source.operation.expected !== null) observed.add(source.operation.expected);
       if (result === null) continue;
       const fields = result as { readonly value?: Value; readonly actual?: Value };
       if (fields.value !== undefined) observed.add(fields.value);
