@@ -7,25 +7,48 @@
  * - every core telemetry event, counted by name (from the diagnostics
  *   channels `startReplica` publishes on);
  * - HTTP requests by method, route and status code, and their latency;
- * - the process's own metrics (CPU, memory, event-loop lag).
+ * - the process's own metrics (CPU, memory, event-loop lag);
+ * - when the sources are given: flush and fsync durations, journal and
+ *   checkpoint bytes, each peer link's state, last contact and round-trip
+ *   time, client connections against their cap, refused inputs by reason,
+ *   and build info.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TELEMETRY_NAMES } from '@vsr/core';
-import type { ReplicaStatus } from '@vsr/node';
+import type { PeerLinkStatus, ReplicaStatus } from '@vsr/node';
+
+/** Where the gauges read from, at each scrape. */
+export interface MetricSources {
+  readonly peers?: () => readonly PeerLinkStatus[];
+  readonly clientConnections?: () => { readonly open: number; readonly max: number };
+  /** Refused inputs so far, by reason (each source's counts, merged by the caller). */
+  readonly refusals?: () => ReadonlyMap<string, number>;
+  readonly storageBytes?: () => { readonly journal: number; readonly checkpoint: number };
+  readonly build?: { readonly version: string };
+}
 
 export interface ServiceMetrics {
   readonly registry: Registry;
   observeHttp(method: string, route: string, code: number, seconds: number): void;
+  /** One flush of the store (a group commit's writes and fsyncs). */
+  observeFlush(durationMs: number): void;
+  /** One journal fsync. */
+  observeFsync(durationMs: number): void;
   /** Stops listening to telemetry. */
   close(): void;
 }
 
 const STATUSES = ['normal', 'view-change', 'recovering'] as const;
 
-export function serviceMetrics(status: () => ReplicaStatus): ServiceMetrics {
+export function serviceMetrics(status: () => ReplicaStatus, sources: MetricSources = {}): ServiceMetrics {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  sourceGauges(registry, sources);
+  const storageSeconds = (name: string, help: string) =>
+    new Histogram({ name, help, buckets: [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] });
+  const flushSeconds = storageSeconds('vsr_storage_flush_duration_seconds', 'One flush of the store: a group commit\'s writes and fsyncs.');
+  const fsyncSeconds = storageSeconds('vsr_storage_fsync_duration_seconds', 'One fsync of the journal.');
 
   const position = (name: string, help: string, read: (s: ReplicaStatus) => number) =>
     new Gauge({
@@ -86,8 +109,47 @@ export function serviceMetrics(status: () => ReplicaStatus): ServiceMetrics {
       requests.inc({ method, route, code: String(code) });
       latency.observe({ route }, seconds);
     },
+    observeFlush: (durationMs) => flushSeconds.observe(durationMs / 1000),
+    observeFsync: (durationMs) => fsyncSeconds.observe(durationMs / 1000),
     close() {
       for (const [name, listener] of listeners) unsubscribe(name, listener);
     },
   };
+}
+
+/** The gauges read from `sources` at each scrape. */
+function sourceGauges(registry: Registry, sources: MetricSources): void {
+  const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge) => void) =>
+    new Gauge({ name, help, labelNames, registers: [registry], collect() { collect(this); } });
+  const { peers, clientConnections, refusals, storageBytes, build } = sources;
+  if (peers !== undefined) {
+    gauge('vsr_peer_connected', '1 if the outgoing link to the peer is authenticated.', ['peer'], (g) => {
+      for (const peer of peers()) g.set({ peer: String(peer.replicaId) }, peer.connected ? 1 : 0);
+    });
+    gauge('vsr_peer_heard_ago_seconds', 'Seconds since anything authenticated arrived from the peer (-1: never).', ['peer'], (g) => {
+      for (const peer of peers()) g.set({ peer: String(peer.replicaId) }, peer.heardAgoMs === null ? -1 : peer.heardAgoMs / 1000);
+    });
+    gauge('vsr_peer_rtt_seconds', 'The last ping round-trip time to the peer (-1: none yet).', ['peer'], (g) => {
+      for (const peer of peers()) g.set({ peer: String(peer.replicaId) }, peer.rttMs === null ? -1 : peer.rttMs / 1000);
+    });
+  }
+  if (clientConnections !== undefined) {
+    gauge('vsr_client_connections', 'Client connections open on the peer port.', [], (g) => g.set(clientConnections().open));
+    gauge('vsr_client_connections_max', 'The cap on client connections.', [], (g) => g.set(clientConnections().max));
+  }
+  if (refusals !== undefined) {
+    gauge('vsr_refused_inputs', 'Inputs refused so far (frames, handshakes, requests, connections), by reason.', ['reason'], (g) => {
+      for (const [reason, count] of refusals()) g.set({ reason }, count);
+    });
+  }
+  if (storageBytes !== undefined) {
+    gauge('vsr_storage_bytes', 'Bytes of the store on disk, by file.', ['file'], (g) => {
+      const bytes = storageBytes();
+      g.set({ file: 'journal' }, bytes.journal);
+      g.set({ file: 'checkpoint' }, bytes.checkpoint);
+    });
+  }
+  if (build !== undefined) {
+    gauge('vsr_build_info', 'Always 1; the labels say what runs.', ['version', 'node'], (g) => g.set({ version: build.version, node: process.version }, 1));
+  }
 }

@@ -1,24 +1,42 @@
 /**
  * One replica of the key-value service: a @vsr/core replica on durable
  * files (`FileStorage`), the TCP transport on its peer port (replicas
- * authenticate with the cluster secret; clients use the same port), and the
- * HTTP API. HTTP requests run as `VsrClient` sessions from a pool: a
- * session reaches this process's replica directly and the others over their
- * peer ports, so any replica takes requests and they reach the primary.
+ * authenticate each other with mutual TLS or the cluster secret; clients use
+ * the same port, with the client token when one is set), and the HTTP API
+ * (TLS and a bearer token when configured). HTTP requests run as
+ * `VsrClient` sessions from a pool: a session reaches this process's replica
+ * directly and the others over their peer ports, so any replica takes
+ * requests and they reach the primary.
+ *
+ * Logs are JSON lines (pino), each with its time, level, replica, view and
+ * status. Refused input of every kind (frames, handshakes, requests, HTTP)
+ * is counted by reason for /metrics and logged at most once a second per
+ * reason.
  */
-import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import type { Server } from 'node:http';
+import { pino } from 'pino';
 import { kvMachine, type KvOperation, type KvResult } from '@vsr/kv';
+import { quorumSize } from '@vsr/core';
 import {
   ClusterLink,
+  Refusals,
   VsrClient,
+  checkpointBytes,
+  journalBytes,
   startReplica,
   tcpTransport,
   type Address,
+  type Logger,
+  type PeerLinkStatus,
   type ReplicaHandle,
+  type TcpTransport,
+  type TlsCredentials,
 } from '@vsr/node';
-import { kvHttpServer, Unavailable } from './http.js';
+import { kvHttpServer, Unavailable, type Health } from './http.js';
 import { serviceMetrics } from './metrics.js';
+
+/** The version build info reports. */
+export const SERVICE_VERSION = '0.1.0';
 
 export interface ServeOptions {
   readonly replicaId: number;
@@ -26,7 +44,14 @@ export interface ServeOptions {
   readonly peers: readonly Address[];
   readonly http: Address;
   readonly directory: string;
-  readonly secret: string;
+  /** Replicas authenticate each other with this secret, or with `tls`. */
+  readonly secret?: string;
+  /** Mutual TLS between replicas, and TLS for the HTTP API and the client port. */
+  readonly tls?: TlsCredentials;
+  /** When set, HTTP key requests need `Authorization: Bearer <token>` and client connections present it. */
+  readonly token?: string;
+  /** Origins whose pages may call the HTTP API (default: none). */
+  readonly allowedOrigins?: readonly string[];
   /** Format a new store if the directory holds none: only when forming a new cluster. */
   readonly init?: boolean;
   /** How long an HTTP request may take before it gets 503 (default 5 s). */
@@ -35,7 +60,10 @@ export interface ServeOptions {
   readonly sessionsMax?: number;
   /** Extra replica configuration (timeouts, limits), validated by the core. */
   readonly config?: Record<string, unknown>;
-  readonly log?: (line: string) => void;
+  /** Default: JSON lines (pino) on stderr. */
+  readonly logger?: Logger;
+  /** Peers not heard from in this time do not count for /health (default 3 s). */
+  readonly healthWindowMs?: number;
 }
 
 export interface RunningService {
@@ -47,32 +75,19 @@ export interface RunningService {
 }
 
 export async function serve(options: ServeOptions): Promise<RunningService> {
-  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const logger = options.logger ?? pino({ base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
   const replicaCount = options.peers.length;
   if (!Number.isInteger(options.replicaId) || options.replicaId < 0 || options.replicaId >= replicaCount) {
     throw new Error(`--id must be a replica id in 0..${replicaCount - 1} (one per peer address), got ${options.replicaId}`);
   }
-  if (options.secret.length === 0) throw new Error('--secret must not be empty: replicas prove to each other that they hold it');
-  const requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
-  const self = options.peers[options.replicaId]!;
-
-  const transport = tcpTransport({
-    replicaId: options.replicaId,
-    replicaCount,
-    listen: self,
-    peer: (id) => options.peers[id],
-    secret: options.secret,
-    log,
-  });
-  await transport.ready.catch((error: unknown) => {
-    transport.close();
-    throw new Error(`cannot listen for peers on ${self.host}:${self.port}: ${error instanceof Error ? error.message : String(error)}`);
-  });
-
-  const waiting = () => log(`replica ${options.replicaId}: no usable data here, waiting for a majority of peers to recover from (a new cluster starts every replica with --init)`);
-  subscribe('vsr.recovery.waiting', waiting);
+  if (options.tls === undefined && (options.secret ?? '').length === 0) {
+    throw new Error('give --tls-dir or a non-empty --secret: replicas prove to each other who they are');
+  }
+  const refusals = new Refusals({ logger });
+  const transport = await listenForPeers(options, replicaCount, logger, refusals);
 
   let replica: ReplicaHandle;
+  let metrics: ReturnType<typeof serviceMetrics> | null = null;
   try {
     replica = startReplica({
       config: { ...options.config, replicaId: options.replicaId, replicaCount },
@@ -80,38 +95,58 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
       directory: options.directory,
       create: options.init === true,
       transport,
-      onReject: (reason) => log(`replica ${options.replicaId}: refused input: ${reason}`),
+      logger,
+      refusals,
+      onFlush: (durationMs) => metrics?.observeFlush(durationMs),
+      onJournalFsync: (durationMs) => metrics?.observeFsync(durationMs),
       onFatal: (error) => {
-        // Crash-only: a replica whose disk fails stops; restarted, it checks its store and repairs from its peers.
-        log(error.message);
+        // Crash-only: a replica that cannot keep its promises stops; restarted, it checks its store and repairs from its peers.
+        logger.error({ replica: options.replicaId }, error.message);
         process.exit(1);
       },
     });
   } catch (error) {
     transport.close();
-    unsubscribe('vsr.recovery.waiting', waiting);
     throw error;
   }
-  if (replica.boot.damage !== null) log(`replica ${options.replicaId}: ${replica.boot.damage}`);
+  if (replica.boot.damage !== null) logger.warn({ replica: options.replicaId }, replica.boot.damage);
 
   const link = new ClusterLink({
     replicas: options.peers,
     connect: (id, onReply) => (id === options.replicaId ? { send: (request) => replica.submit(request, onReply), close: () => {} } : undefined),
-    log,
+    logger,
+    ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
+  const requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
   const pool = new SessionPool(link, options.sessionsMax ?? 256, requestTimeoutMs, options.replicaId);
-  const metrics = serviceMetrics(() => replica.status());
+  metrics = serviceMetrics(() => replica.status(), {
+    peers: () => transport.peers(),
+    clientConnections: () => transport.clientConnections(),
+    refusals: () => refusals.byReason(),
+    storageBytes: () => ({ journal: journalBytes(options.directory), checkpoint: checkpointBytes(options.directory) }),
+    build: { version: SERVICE_VERSION },
+  });
   const startedAt = Date.now();
+  const port = options.http.port;
   const server = kvHttpServer({
     execute: (operation) => pool.execute(operation),
-    status: () => ({ ...replica.status(), http: `${options.http.host}:${httpAddress.port}`, uptimeMs: Date.now() - startedAt, sessions: pool.size }),
+    status: () => ({ ...replica.status(), http: `${options.http.host}:${httpAddress.port}`, uptimeMs: Date.now() - startedAt, sessions: pool.size, peers: transport.peers() }),
+    health: () => healthOf(replica, transport.peers(), options.healthWindowMs ?? 3_000),
     metrics,
+    // Host names this server answers to (against DNS rebinding); a port picked at bind time cannot be listed before.
+    ...(port === 0 || isWildcard(options.http.host) ? {} : { allowedHosts: [`${options.http.host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`] }),
+    allowedOrigins: options.allowedOrigins ?? [],
+    ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    onRefused: (reason) => {
+      refusals.refuse(`http-${reason}`, `an HTTP request or connection (${reason})`, { replica: options.replicaId });
+    },
   });
   const httpAddress = await listen(server, options.http).catch(async (error: unknown) => {
     await replica.close();
     link.close();
-    metrics.close();
-    unsubscribe('vsr.recovery.waiting', waiting);
+    metrics?.close();
     throw new Error(`cannot listen for HTTP on ${options.http.host}:${options.http.port}: ${error instanceof Error ? error.message : String(error)}`);
   });
 
@@ -127,14 +162,54 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
         pool.close();
         link.close();
         await replica.close();
-        metrics.close();
-        unsubscribe('vsr.recovery.waiting', waiting);
+        metrics?.close();
         await httpClosed;
       })();
       return closing;
     },
   };
 }
+
+async function listenForPeers(options: ServeOptions, replicaCount: number, logger: Logger, refusals: Refusals): Promise<TcpTransport> {
+  const self = options.peers[options.replicaId];
+  if (self === undefined) throw new Error(`--peers has no address for replica ${options.replicaId}`);
+  const transport = tcpTransport({
+    replicaId: options.replicaId,
+    replicaCount,
+    listen: self,
+    peer: (id) => options.peers[id],
+    ...(options.tls === undefined ? { secret: options.secret } : { tls: options.tls }),
+    ...(options.token === undefined ? {} : { clientToken: options.token }),
+    logger,
+    refusals,
+  });
+  await transport.ready.catch((error: unknown) => {
+    transport.close();
+    throw new Error(`cannot listen for peers on ${self.host}:${self.port}: ${error instanceof Error ? error.message : String(error)}`);
+  });
+  return transport;
+}
+
+/**
+ * Healthy: normal status, and a majority (this replica included) heard from within
+ * `windowMs`, so this replica is part of a cluster that can commit.
+ */
+function healthOf(replica: ReplicaHandle, peers: readonly PeerLinkStatus[], windowMs: number): Health {
+  const status = replica.status();
+  const heard = peers.filter((peer) => peer.heardAgoMs !== null && peer.heardAgoMs <= windowMs).map((peer) => peer.replicaId);
+  const quorum = quorumSize(peers.length + 1);
+  const fields = { replica: status.replica, status: status.status, view: status.view, primary: status.primary, peersHeard: heard, quorum };
+  if (status.status !== 'normal') return { ok: false, reason: `status is ${status.status}, not normal`, ...fields };
+  if (heard.length + 1 < quorum) {
+    return { ok: false, reason: `heard from ${heard.length} of ${peers.length} peers in the last ${windowMs} ms; a majority needs ${quorum - 1}`, ...fields };
+  }
+  return { ok: true, reason: 'normal, and a majority heard from lately', ...fields };
+}
+
+function isWildcard(host: string): boolean {
+  return host === '0.0.0.0' || host === '::' || host === '';
+}
+
 
 function listen(server: Server, address: Address): Promise<Address> {
   return new Promise((resolve, reject) => {

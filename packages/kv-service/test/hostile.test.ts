@@ -6,9 +6,9 @@
  */
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { spawnSync } from 'node:child_process';
-import { createHmac } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { connect, type Socket } from 'node:net';
-import { encodeFrame, readFrames } from '@vsr/node';
+import { FrameMac, dialProof, encodeFrame, frameOf, readFrames } from '@vsr/node';
 import { CLI_PATH, nodeArgs } from '../src/index.js';
 import { http, status, testCluster, waitFor, type TestCluster } from './support.js';
 
@@ -21,17 +21,16 @@ afterAll(async () => {
 });
 
 /** Opens a raw connection to replica 0's peer port; resolves with the listener's challenge nonce. */
-function rawPeer(): Promise<{ socket: Socket; nonce: string; closed: Promise<void> }> {
+function rawPeer(): Promise<{ socket: Socket; nonce: string; closed: Promise<void>; frames: unknown[] }> {
   const [host, port] = cluster.replicas[0]!.peer.split(':');
   const socket = connect(Number(port), host!);
   socket.on('error', () => {});
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+  const frames: unknown[] = [];
   return new Promise((resolve) => {
-    let first = true;
     readFrames(socket, 1 << 20, () => socket.destroy(), (frame) => {
-      if (!first) return;
-      first = false;
-      resolve({ socket, nonce: (frame as { nonce: string }).nonce, closed });
+      frames.push(frame);
+      if (frames.length === 1) resolve({ socket, nonce: (frame as { nonce: string }).nonce, closed, frames });
     });
   });
 }
@@ -66,8 +65,9 @@ describe('the peer port', () => {
 
   test('a peer without the secret cannot authenticate, so it cannot send protocol messages', async () => {
     const { socket, nonce, closed } = await rawPeer();
-    const forged = createHmac('sha256', 'not-the-secret').update(`${nonce}:1`).digest('hex');
-    socket.write(encodeFrame({ type: 'auth', replica: 1, mac: forged }));
+    const dialerNonce = randomBytes(16).toString('hex');
+    const forged = dialProof('not-the-secret', { listenerId: 0, dialerId: 1, listenerNonce: nonce, dialerNonce });
+    socket.write(encodeFrame({ type: 'auth', replica: 1, nonce: dialerNonce, mac: forged }));
     socket.write(encodeFrame({ type: 'start-view-change', replica: 1, viewNumber: 99, cluster: 0 }));
     await closed;
     await refusedWith(/authentication failed/);
@@ -79,15 +79,16 @@ describe('the peer port', () => {
     const { socket, closed } = await rawPeer();
     socket.write(encodeFrame({ type: 'start-view-change', replica: 1, viewNumber: 99 }));
     await closed;
-    await refusedWith(/expected an auth frame/);
+    await refusedWith(/expected an auth or client frame/);
     await stillServing();
   });
 
   test('an authenticated peer cannot forge messages from another replica', async () => {
     const { socket, nonce, closed } = await rawPeer();
-    const mac = createHmac('sha256', cluster.secret()).update(`${nonce}:2`).digest('hex');
-    socket.write(encodeFrame({ type: 'auth', replica: 2, mac }));
-    socket.write(encodeFrame({ type: 'start-view-change', replica: 1, viewNumber: 99, cluster: 0 }));
+    const facts = { listenerId: 0, dialerId: 2, listenerNonce: nonce, dialerNonce: randomBytes(16).toString('hex') };
+    socket.write(encodeFrame({ type: 'auth', replica: 2, nonce: facts.dialerNonce, mac: dialProof(cluster.secret(), facts) }));
+    const body = Buffer.from(JSON.stringify({ type: 'start-view-change', replica: 1, viewNumber: 99, cluster: 0 }));
+    socket.write(frameOf(new FrameMac(cluster.secret(), 'dialer-to-listener', facts).sign(body), body));
     await closed;
     await refusedWith(/claiming replica 1 on replica 2's connection/);
     expect((await status(cluster.url(0))).view).toBeLessThan(99);
@@ -95,12 +96,14 @@ describe('the peer port', () => {
   });
 });
 
+const JSON_BODY = { 'content-type': 'application/json' };
+
 describe('the HTTP API', () => {
   const cases: Array<[string, string, string | undefined, Record<string, string>, number, RegExp]> = [
-    ['cas with a body that is not JSON', 'POST', '{"expected":', {}, 400, /not valid JSON/],
-    ['cas without a value', 'POST', '{"expected":"a"}', {}, 400, /value is missing/],
-    ['cas with an object value', 'POST', '{"expected":"a","value":{"x":1}}', {}, 400, /value must be a string .* got an object/],
-    ['cas with an array body', 'POST', '[1,2]', {}, 400, /JSON object/],
+    ['cas with a body that is not JSON', 'POST', '{"expected":', JSON_BODY, 400, /not valid JSON/],
+    ['cas without a value', 'POST', '{"expected":"a"}', JSON_BODY, 400, /value is missing/],
+    ['cas with an object value', 'POST', '{"expected":"a","value":{"x":1}}', JSON_BODY, 400, /value must be a string .* got an object/],
+    ['cas with an array body', 'POST', '[1,2]', JSON_BODY, 400, /JSON object/],
     ['a JSON PUT of null', 'PUT', 'null', { 'content-type': 'application/json' }, 400, /the body must be a string .* got null/],
     ['a JSON PUT that is not JSON', 'PUT', 'hello', { 'content-type': 'application/json' }, 400, /not valid JSON/],
     ['a PUT without a body', 'PUT', undefined, { 'content-type': 'application/json' }, 400, /not valid JSON/],

@@ -25,7 +25,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Reply, type ClientRequest } from '@vsr/core';
-import { TcpClientEndpoint, type Address } from './tcp-transport.js';
+import { TcpClientEndpoint, type Address, type TcpClientEndpointOptions } from './tcp-transport.js';
+import { silentLogger, type Logger } from './logger.js';
 
 /** One way to reach one replica: best effort, replies arrive through the link's `onReply`. */
 export interface ClientEndpoint {
@@ -42,7 +43,11 @@ export interface ClusterLinkOptions {
   readonly connect?: (replicaId: number, onReply: (reply: unknown) => void) => ClientEndpoint | undefined;
   /** Largest reply frame accepted (default 16 MiB). */
   readonly frameBytesMax?: number;
-  readonly log?: (line: string) => void;
+  /** The cluster's client token, if it requires one. */
+  readonly token?: string;
+  /** TLS to the replicas: the cluster CA checks each replica's certificate. */
+  readonly tls?: TcpClientEndpointOptions['tls'];
+  readonly logger?: Logger;
 }
 
 /** Connections to every replica, shared by many clients; replies go to the client they name. */
@@ -56,14 +61,22 @@ export class ClusterLink {
     const replicaCount = options.replicas?.length ?? options.replicaCount ?? 0;
     if (!Number.isInteger(replicaCount) || replicaCount < 1) throw new Error('ClusterLink: give the replicas\' addresses (or replicaCount with connect)');
     this.replicaCount = replicaCount;
-    const log = options.log ?? (() => {});
+    const logger = options.logger ?? silentLogger;
     this.endpoints = Array.from({ length: replicaCount }, (_, replicaId) => {
-      const onReply = (raw: unknown) => this.dispatch(raw, replicaId, log);
+      const onReply = (raw: unknown) => this.dispatch(raw, replicaId, logger);
       const connected = options.connect?.(replicaId, onReply);
       if (connected !== undefined) return connected;
       const address = options.replicas?.[replicaId];
       if (address === undefined) throw new Error(`ClusterLink: no way to reach replica ${replicaId} (no address, and connect gave none)`);
-      return new TcpClientEndpoint(address, options.frameBytesMax ?? 16 * 1024 * 1024, onReply, (line) => log(`replica ${replicaId}: ${line}`));
+      return new TcpClientEndpoint({
+        address,
+        replicaId,
+        frameBytesMax: options.frameBytesMax ?? 16 * 1024 * 1024,
+        onReply,
+        logger,
+        ...(options.token === undefined ? {} : { token: options.token }),
+        ...(options.tls === undefined ? {} : { tls: options.tls }),
+      });
     });
   }
 
@@ -86,10 +99,10 @@ export class ClusterLink {
     for (const endpoint of this.endpoints) endpoint.close();
   }
 
-  private dispatch(raw: unknown, from: number, log: (line: string) => void): void {
+  private dispatch(raw: unknown, from: number, logger: Logger): void {
     const decoded = Reply.decode(raw);
     if (decoded._tag === 'Left') {
-      log(`replica ${from}: ignoring a reply that does not decode`);
+      logger.warn({ peer: from }, `ignoring a reply from replica ${from} that does not decode`);
       return;
     }
     this.listeners.get(decoded.right.clientId)?.(decoded.right, from);

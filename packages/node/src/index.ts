@@ -1,5 +1,28 @@
-export { FileStorage, journalBytes, type OpenOptions, type OpenReport } from './storage.js';
+export { FileStorage, StoreIncompatible, journalBytes, checkpointBytes, type OpenOptions, type OpenReport } from './storage.js';
 export { startReplica, RequestTimeout, type ReplicaHandle, type ReplicaOptions, type ReplicaStatus, type Transport, type ClientRequestHandler } from './replica.js';
 export { MemoryNetwork } from './memory-transport.js';
-export { tcpTransport, encodeFrame, readFrames, type TcpTransport, type TcpTransportOptions, type Address } from './tcp-transport.js';
+export {
+  tcpTransport,
+  TcpClientEndpoint,
+  HANDSHAKE_FRAME_BYTES_MAX,
+  PEER_FRAME_BYTES_MAX,
+  CLIENT_FRAME_BYTES_MAX,
+  type TcpTransport,
+  type TcpTransportOptions,
+  type TcpClientEndpointOptions,
+  type PeerLinkStatus,
+  type Address,
+} from './tcp-transport.js';
+export { encodeFrame, readFrames, readFrameBodies, parseFrameBody, frameOf } from './frames.js';
+export {
+  FrameMac,
+  acceptProof,
+  dialProof,
+  replicaCommonName,
+  replicaIdOfCertificate,
+  type HandshakeFacts,
+  type TlsCredentials,
+} from './peer-auth.js';
+export { Refusals, lineLogger, silentLogger, type Logger, type RefusalsOptions } from './logger.js';
 export { VsrClient, ClusterLink, VsrTimeoutError, VsrRequestError, freshClientId, type ClientEndpoint, type ClusterLinkOptions, type VsrClientOptions } from './client.js';
+export { createClusterCertificates, type ClusterCertificates, type ClusterCertificateOptions, type IssuedCertificate } from './pki.js';

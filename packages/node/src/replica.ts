@@ -33,6 +33,8 @@ import {
 import { FileStorage, type OpenReport } from './storage.js';
 import { ClusterLink, VsrClient, type ClientEndpoint } from './client.js';
 import { tcpTransport, type Address, type TcpTransport } from './tcp-transport.js';
+import { Refusals, silentLogger, type Logger } from './logger.js';
+import type { TlsCredentials } from './peer-auth.js';
 
 /**
  * Takes a client request (decoded JSON, not yet validated) and a way to
@@ -68,8 +70,21 @@ export interface ReplicaOptions<S, Op, R> {
   readonly transport?: Transport;
   /** For the default TCP transport: every replica's address, by replica id. */
   readonly peers?: readonly Address[];
-  /** For the default TCP transport: the cluster secret. */
+  /** For the default TCP transport: the cluster secret (shared-secret mode), or `tls`. */
   readonly secret?: string;
+  /** For the default TCP transport: mutual TLS credentials (this replica's certificate names its id). */
+  readonly tls?: TlsCredentials;
+  /**
+   * Structured logs (pino's interface; default: none): status and view changes, a new primary,
+   * recovery and checkpoint installs, refused input (rate-limited), and why the replica stopped.
+   */
+  readonly logger?: Logger;
+  /** Where refused input is counted and logged (default: a counter of its own on `logger`). */
+  readonly refusals?: Refusals;
+  /** For metrics: the duration of each flush (one group commit's writes and fsyncs). */
+  readonly onFlush?: (durationMs: number) => void;
+  /** For metrics: each journal fsync's duration and the bytes it made durable. */
+  readonly onJournalFsync?: (durationMs: number, bytes: number) => void;
   /** Called with every reply the replica sends a client (in addition to `request`'s promise). */
   readonly onReply?: (clientId: string, reply: Reply) => void;
   /** Called with every rejected input (default: nothing). */
@@ -135,8 +150,18 @@ export class RequestTimeout extends Error {
 
 export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): ReplicaHandle {
   let state = initialState(options.config, options.machine);
-  const transport = options.transport ?? defaultTransport(state.config.replicaId, state.config.replicaCount, options.peers, options.secret);
+  const logger = options.logger ?? silentLogger;
+  const refusals = options.refusals ?? new Refusals({ logger });
+  // The store first: it may refuse to start (a format this build does not know), and then nothing is listening yet.
   const { storage, report } = FileStorage.open(options.directory, { create: options.create === true });
+  storage.onJournalFsync = options.onJournalFsync ?? null;
+  let transport: Transport;
+  try {
+    transport = options.transport ?? defaultTransport(state.config.replicaId, state.config.replicaCount, options, logger, refusals);
+  } catch (error) {
+    storage.close();
+    throw error;
+  }
   const timers = new Map<TimerName, NodeJS.Timeout>();
   const waiting = new Map<string, Array<(reply: Reply) => void>>();
   /**
@@ -171,9 +196,11 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
     flushScheduled = false;
     if (closed || writing !== null || !storage.dirty) return;
     const flush = ++flushesStarted;
+    const startedMs = performance.now();
     writing = storage.flushAsync().then(
       () => {
         writing = null;
+        options.onFlush?.(performance.now() - startedMs);
         if (closed) return;
         flushesDone = flush;
         release();
@@ -183,7 +210,7 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
       (error: unknown) => {
         writing = null;
         if (closed) return;
-        fail(error instanceof Error ? error : new Error(String(error)));
+        fail('store', error);
       },
     );
   };
@@ -255,8 +282,10 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
           break;
         case 'telemetry':
           publish(effect.event);
+          logMilestone(logger, effect.event);
           break;
         case 'reject':
+          refusals.refuse(`invalid-${effect.input}`, effect.reason, positionOf(state));
           options.onReject?.(effect.reason, effect.input);
           break;
       }
@@ -265,9 +294,17 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
 
   const run = (event: Event): void => {
     if (closed) return;
-    const [next, effects] = step(state, event);
-    state = next;
-    carryOut(effects);
+    let stepped: [ReplicaState, readonly Effect[]];
+    try {
+      stepped = step(state, event);
+    } catch (error) {
+      // The reducer is total on any input: a throw is a broken invariant, a bug. Stop rather than run on.
+      return fail('core', error);
+    }
+    const before = state;
+    state = stepped[0];
+    logTransition(logger, before, state);
+    carryOut(stepped[1]);
   };
 
   const submit = (request: unknown, respond: (reply: Reply) => void): void => {
@@ -385,10 +422,13 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
     timers.clear();
   }
 
-  /** The store failed: stop as in a crash and report it. */
-  function fail(error: Error): void {
+  /** The store failed, or the core broke an invariant: stop as in a crash and report the true cause. */
+  function fail(source: 'store' | 'core', cause: unknown): void {
     void handle.crash();
-    const fatal = new Error(`replica ${state.config.replicaId}: the store failed (${error.message}); the replica stopped`, { cause: error });
+    const error = cause instanceof Error ? cause : new Error(String(cause));
+    const what = source === 'store' ? `the store failed (${error.message})` : `the core broke an invariant, a bug (${error.message})`;
+    const fatal = new Error(`replica ${state.config.replicaId}: ${what}; the replica stopped`, { cause: error });
+    logger.error({ ...positionOf(state), cause: source, error: error.message, stack: error.stack }, fatal.message);
     if (options.onFatal !== undefined) options.onFatal(fatal);
     else
       setImmediate(() => {
@@ -397,15 +437,25 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
   }
 }
 
-function defaultTransport(replicaId: number, replicaCount: number, peers: readonly Address[] | undefined, secret: string | undefined): TcpTransport {
-  if (peers === undefined || secret === undefined) {
-    throw new Error('startReplica: give a transport, or peers and secret for the default TCP transport');
+function defaultTransport(
+  replicaId: number,
+  replicaCount: number,
+  options: Pick<ReplicaOptions<unknown, unknown, unknown>, 'peers' | 'secret' | 'tls'>,
+  logger: Logger,
+  refusals: Refusals,
+): TcpTransport {
+  const { peers, secret, tls } = options;
+  if (peers === undefined || (secret === undefined && tls === undefined)) {
+    throw new Error('startReplica: give a transport, or peers and a secret or tls credentials for the default TCP transport');
   }
   if (peers.length !== replicaCount) {
     throw new Error(`startReplica: peers must list ${replicaCount} addresses (one per replica), got ${peers.length}`);
   }
-  if (secret.length === 0) throw new Error('startReplica: the cluster secret must not be empty');
-  return tcpTransport({ replicaId, replicaCount, listen: peers[replicaId]!, peer: (id) => peers[id], secret });
+  if (tls === undefined && secret?.length === 0) throw new Error('startReplica: the cluster secret must not be empty');
+  const listen = peers[replicaId];
+  if (listen === undefined) throw new Error(`startReplica: peers has no address for replica ${replicaId}`);
+  const auth = tls === undefined ? { secret } : { tls };
+  return tcpTransport({ replicaId, replicaCount, listen, peer: (id) => peers[id], ...auth, logger, refusals });
 }
 
 /** The request's client id if it has a valid one (the core's rule), to route the reply by. */
@@ -413,6 +463,41 @@ function readClientId(request: unknown): string | null {
   if (request === null || typeof request !== 'object') return null;
   const clientId = (request as { clientId?: unknown }).clientId;
   return ClientId.is(clientId) ? clientId : null;
+}
+
+/** The fields every replica log line carries. */
+function positionOf(state: ReplicaState): { replica: number; view: number; status: string } {
+  return { replica: state.config.replicaId, view: state.viewNumber, status: state.status };
+}
+
+/** One line for a status change, a view change or a new primary. */
+function logTransition(logger: Logger, before: ReplicaState, after: ReplicaState): void {
+  if (before.status === after.status && before.viewNumber === after.viewNumber) return;
+  const primary = primaryOf(after.viewNumber, after.config.replicaCount);
+  const fields = { ...positionOf(after), primary, previousView: before.viewNumber, previousStatus: before.status };
+  if (after.status === 'normal') {
+    const role = primary === after.config.replicaId ? 'this replica is the primary' : `replica ${primary} is the primary`;
+    logger.info(fields, `view ${after.viewNumber} is normal; ${role}`);
+  } else if (after.status === 'view-change') logger.info(fields, `view change to view ${after.viewNumber} (from ${before.status} in view ${before.viewNumber})`);
+  else logger.info(fields, `status ${before.status} -> ${after.status} in view ${after.viewNumber}`);
+}
+
+/** One line for a recovery or a checkpoint installed. */
+function logMilestone(logger: Logger, event: Telemetry): void {
+  const fields = { replica: event.replicaId, view: event.viewNumber, opNumber: event.opNumber, commitNumber: event.commitNumber, ...event.data };
+  switch (event.name) {
+    case 'vsr.recovery.start':
+      return logger.warn(fields, 'recovering: this replica lost its state and asks its peers for it');
+    case 'vsr.recovery.waiting':
+      // Every retry: detail for whoever looks, not a line per 100 ms.
+      return logger.debug(fields, 'recovering: still waiting for answers from a majority, the latest primary among them');
+    case 'vsr.recovery.complete':
+      return logger.info(fields, `recovered at op ${event.opNumber}, commit ${event.commitNumber}`);
+    case 'vsr.checkpoint.installed':
+      return logger.info(fields, `installed a checkpoint from a peer (commit ${event.commitNumber})`);
+    default:
+      return;
+  }
 }
 
 const channels = new Map<string, ReturnType<typeof channel>>();

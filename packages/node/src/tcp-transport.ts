@@ -1,34 +1,47 @@
 /**
- * The TCP transport between replicas.
+ * The TCP transport between replicas, and the client protocol on the same port.
  *
  * Each replica listens on its own address and opens one outgoing connection
- * to every peer, on which it sends its messages. A connection starts with a
- * challenge–response handshake: the listener sends a fresh random nonce; the
- * dialer answers with its replica id and HMAC-SHA256(secret, nonce:id). Only
- * a peer holding the cluster secret gets past it, and the nonce makes a
- * recorded handshake useless. After it, frames flow: [length u32 BE][JSON].
+ * to every peer, on which it sends its messages. Replicas authenticate each
+ * other with mutual TLS or a shared secret (peer-auth.ts): the listener
+ * sends `hello`, the dialer answers `auth`, the listener answers `accept`;
+ * only then does the dialer send protocol messages. The dialer pings every
+ * `pingIntervalMs` and the listener answers, so each side knows when it
+ * last heard from each peer and the round-trip time.
  *
- * Clients use the same port: a dialer that answers the challenge with
- * `{type: "client"}` instead of an auth frame may only send
- * `{type: "request", request}` frames, and gets `{type: "reply", reply}`
- * frames back. A client request cannot change the protocol's state except
- * through the primary's ordering, so it needs no secret (like the HTTP API);
- * only replicas, which send protocol messages, must prove they hold it.
+ * Clients use the same port: a dialer that answers the hello with
+ * `{type: "client", token}` may only send `{type: "request", request}`
+ * frames, and gets `{type: "reply", reply}` frames back. When `clientToken`
+ * is set, a client must present it. A client request cannot change the
+ * protocol's state except through the primary's ordering (and the core
+ * bounds and validates it), so a client never needs the replicas' secret.
  *
- * Everything received is untrusted: a frame over the limit (1 KiB until the
- * handshake is done, then `clientFrameBytesMax` or `frameBytesMax`), bytes that
- * are not JSON, a failed handshake, or a message claiming to come from
- * another replica than the authenticated one closes that connection with a
- * logged reason; the replica runs on. Outgoing connections reconnect with
- * exponential backoff, and at once when the peer connects to us (it is back,
- * and a view change should not wait out a backoff); messages are best effort (the protocol retransmits),
- * so a bounded queue drops the oldest when a peer is away.
+ * Everything received is untrusted and bounded:
+ * - frame size by stage: 1 KiB until a connection says what it is, then
+ *   `clientFrameBytesMax` or `frameBytesMax`; JSON depth before any parse;
+ * - time: a handshake must finish within `handshakeTimeoutMs`; a client
+ *   connection that completes no frame for `clientIdleTimeoutMs` is closed
+ *   (a request dribbled a byte at a time counts as idle);
+ * - count: `handshakesMax` connections may be in their handshake at once
+ *   (the oldest is dropped for a new one), client connections are capped in
+ *   all and per source address;
+ * - memory: a client that does not read its replies is closed once
+ *   `clientBacklogBytesMax` waits for it; a peer whose socket holds more than
+ *   `peerBacklogBytesMax` unsent gets no more messages until it drains (the
+ *   protocol retransmits what matters).
+ * Anything refused closes that connection with a counted, rate-limited log
+ * line (`refusals`); the replica runs on.
  */
-import { createServer, connect, type Server, type Socket } from 'node:net';
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createServer as createTcpServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
+import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { ClientRequest, Message, Reply } from '@vsr/core';
 import type { ClientRequestHandler, Transport } from './replica.js';
 import type { ClientEndpoint } from './client.js';
+import { encodeFrame, frameOf, parseFrameBody, readFrameBodies, type FrameRefusal } from './frames.js';
+import { FrameMac, acceptProof, dialProof, freshNonce, isNonce, proofMatches, replicaIdOfCertificate, type HandshakeFacts, type TlsCredentials } from './peer-auth.js';
+import { Refusals, silentLogger, type Logger } from './logger.js';
+
+export { encodeFrame, readFrames } from './frames.js';
 
 export interface Address {
   readonly host: string;
@@ -42,8 +55,12 @@ export interface TcpTransportOptions {
   /** Where replica `id` listens; looked up at each (re)connection. */
   readonly peer: (replicaId: number) => Address | undefined;
   readonly replicaCount: number;
-  /** The cluster secret every replica holds. */
-  readonly secret: string;
+  /** Mutual TLS between replicas (and TLS for clients). Give this or `secret`. */
+  readonly tls?: TlsCredentials;
+  /** The cluster secret every replica holds, for the shared-secret mode. */
+  readonly secret?: string;
+  /** When set, a client connection must present this token in its hello. */
+  readonly clientToken?: string;
   /**
    * Largest frame accepted from an authenticated replica (default 256 MiB). Log-carrying
    * messages (DoViewChange, StartView, NewState, RecoveryResponse) carry the latest checkpoint,
@@ -56,10 +73,36 @@ export interface TcpTransportOptions {
   readonly queueMax?: number;
   /** Client connections served at once (default 1024); more are refused. */
   readonly clientConnectionsMax?: number;
-  readonly log?: (line: string) => void;
+  /** Client connections from one source address (default 512). */
+  readonly clientConnectionsPerSourceMax?: number;
+  /** Connections in their handshake at once (default 128): past it, the oldest is closed. */
+  readonly handshakesMax?: number;
+  /** Time a connection has to finish its handshake, TLS included (default 2 s). */
+  readonly handshakeTimeoutMs?: number;
+  /** A client connection that completes no frame in this time is closed (default 30 s). */
+  readonly clientIdleTimeoutMs?: number;
+  /** How often the dialer pings each peer (default 1 s). */
+  readonly pingIntervalMs?: number;
+  /** Unsent bytes a peer's socket may hold before messages to it are dropped (default 64 MiB). */
+  readonly peerBacklogBytesMax?: number;
+  /** Unread reply bytes a client may leave before its connection is closed (default 8 MiB). */
+  readonly clientBacklogBytesMax?: number;
+  readonly logger?: Logger;
+  /** Where refusals are counted (default: a counter of its own, logging to `logger`). */
+  readonly refusals?: Refusals;
 }
 
-const HANDSHAKE_TIMEOUT_MS = 2_000;
+/** What this replica knows of its link to one peer. */
+export interface PeerLinkStatus {
+  readonly replicaId: number;
+  /** The outgoing connection is authenticated. */
+  readonly connected: boolean;
+  /** Milliseconds since anything authenticated arrived from this peer, or null if nothing ever did. */
+  readonly heardAgoMs: number | null;
+  /** The last ping's round-trip time. */
+  readonly rttMs: number | null;
+}
+
 /** Before a connection has said who it is, frames are tiny: a hello, an auth, a client hello. */
 export const HANDSHAKE_FRAME_BYTES_MAX = 1024;
 export const PEER_FRAME_BYTES_MAX = 256 * 1024 * 1024;
@@ -70,258 +113,588 @@ const BACKOFF_MAX_MS = 2_000;
 export interface TcpTransport extends Transport {
   /** Resolves once the listener is bound. */
   readonly ready: Promise<void>;
+  readonly refusals: Refusals;
   address(): Address;
+  peers(): PeerLinkStatus[];
+  /** Client connections open now, and the cap. */
+  clientConnections(): { readonly open: number; readonly max: number };
+}
+
+interface Settings {
+  readonly replicaId: number;
+  readonly replicaCount: number;
+  readonly tls: TlsCredentials | undefined;
+  readonly secret: string | undefined;
+  readonly clientToken: string | undefined;
+  readonly frameBytesMax: number;
+  readonly clientFrameBytesMax: number;
+  readonly queueMax: number;
+  readonly clientConnectionsMax: number;
+  readonly clientConnectionsPerSourceMax: number;
+  readonly handshakesMax: number;
+  readonly handshakeTimeoutMs: number;
+  readonly clientIdleTimeoutMs: number;
+  readonly pingIntervalMs: number;
+  readonly peerBacklogBytesMax: number;
+  readonly clientBacklogBytesMax: number;
+}
+
+function settingsOf(options: TcpTransportOptions): Settings {
+  if ((options.tls === undefined) === (options.secret === undefined || options.secret === '')) {
+    throw new Error('tcpTransport: give exactly one of tls (mutual TLS) or a non-empty secret');
+  }
+  return {
+    replicaId: options.replicaId,
+    replicaCount: options.replicaCount,
+    tls: options.tls,
+    secret: options.tls === undefined ? options.secret : undefined,
+    clientToken: options.clientToken,
+    frameBytesMax: options.frameBytesMax ?? PEER_FRAME_BYTES_MAX,
+    clientFrameBytesMax: options.clientFrameBytesMax ?? CLIENT_FRAME_BYTES_MAX,
+    queueMax: options.queueMax ?? 1024,
+    clientConnectionsMax: options.clientConnectionsMax ?? 1024,
+    clientConnectionsPerSourceMax: options.clientConnectionsPerSourceMax ?? 512,
+    handshakesMax: options.handshakesMax ?? 128,
+    handshakeTimeoutMs: options.handshakeTimeoutMs ?? 2_000,
+    clientIdleTimeoutMs: options.clientIdleTimeoutMs ?? 30_000,
+    pingIntervalMs: options.pingIntervalMs ?? 1_000,
+    peerBacklogBytesMax: options.peerBacklogBytesMax ?? 64 * 1024 * 1024,
+    clientBacklogBytesMax: options.clientBacklogBytesMax ?? 8 * 1024 * 1024,
+  };
+}
+
+/** State the listener and the dialers share. */
+interface Shared {
+  readonly settings: Settings;
+  readonly logger: Logger;
+  readonly refusals: Refusals;
+  /** When each peer was last heard from (Date.now()). */
+  readonly heardAtMs: Map<number, number>;
+  deliver: (message: unknown) => void;
+  serveClient: ClientRequestHandler | null;
+  closed: boolean;
 }
 
 export function tcpTransport(options: TcpTransportOptions): TcpTransport {
-  const frameBytesMax = options.frameBytesMax ?? PEER_FRAME_BYTES_MAX;
-  const clientFrameBytesMax = options.clientFrameBytesMax ?? CLIENT_FRAME_BYTES_MAX;
-  const queueMax = options.queueMax ?? 1024;
-  const log = options.log ?? (() => {});
-  const clientConnectionsMax = options.clientConnectionsMax ?? 1024;
-  let deliver: (message: unknown) => void = () => {};
-  let serveClient: ClientRequestHandler | null = null;
-  let clientConnections = 0;
-  let lastMessage: Message | null = null;
-  let lastFrame: Buffer | null = null;
-  let closed = false;
-  const incoming = new Set<Socket>();
+  const settings = settingsOf(options);
+  const logger = options.logger ?? silentLogger;
+  const shared: Shared = {
+    settings,
+    logger,
+    refusals: options.refusals ?? new Refusals({ logger }),
+    heardAtMs: new Map(),
+    deliver: () => {},
+    serveClient: null,
+    closed: false,
+  };
   const outgoing = new Map<number, Outgoing>();
-
-  const server: Server = createServer((socket) => {
-    incoming.add(socket);
-    socket.on('close', () => incoming.delete(socket));
-    socket.on('error', () => {});
-    acceptPeer(socket);
-  });
-
-  const ready = new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(options.listen.port, options.listen.host, () => resolve());
-  });
-
-  /** The listener's side: challenge, verify, then read frames. */
-  function acceptPeer(socket: Socket): void {
-    const nonce = randomBytes(16).toString('hex');
-    let peerId: number | null = null;
-    const refuse = (reason: string) => {
-      log(`replica ${options.replicaId}: closing connection from ${socket.remoteAddress}:${socket.remotePort}: ${reason}`);
-      socket.destroy();
-    };
-    const timer = setTimeout(() => refuse('no handshake in time'), HANDSHAKE_TIMEOUT_MS);
-    socket.write(encodeFrame({ type: 'hello', nonce }));
-    let client = false;
-    // Until the handshake is done only tiny frames are read: an unauthenticated peer cannot
-    // make this replica buffer a large frame.
-    const limit = () => (client ? clientFrameBytesMax : peerId === null ? Math.min(HANDSHAKE_FRAME_BYTES_MAX, frameBytesMax) : frameBytesMax);
-    readFrames(socket, limit, refuse, (payload) => {
-      if (client) {
-        const frame = payload as { type?: unknown; request?: unknown } | null;
-        if (frame === null || typeof frame !== 'object' || frame.type !== 'request') return refuse('expected a request frame on a client connection');
-        serveClient?.(frame.request, (reply: Reply) => {
-          if (!socket.destroyed) socket.write(encodeFrame({ type: 'reply', reply }));
-        });
-        return;
-      }
-      if (peerId === null) {
-        clearTimeout(timer);
-        const auth = payload as { type?: unknown; replica?: unknown; mac?: unknown } | null;
-        if (auth !== null && typeof auth === 'object' && auth.type === 'client') {
-          if (serveClient === null) return refuse('this replica serves no clients');
-          if (clientConnections >= clientConnectionsMax) return refuse(`already serving ${clientConnectionsMax} client connections`);
-          clientConnections++;
-          socket.once('close', () => clientConnections--);
-          client = true;
-          return;
-        }
-        if (auth === null || typeof auth !== 'object' || auth.type !== 'auth' || typeof auth.replica !== 'number' || typeof auth.mac !== 'string') {
-          return refuse('expected an auth frame');
-        }
-        if (!Number.isInteger(auth.replica) || auth.replica < 0 || auth.replica >= options.replicaCount || auth.replica === options.replicaId) {
-          return refuse(`auth names replica ${String(auth.replica)}, not a peer`);
-        }
-        const expected = Buffer.from(mac(options.secret, nonce, auth.replica), 'hex');
-        const given = Buffer.from(auth.mac, 'hex');
-        if (given.length !== expected.length || !timingSafeEqual(given, expected)) return refuse('authentication failed');
-        peerId = auth.replica;
-        // The peer is back: reconnect to it now rather than when the backoff says.
-        outgoing.get(peerId)?.wake();
-        return;
-      }
-      const claimed = (payload as { replica?: unknown } | null)?.replica;
-      if (claimed !== peerId) return refuse(`a message claiming replica ${String(claimed)} on replica ${peerId}'s connection`);
-      deliver(payload);
-    });
-  }
-
-  class Outgoing {
-    private socket: Socket | null = null;
-    private authenticated = false;
-    private queue: Buffer[] = [];
-    private backoffMs = BACKOFF_MIN_MS;
-    private retry: NodeJS.Timeout | null = null;
-
-    constructor(private readonly to: number) {}
-
-    send(frame: Buffer): void {
-      if (this.authenticated && this.socket !== null) {
-        this.socket.write(frame);
-        return;
-      }
-      this.queue.push(frame);
-      if (this.queue.length > queueMax) this.queue.shift();
-      if (this.socket === null && this.retry === null) this.dial();
-    }
-
-    private dial(): void {
-      const address = options.peer(this.to);
-      if (closed || address === undefined) return;
-      const socket = connect(address.port, address.host);
-      this.socket = socket;
-      socket.setNoDelay(true);
-      socket.on('error', () => {});
-      socket.on('close', () => {
-        this.socket = null;
-        this.authenticated = false;
-        if (!closed) this.scheduleRetry();
-      });
-      readFrames(
-        socket,
-        HANDSHAKE_FRAME_BYTES_MAX, // The listener sends only its hello.
-        (reason) => {
-          log(`replica ${options.replicaId}: closing connection to replica ${this.to}: ${reason}`);
-          socket.destroy();
-        },
-        (payload) => {
-          if (this.authenticated) return; // The listener sends nothing after its challenge.
-          const hello = payload as { type?: unknown; nonce?: unknown };
-          if (hello.type !== 'hello' || typeof hello.nonce !== 'string') {
-            socket.destroy();
-            return;
-          }
-          socket.write(encodeFrame({ type: 'auth', replica: options.replicaId, mac: mac(options.secret, hello.nonce, options.replicaId) }));
-          this.authenticated = true;
-          this.backoffMs = BACKOFF_MIN_MS;
-          for (const frame of this.queue) socket.write(frame);
-          this.queue = [];
-        },
-      );
-    }
-
-    /** Dials at once if waiting out a backoff (the peer just connected to us, so it is up). */
-    wake(): void {
-      if (this.retry === null || closed) return;
-      clearTimeout(this.retry);
-      this.retry = null;
-      this.backoffMs = BACKOFF_MIN_MS;
-      if (this.queue.length > 0) this.dial();
-    }
-
-    private scheduleRetry(): void {
-      if (this.retry !== null) return;
-      const delay = this.backoffMs;
-      this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
-      this.retry = setTimeout(() => {
-        this.retry = null;
-        if (this.queue.length > 0) this.dial();
-      }, delay);
-    }
-
-    close(): void {
-      if (this.retry !== null) clearTimeout(this.retry);
-      this.socket?.destroy();
-    }
-  }
+  const listener = new Listener(shared, (peerId) => outgoing.get(peerId)?.wake());
+  const ready = listener.listen(options.listen);
+  let lastMessage: Message | null = null;
+  let lastFrame: Buffer = Buffer.alloc(0);
 
   return {
     ready,
-    address() {
-      const bound = server.address();
-      if (bound === null || typeof bound === 'string') return options.listen;
-      return { host: options.listen.host, port: bound.port };
-    },
+    refusals: shared.refusals,
+    address: () => listener.address(options.listen),
+    peers: () => peerStatuses(shared, outgoing),
+    clientConnections: () => ({ open: listener.clientCount(), max: settings.clientConnectionsMax }),
     send(to: number, message: Message) {
-      if (closed || to === options.replicaId) return;
+      if (shared.closed || to === settings.replicaId) return;
       let connection = outgoing.get(to);
       if (connection === undefined) {
-        connection = new Outgoing(to);
+        connection = new Outgoing(shared, to, () => options.peer(to));
         outgoing.set(to, connection);
       }
       // A broadcast hands the same (immutable) message for every peer: encode it once.
       if (message !== lastMessage) {
         lastMessage = message;
-        lastFrame = encodeFrame(message);
+        lastFrame = Buffer.from(JSON.stringify(message), 'utf8');
       }
-      connection.send(lastFrame!);
+      connection.send(lastFrame);
     },
     listen(handler) {
-      deliver = handler;
+      shared.deliver = handler;
     },
     serveClients(handler) {
-      serveClient = handler;
+      shared.serveClient = handler;
     },
     clientEndpoint(replicaId, onReply) {
       const address = options.peer(replicaId);
       if (address === undefined) return undefined;
-      return new TcpClientEndpoint(address, frameBytesMax, onReply, (line) => log(`replica ${options.replicaId}: client connection to replica ${replicaId}: ${line}`));
+      return new TcpClientEndpoint({
+        address,
+        replicaId,
+        frameBytesMax: settings.frameBytesMax,
+        onReply,
+        ...(settings.clientToken === undefined ? {} : { token: settings.clientToken }),
+        ...(settings.tls === undefined ? {} : { tls: settings.tls }),
+        logger,
+      });
     },
     close() {
-      closed = true;
+      shared.closed = true;
       for (const connection of outgoing.values()) connection.close();
-      for (const socket of incoming) socket.destroy();
-      server.close();
+      listener.close();
     },
   };
 }
 
-function mac(secret: string, nonce: string, replicaId: number): string {
-  return createHmac('sha256', secret).update(`${nonce}:${replicaId}`).digest('hex');
+function peerStatuses(shared: Shared, outgoing: ReadonlyMap<number, Outgoing>): PeerLinkStatus[] {
+  const now = Date.now();
+  const statuses: PeerLinkStatus[] = [];
+  for (let replicaId = 0; replicaId < shared.settings.replicaCount; replicaId++) {
+    if (replicaId === shared.settings.replicaId) continue;
+    const heard = shared.heardAtMs.get(replicaId);
+    const connection = outgoing.get(replicaId);
+    statuses.push({ replicaId, connected: connection?.connected ?? false, heardAgoMs: heard === undefined ? null : now - heard, rttMs: connection?.rttMs ?? null });
+  }
+  return statuses;
 }
 
-export function encodeFrame(payload: unknown): Buffer {
-  const body = Buffer.from(JSON.stringify(payload), 'utf8');
-  const header = Buffer.alloc(4);
-  header.writeUInt32BE(body.length, 0);
-  return Buffer.concat([header, body]);
-}
+// ---------------------------------------------------------------------------
+// The listener: accepts peers and clients
 
-/** Splits a byte stream into frames; calls `refuse` (once) on anything malformed. */
-export function readFrames(
-  socket: Socket,
-  frameBytesMax: number | (() => number),
-  refuse: (reason: string) => void,
-  onFrame: (payload: unknown) => void,
-): void {
-  const limit = typeof frameBytesMax === 'number' ? () => frameBytesMax : frameBytesMax;
-  let buffered: Buffer = Buffer.alloc(0);
-  let refused = false;
-  const fail = (reason: string) => {
-    if (refused) return;
-    refused = true;
-    refuse(reason);
-  };
-  socket.on('data', (chunk: Buffer) => {
-    if (refused) return;
-    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
-    while (!refused && buffered.length >= 4) {
-      const length = buffered.readUInt32BE(0);
-      const bytesMax = limit();
-      if (length > bytesMax) return fail(`a frame of ${length} bytes, over the ${bytesMax}-byte limit`);
-      if (buffered.length < 4 + length) return;
-      const body = buffered.subarray(4, 4 + length);
-      buffered = buffered.subarray(4 + length);
-      let payload: unknown;
-      try {
-        payload = JSON.parse(body.toString('utf8'));
-      } catch {
-        return fail('a frame that is not JSON');
-      }
-      onFrame(payload);
+class Listener {
+  private readonly server: Server;
+  private readonly sockets = new Set<Socket>();
+  /** Connections still in their handshake, oldest first. */
+  private readonly handshaking = new Set<Socket>();
+  private readonly clientsBySource = new Map<string, number>();
+  private clients = 0;
+
+  constructor(
+    private readonly shared: Shared,
+    private readonly onPeerAuthenticated: (peerId: number) => void,
+  ) {
+    const { tls, handshakeTimeoutMs } = shared.settings;
+    const onSecure = (socket: Socket) => new Incoming(shared, this, socket);
+    this.server =
+      tls === undefined
+        ? createTcpServer(onSecure)
+        : createTlsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs }, onSecure);
+    // Every raw connection, TLS or not: counted, and given a deadline for its whole handshake.
+    this.server.on('connection', (socket: Socket) => this.admit(socket));
+    this.server.on('tlsClientError', () => {}); // A failed TLS handshake: the socket is closed already.
+  }
+
+  listen(address: Address): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(address.port, address.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  address(fallback: Address): Address {
+    const bound = this.server.address();
+    if (bound === null || typeof bound === 'string') return fallback;
+    return { host: fallback.host, port: bound.port };
+  }
+
+  private admit(socket: Socket): void {
+    this.sockets.add(socket);
+    socket.on('error', () => {});
+    socket.once('close', () => {
+      this.sockets.delete(socket);
+      this.handshaking.delete(socket);
+    });
+    this.handshaking.add(socket);
+    if (this.handshaking.size > this.shared.settings.handshakesMax) {
+      const oldest = this.handshaking.values().next().value;
+      if (oldest !== undefined) this.refuse(oldest, 'handshakes-full', `${this.shared.settings.handshakesMax} connections already in their handshake; closing the oldest`);
     }
+    const timer = setTimeout(() => {
+      if (this.handshaking.has(socket)) this.refuse(socket, 'handshake-timeout', `no handshake within ${this.shared.settings.handshakeTimeoutMs} ms`);
+    }, this.shared.settings.handshakeTimeoutMs);
+    socket.once('close', () => clearTimeout(timer));
+  }
+
+  /** The connection said what it is: it no longer counts against the handshake cap. */
+  handshakeDone(socket: Socket): void {
+    this.handshaking.delete(rawSocketOf(socket));
+  }
+
+  /** Admits a client connection within the caps; returns false after refusing it. */
+  admitClient(socket: Socket): boolean {
+    const { clientConnectionsMax, clientConnectionsPerSourceMax } = this.shared.settings;
+    const source = socket.remoteAddress ?? 'unknown';
+    const fromSource = this.clientsBySource.get(source) ?? 0;
+    if (this.clients >= clientConnectionsMax) return this.refuse(socket, 'client-connections', `already serving ${clientConnectionsMax} client connections`);
+    if (fromSource >= clientConnectionsPerSourceMax) return this.refuse(socket, 'client-connections-per-source', `already serving ${clientConnectionsPerSourceMax} client connections from ${source}`);
+    this.clients++;
+    this.clientsBySource.set(source, fromSource + 1);
+    socket.once('close', () => {
+      this.clients--;
+      const left = (this.clientsBySource.get(source) ?? 1) - 1;
+      if (left > 0) this.clientsBySource.set(source, left);
+      else this.clientsBySource.delete(source);
+    });
+    return true;
+  }
+
+  clientCount(): number {
+    return this.clients;
+  }
+
+  peerAuthenticated(peerId: number): void {
+    this.onPeerAuthenticated(peerId);
+  }
+
+  refuse(socket: Socket, reason: string, detail: string): false {
+    this.shared.refusals.refuse(reason, detail, { replica: this.shared.settings.replicaId, from: `${socket.remoteAddress}:${socket.remotePort}` });
+    socket.destroy();
+    return false;
+  }
+
+  close(): void {
+    for (const socket of this.sockets) socket.destroy();
+    this.server.close();
+  }
+}
+
+/** A TLS socket's underlying TCP socket (the one the 'connection' event saw), or the socket itself. */
+function rawSocketOf(socket: Socket): Socket {
+  return ((socket as TLSSocket & { _parent?: Socket })._parent ?? socket) as Socket;
+}
+
+type Stage = { kind: 'handshake' } | { kind: 'client' } | { kind: 'peer'; peerId: number; receive: FrameMac | null; reply: FrameMac | null };
+
+/** One accepted connection, from hello to close. */
+class Incoming {
+  private stage: Stage = { kind: 'handshake' };
+  private readonly nonce = freshNonce();
+  private idleTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly shared: Shared,
+    private readonly listener: Listener,
+    private readonly socket: Socket,
+  ) {
+    socket.on('error', () => {});
+    socket.once('close', () => this.stopIdleTimer());
+    socket.write(encodeFrame({ type: 'hello', replica: shared.settings.replicaId, nonce: this.nonce }));
+    readFrameBodies(socket, () => this.frameBytesMax(), (refusal) => this.refuse(refusal.reason, refusal.detail), (body) => this.onBody(body));
+  }
+
+  private frameBytesMax(): number {
+    const { frameBytesMax, clientFrameBytesMax } = this.shared.settings;
+    if (this.stage.kind === 'client') return clientFrameBytesMax;
+    return this.stage.kind === 'peer' ? frameBytesMax : Math.min(HANDSHAKE_FRAME_BYTES_MAX, frameBytesMax);
+  }
+
+  private refuse(reason: string, detail: string): void {
+    this.listener.refuse(this.socket, reason, detail);
+  }
+
+  private onBody(body: Buffer): void {
+    const stage = this.stage;
+    let plain: Buffer | null = body;
+    if (stage.kind === 'peer' && stage.receive !== null) {
+      plain = stage.receive.open(body);
+      if (plain === null) return this.refuse('bad-mac', `a frame from replica ${stage.peerId} whose MAC is wrong`);
+    }
+    const parsed = parseFrameBody(plain);
+    if (!parsed.ok) return this.refuse(parsed.refusal.reason, parsed.refusal.detail);
+    if (stage.kind === 'client') return this.onClientFrame(parsed.payload);
+    if (stage.kind === 'peer') return this.onPeerFrame(stage, parsed.payload);
+    this.onHandshake(parsed.payload);
+  }
+
+  private onHandshake(payload: unknown): void {
+    const frame = (payload !== null && typeof payload === 'object' ? payload : {}) as Record<string, unknown>;
+    if (frame['type'] === 'client') return this.becomeClient(frame['token']);
+    if (frame['type'] !== 'auth') return this.refuse('bad-handshake', 'expected an auth or client frame');
+    const { replicaId, replicaCount, secret } = this.shared.settings;
+    const dialerId = frame['replica'];
+    if (typeof dialerId !== 'number' || !Number.isInteger(dialerId) || dialerId < 0 || dialerId >= replicaCount || dialerId === replicaId) {
+      return this.refuse('bad-handshake', `auth names replica ${String(dialerId)}, not a peer`);
+    }
+    if (secret === undefined) return this.acceptTlsPeer(dialerId);
+    if (!isNonce(frame['nonce'])) return this.refuse('bad-handshake', 'auth carries no valid nonce');
+    const facts: HandshakeFacts = { listenerId: replicaId, dialerId, listenerNonce: this.nonce, dialerNonce: frame['nonce'] };
+    if (!proofMatches(frame['mac'], dialProof(secret, facts))) return this.refuse('auth-failed', `authentication failed for replica ${dialerId}`);
+    this.socket.write(encodeFrame({ type: 'accept', mac: acceptProof(secret, facts) }));
+    this.becomePeer(dialerId, new FrameMac(secret, 'dialer-to-listener', facts), new FrameMac(secret, 'listener-to-dialer', facts));
+  }
+
+  private acceptTlsPeer(dialerId: number): void {
+    const tlsSocket = this.socket as TLSSocket;
+    const named = tlsSocket.authorized === true ? replicaIdOfCertificate(tlsSocket.getPeerCertificate()) : null;
+    if (named !== dialerId) {
+      const why = tlsSocket.authorized === true ? `its certificate names ${named === null ? 'no replica' : `replica ${named}`}` : `no certificate from the cluster CA (${String(tlsSocket.authorizationError ?? 'none given')})`;
+      return this.refuse('auth-failed', `authentication failed for replica ${dialerId}: ${why}`);
+    }
+    this.socket.write(encodeFrame({ type: 'accept' }));
+    this.becomePeer(dialerId, null, null);
+  }
+
+  private becomePeer(peerId: number, receive: FrameMac | null, reply: FrameMac | null): void {
+    this.stage = { kind: 'peer', peerId, receive, reply };
+    this.listener.handshakeDone(this.socket);
+    this.shared.heardAtMs.set(peerId, Date.now());
+    this.shared.logger.info({ replica: this.shared.settings.replicaId, peer: peerId, direction: 'incoming' }, `peer ${peerId} connected`);
+    this.socket.once('close', () => {
+      if (!this.shared.closed) this.shared.logger.info({ replica: this.shared.settings.replicaId, peer: peerId, direction: 'incoming' }, `peer ${peerId} disconnected`);
+    });
+    // The peer is back: reconnect to it now rather than when the backoff says.
+    this.listener.peerAuthenticated(peerId);
+  }
+
+  private onPeerFrame(stage: Extract<Stage, { kind: 'peer' }>, payload: unknown): void {
+    this.shared.heardAtMs.set(stage.peerId, Date.now());
+    const frame = payload as { type?: unknown; replica?: unknown; sentAtMs?: unknown } | null;
+    if (frame !== null && typeof frame === 'object' && frame.type === 'ping') {
+      const pong = Buffer.from(JSON.stringify({ type: 'pong', sentAtMs: frame.sentAtMs }), 'utf8');
+      this.socket.write(stage.reply === null ? frameOf(pong) : frameOf(stage.reply.sign(pong), pong));
+      return;
+    }
+    const claimed = frame?.replica;
+    if (claimed !== stage.peerId) return this.refuse('forged-sender', `a message claiming replica ${String(claimed)} on replica ${stage.peerId}'s connection`);
+    this.shared.deliver(payload);
+  }
+
+  private becomeClient(token: unknown): void {
+    const { clientToken } = this.shared.settings;
+    if (this.shared.serveClient === null) return this.refuse('no-clients', 'this replica serves no clients');
+    if (clientToken !== undefined && !proofMatches(token, clientToken)) return this.refuse('client-token', 'a client without the right token');
+    if (!this.listener.admitClient(this.socket)) return;
+    this.stage = { kind: 'client' };
+    this.listener.handshakeDone(this.socket);
+    this.restartIdleTimer();
+  }
+
+  private onClientFrame(payload: unknown): void {
+    this.restartIdleTimer();
+    const frame = payload as { type?: unknown; request?: unknown } | null;
+    if (frame === null || typeof frame !== 'object' || frame.type !== 'request') return this.refuse('client-frame', 'expected a request frame on a client connection');
+    this.shared.serveClient?.(frame.request, (reply: Reply) => this.sendReply(reply));
+  }
+
+  private sendReply(reply: Reply): void {
+    if (this.socket.destroyed) return;
+    const { clientBacklogBytesMax } = this.shared.settings;
+    if (this.socket.writableLength > clientBacklogBytesMax) {
+      return this.refuse('slow-client', `a client left ${this.socket.writableLength} bytes of replies unread (limit ${clientBacklogBytesMax})`);
+    }
+    this.socket.write(encodeFrame({ type: 'reply', reply }));
+  }
+
+  private restartIdleTimer(): void {
+    this.stopIdleTimer();
+    const { clientIdleTimeoutMs } = this.shared.settings;
+    this.idleTimer = setTimeout(() => this.refuse('client-idle', `a client connection completed no frame in ${clientIdleTimeoutMs} ms`), clientIdleTimeoutMs);
+  }
+
+  private stopIdleTimer(): void {
+    if (this.idleTimer !== null) clearTimeout(this.idleTimer);
+    this.idleTimer = null;
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The dialer: one outgoing connection per peer
+
+/** Opens a connection to `address`: TLS that checks the server names replica `replicaId`, or plain TCP. */
+function dialTo(address: Address, replicaId: number, tls: TlsCredentials | undefined): Socket {
+  if (tls === undefined) return tcpConnect(address.port, address.host);
+  return tlsConnect({
+    host: address.host,
+    port: address.port,
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    // The identity that matters is the replica id, not the address (which a config may change).
+    checkServerIdentity: (_host, certificate) => {
+      const named = replicaIdOfCertificate(certificate);
+      return named === replicaId ? undefined : new Error(`the server's certificate names ${named === null ? 'no replica' : `replica ${named}`}, not replica ${replicaId}`);
+    },
   });
 }
 
-/** The TCP transport's client protocol: hello → {type:'client'} → request frames out, reply frames in. */
+class Outgoing {
+  private socket: Socket | null = null;
+  private macs: { send: FrameMac; receive: FrameMac } | null = null;
+  connected = false;
+  rttMs: number | null = null;
+  private queue: Buffer[] = [];
+  private backoffMs = BACKOFF_MIN_MS;
+  private retry: NodeJS.Timeout | null = null;
+  private pinger: NodeJS.Timeout | null = null;
+
+  constructor(
+    private readonly shared: Shared,
+    private readonly to: number,
+    private readonly addressOf: () => Address | undefined,
+  ) {}
+
+  /** Sends one message body (JSON), or queues it until the connection is authenticated. */
+  send(body: Buffer): void {
+    const socket = this.socket;
+    if (this.connected && socket !== null) {
+      if (socket.writableLength > this.shared.settings.peerBacklogBytesMax) {
+        this.shared.refusals.refuse('peer-backlog', `replica ${this.to} is not reading; dropping messages to it until it drains`, { replica: this.shared.settings.replicaId, peer: this.to });
+        return;
+      }
+      socket.write(this.seal(body));
+      return;
+    }
+    this.queue.push(body);
+    if (this.queue.length > this.shared.settings.queueMax) this.queue.shift();
+    if (this.socket === null && this.retry === null) this.dial();
+  }
+
+  private seal(body: Buffer): Buffer {
+    return this.macs === null ? frameOf(body) : frameOf(this.macs.send.sign(body), body);
+  }
+
+  private dial(): void {
+    const address = this.addressOf();
+    if (this.shared.closed || address === undefined) return;
+    const socket = dialTo(address, this.to, this.shared.settings.tls);
+    this.socket = socket;
+    socket.setNoDelay(true);
+    socket.on('error', () => {});
+    socket.on('close', () => this.onClose(socket));
+    const nonce = freshNonce();
+    let stage: 'hello' | 'accept' | 'open' = 'hello';
+    const drop = (refusal: FrameRefusal) => this.drop(socket, refusal.reason, refusal.detail);
+    readFrameBodies(socket, HANDSHAKE_FRAME_BYTES_MAX, drop, (body) => {
+      const plain = stage === 'open' && this.macs !== null ? this.macs.receive.open(body) : body;
+      if (plain === null) return this.drop(socket, 'bad-mac', `a frame from replica ${this.to} whose MAC is wrong`);
+      const parsed = parseFrameBody(plain);
+      if (!parsed.ok) return drop(parsed.refusal);
+      const frame = (parsed.payload !== null && typeof parsed.payload === 'object' ? parsed.payload : {}) as Record<string, unknown>;
+      if (stage === 'hello') stage = this.onHello(socket, frame, nonce) ? 'accept' : stage;
+      else if (stage === 'accept') stage = this.onAccept(socket, frame) ? 'open' : stage;
+      else if (frame['type'] === 'pong') this.onPong(frame['sentAtMs']);
+    });
+  }
+
+  private facts(listenerNonce: string, dialerNonce: string): HandshakeFacts {
+    return { listenerId: this.to, dialerId: this.shared.settings.replicaId, listenerNonce, dialerNonce };
+  }
+
+  private listenerNonce = '';
+
+  private onHello(socket: Socket, hello: Record<string, unknown>, nonce: string): boolean {
+    if (hello['type'] !== 'hello' || !isNonce(hello['nonce'])) {
+      this.drop(socket, 'bad-handshake', `replica ${this.to}'s address answered without a valid hello`);
+      return false;
+    }
+    if (hello['replica'] !== this.to) {
+      this.drop(socket, 'wrong-peer', `the listener at replica ${this.to}'s address says it is replica ${String(hello['replica'])}`);
+      return false;
+    }
+    const { secret, replicaId } = this.shared.settings;
+    this.listenerNonce = hello['nonce'];
+    const auth = secret === undefined ? { type: 'auth', replica: replicaId } : { type: 'auth', replica: replicaId, nonce, mac: dialProof(secret, this.facts(hello['nonce'], nonce)) };
+    socket.write(encodeFrame(auth));
+    this.dialerNonce = nonce;
+    return true;
+  }
+
+  private dialerNonce = '';
+
+  private onAccept(socket: Socket, accept: Record<string, unknown>): boolean {
+    const { secret } = this.shared.settings;
+    if (accept['type'] !== 'accept') {
+      this.drop(socket, 'bad-handshake', `replica ${this.to} did not accept the handshake`);
+      return false;
+    }
+    if (secret !== undefined) {
+      const facts = this.facts(this.listenerNonce, this.dialerNonce);
+      if (!proofMatches(accept['mac'], acceptProof(secret, facts))) {
+        this.drop(socket, 'auth-failed', `the listener at replica ${this.to}'s address could not prove it holds the secret`);
+        return false;
+      }
+      this.macs = { send: new FrameMac(secret, 'dialer-to-listener', facts), receive: new FrameMac(secret, 'listener-to-dialer', facts) };
+    }
+    this.connected = true;
+    this.backoffMs = BACKOFF_MIN_MS;
+    this.shared.heardAtMs.set(this.to, Date.now());
+    this.shared.logger.info({ replica: this.shared.settings.replicaId, peer: this.to, direction: 'outgoing' }, `connected to peer ${this.to}`);
+    for (const body of this.queue) socket.write(this.seal(body));
+    this.queue = [];
+    this.pinger = setInterval(() => this.ping(), this.shared.settings.pingIntervalMs);
+    return true;
+  }
+
+  private ping(): void {
+    if (!this.connected || this.socket === null) return;
+    this.socket.write(this.seal(Buffer.from(JSON.stringify({ type: 'ping', replica: this.shared.settings.replicaId, sentAtMs: Date.now() }), 'utf8')));
+  }
+
+  private onPong(sentAtMs: unknown): void {
+    const now = Date.now();
+    this.shared.heardAtMs.set(this.to, now);
+    if (typeof sentAtMs === 'number' && sentAtMs <= now) this.rttMs = now - sentAtMs;
+  }
+
+  private drop(socket: Socket, reason: string, detail: string): void {
+    this.shared.refusals.refuse(reason, detail, { replica: this.shared.settings.replicaId, peer: this.to });
+    socket.destroy();
+  }
+
+  private onClose(socket: Socket): void {
+    if (this.socket !== socket) return;
+    if (this.connected && !this.shared.closed) {
+      this.shared.logger.info({ replica: this.shared.settings.replicaId, peer: this.to, direction: 'outgoing' }, `disconnected from peer ${this.to}`);
+    }
+    this.socket = null;
+    this.macs = null;
+    this.connected = false;
+    if (this.pinger !== null) clearInterval(this.pinger);
+    this.pinger = null;
+    if (!this.shared.closed) this.scheduleRetry();
+  }
+
+  /** Dials at once if waiting out a backoff (the peer just connected to us, so it is up). */
+  wake(): void {
+    if (this.retry === null || this.shared.closed) return;
+    clearTimeout(this.retry);
+    this.retry = null;
+    this.backoffMs = BACKOFF_MIN_MS;
+    if (this.queue.length > 0) this.dial();
+  }
+
+  private scheduleRetry(): void {
+    if (this.retry !== null) return;
+    const delay = this.backoffMs;
+    this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
+    this.retry = setTimeout(() => {
+      this.retry = null;
+      if (this.queue.length > 0) this.dial();
+    }, delay);
+  }
+
+  close(): void {
+    if (this.retry !== null) clearTimeout(this.retry);
+    if (this.pinger !== null) clearInterval(this.pinger);
+    this.socket?.destroy();
+  }
+}
+
+// ---------------------------------------------------------------------------
+// The client side of the client protocol
+
+export interface TcpClientEndpointOptions {
+  readonly address: Address;
+  /** The replica at `address`: with TLS, its certificate must name it. */
+  readonly replicaId: number;
+  /** Largest reply frame accepted. */
+  readonly frameBytesMax: number;
+  readonly onReply: (reply: unknown) => void;
+  /** The cluster's client token, if it requires one. */
+  readonly token?: string;
+  /** TLS to the replica: `ca` checks its certificate (a client certificate is optional). */
+  readonly tls?: Pick<TlsCredentials, 'ca'> & Partial<TlsCredentials>;
+  readonly logger?: Logger;
+}
+
+/** The TCP transport's client protocol: hello → {type:'client', token} → request frames out, reply frames in. */
 export class TcpClientEndpoint implements ClientEndpoint {
   private socket: Socket | null = null;
   private ready = false;
@@ -329,12 +702,7 @@ export class TcpClientEndpoint implements ClientEndpoint {
   private queue: ClientRequest[] = [];
   private closed = false;
 
-  constructor(
-    private readonly address: Address,
-    private readonly frameBytesMax: number,
-    private readonly onReply: (reply: unknown) => void,
-    private readonly log: (line: string) => void,
-  ) {}
+  constructor(private readonly options: TcpClientEndpointOptions) {}
 
   send(request: ClientRequest): void {
     if (this.closed) return;
@@ -348,7 +716,8 @@ export class TcpClientEndpoint implements ClientEndpoint {
   }
 
   private dial(): void {
-    const socket = connect(this.address.port, this.address.host);
+    const { address, replicaId, tls } = this.options;
+    const socket = tls === undefined ? tcpConnect(address.port, address.host) : dialTo(address, replicaId, { ca: tls.ca, cert: tls.cert ?? '', key: tls.key ?? '' });
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('error', () => {});
@@ -358,30 +727,36 @@ export class TcpClientEndpoint implements ClientEndpoint {
         this.ready = false;
       }
     });
-    readFrames(
-      socket,
-      this.frameBytesMax,
-      (reason) => {
-        this.log(`closing the client connection: ${reason}`);
+    const log = (detail: string) => (this.options.logger ?? silentLogger).warn({ peer: replicaId }, `closing the client connection to replica ${replicaId}: ${detail}`);
+    readFrameBodies(socket, this.options.frameBytesMax, (refusal) => {
+      log(refusal.detail);
+      socket.destroy();
+    }, (body) => {
+      const parsed = parseFrameBody(body);
+      if (!parsed.ok) {
+        log(parsed.refusal.detail);
         socket.destroy();
-      },
-      (payload) => {
-        const frame = payload as { type?: unknown; reply?: unknown } | null;
-        if (frame === null || typeof frame !== 'object') return;
-        if (!this.ready) {
-          if (frame.type !== 'hello') {
-            socket.destroy();
-            return;
-          }
-          socket.write(encodeFrame({ type: 'client' }));
-          this.ready = true;
-          for (const request of this.queue) socket.write(encodeFrame({ type: 'request', request }));
-          this.queue = [];
-          return;
-        }
-        if (frame.type === 'reply') this.onReply(frame.reply);
-      },
-    );
+        return;
+      }
+      this.onFrame(socket, parsed.payload);
+    });
+  }
+
+  private onFrame(socket: Socket, payload: unknown): void {
+    const frame = payload as { type?: unknown; reply?: unknown } | null;
+    if (frame === null || typeof frame !== 'object') return;
+    if (!this.ready) {
+      if (frame.type !== 'hello') {
+        socket.destroy();
+        return;
+      }
+      socket.write(encodeFrame(this.options.token === undefined ? { type: 'client' } : { type: 'client', token: this.options.token }));
+      this.ready = true;
+      for (const request of this.queue) socket.write(encodeFrame({ type: 'request', request }));
+      this.queue = [];
+      return;
+    }
+    if (frame.type === 'reply') this.options.onReply(frame.reply);
   }
 
   close(): void {

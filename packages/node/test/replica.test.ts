@@ -190,7 +190,7 @@ test('TCP is the default transport: peers and a secret are enough; without them,
   expect(await replicas[1]!.request({ type: 'write', key: 'k', value: 'default tcp' })).toEqual({ ok: true });
   expect(await replicas[2]!.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'default tcp' });
   expect(() => startReplica({ config: { replicaId: 0, replicaCount: 3 }, machine: kvMachine, directory: join(root, 'none') })).toThrow(
-    /give a transport, or peers and secret/,
+    /give a transport, or peers and a secret or tls credentials/,
   );
   expect(() => startReplica({ config: { replicaId: 0, replicaCount: 3 }, machine: kvMachine, directory: join(root, 'none'), peers: peers.slice(0, 2), secret: 's' })).toThrow(
     /peers must list 3 addresses \(one per replica\), got 2/,

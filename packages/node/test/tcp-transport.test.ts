@@ -4,9 +4,9 @@
  * forged sender are refused with a reason, and the replica keeps working.
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import type { Message } from '@vsr/core';
-import { encodeFrame, tcpTransport, type TcpTransport } from '../src/index.js';
+import { Refusals, TcpClientEndpoint, encodeFrame, lineLogger, readFrames, tcpTransport, type TcpTransport } from '../src/index.js';
 
 const open: TcpTransport[] = [];
 afterEach(() => {
@@ -27,7 +27,7 @@ async function pair(secrets: [string, string] = ['s3cret', 's3cret'], frameBytes
       peer: (id) => transports[id]?.address(),
       secret: secrets[replicaId]!,
       frameBytesMax,
-      log: (line) => logs.push(line),
+      refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
     });
     transport.listen((message) => received[replicaId]!.push(message));
     await transport.ready;
@@ -87,7 +87,7 @@ describe('the TCP transport', () => {
     transports[1]!.send(0, commit(1, 8));
     await until(() => received[0]!.length === 1);
     expect(received[0]![0]).toMatchObject({ commitNumber: 8 });
-    expect(logs.some((line) => line.includes('expected an auth frame') || line.includes('over the'))).toBe(true);
+    expect(logs.some((line) => line.includes('expected an auth or client frame') || line.includes('over the'))).toBe(true);
   });
 
   test('a frame with bytes that are not JSON is refused', async () => {
@@ -116,5 +116,257 @@ describe('the TCP transport', () => {
     header.writeUInt32BE(2048, 0);
     await rawConnection(transports[0]!.address().port, Buffer.concat([header, Buffer.alloc(2048, 32)]));
     await until(() => logs.some((line) => line.includes('a frame of 2048 bytes, over the 1024-byte limit')));
+  });
+});
+
+/** A listener that plays replica `pretend` with a handler of the attacker's choosing. */
+async function fakeListener(onSocket: (socket: Socket) => void): Promise<{ port: number; close: () => void }> {
+  const server = createServer((socket) => {
+    socket.on('error', () => {});
+    onSocket(socket);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  const bound = server.address() as { port: number };
+  return { port: bound.port, close: () => server.close() };
+}
+
+describe('peer authentication is mutual and bound to the connection', () => {
+  test('a relayed handshake fails: a proof made for one listener does not verify at another', async () => {
+    // Replica 2 is down; an attacker listens on its address. Replica 0 dials "replica 2";
+    // the attacker relays replica 1's challenge to it and replica 0's answer back to replica 1.
+    const logs: string[] = [];
+    const refusals = new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 });
+    const received: unknown[] = [];
+    const transports: TcpTransport[] = [];
+    let attackerPort = 0;
+    for (const replicaId of [0, 1]) {
+      const transport = tcpTransport({
+        replicaId,
+        replicaCount: 3,
+        listen: { host: '127.0.0.1', port: 0 },
+        peer: (id) => (id === 2 ? { host: '127.0.0.1', port: attackerPort } : transports[id]?.address()),
+        secret: 's3cret',
+        refusals,
+      });
+      if (replicaId === 1) transport.listen((message) => received.push(message));
+      await transport.ready;
+      transports.push(transport);
+      open.push(transport);
+    }
+    const relayed: string[] = [];
+    const attacker = await fakeListener((victim) => {
+      const upstream = connect(transports[1]!.address().port, '127.0.0.1');
+      upstream.on('error', () => {});
+      readFrames(upstream, 1 << 20, () => upstream.destroy(), (frame) => {
+        const hello = frame as { type: string; nonce: string };
+        // Forward replica 1's nonce as if it were replica 2's own challenge.
+        if (hello.type === 'hello') victim.write(encodeFrame({ ...hello, replica: 2 }));
+      });
+      readFrames(victim, 1 << 20, () => victim.destroy(), (frame) => {
+        relayed.push((frame as { type: string }).type);
+        upstream.write(encodeFrame(frame));
+        if ((frame as { type: string }).type === 'auth') upstream.write(encodeFrame({ type: 'start-view-change', cluster: 0, replica: 0, viewNumber: 1 }));
+      });
+    });
+    attackerPort = attacker.port;
+    try {
+      transports[0]!.send(2, commit(0, 1));
+      await until(() => logs.some((line) => line.includes('authentication failed for replica 0')));
+      expect(relayed).toContain('auth');
+      expect(received).toEqual([]);
+    } finally {
+      attacker.close();
+    }
+  });
+
+  test('a listener that cannot prove it holds the secret gets nothing but the auth frame', async () => {
+    const logs: string[] = [];
+    const seen: string[] = [];
+    const impostor = await fakeListener((socket) => {
+      socket.write(encodeFrame({ type: 'hello', replica: 1, nonce: 'ab'.repeat(16) }));
+      readFrames(socket, 1 << 20, () => socket.destroy(), (frame) => {
+        seen.push((frame as { type: string }).type);
+        socket.write(encodeFrame({ type: 'accept', mac: '00'.repeat(32) }));
+      });
+    });
+    const transport = tcpTransport({
+      replicaId: 0,
+      replicaCount: 2,
+      listen: { host: '127.0.0.1', port: 0 },
+      peer: () => ({ host: '127.0.0.1', port: impostor.port }),
+      secret: 's3cret',
+      refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
+    });
+    open.push(transport);
+    await transport.ready;
+    try {
+      transport.send(1, commit(0, 1));
+      await until(() => logs.some((line) => line.includes('could not prove it holds the secret')));
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      expect(seen.every((type) => type === 'auth')).toBe(true);
+    } finally {
+      impostor.close();
+    }
+  });
+
+  test('a frame altered on the way is refused by its MAC, and later honest frames flow again', async () => {
+    const { transports, received, logs } = await pair();
+    // A proxy between replica 1 and replica 0 that flips one byte of dialer traffic while `tamper` is set.
+    let tamper = false;
+    const proxy = await fakeListener((inbound) => {
+      const upstream = connect(transports[0]!.address().port, '127.0.0.1');
+      upstream.on('error', () => {});
+      upstream.on('data', (chunk: Buffer) => inbound.write(chunk));
+      inbound.on('data', (chunk: Buffer) => {
+        if (tamper && chunk.length > 30) {
+          const copy = Buffer.from(chunk);
+          copy[copy.length - 3] = copy[copy.length - 3]! ^ 1;
+          tamper = false;
+          upstream.write(copy);
+        } else upstream.write(chunk);
+      });
+      inbound.on('close', () => upstream.destroy());
+      upstream.on('close', () => inbound.destroy());
+    });
+    const viaProxy = tcpTransport({
+      replicaId: 1,
+      replicaCount: 2,
+      listen: { host: '127.0.0.1', port: 0 },
+      peer: () => ({ host: '127.0.0.1', port: proxy.port }),
+      secret: 's3cret',
+    });
+    open.push(viaProxy);
+    await viaProxy.ready;
+    try {
+      viaProxy.send(0, commit(1, 1));
+      await until(() => received[0]!.length === 1);
+      tamper = true;
+      viaProxy.send(0, commit(1, 2));
+      await until(() => logs.some((line) => line.includes('MAC is wrong')));
+      expect(received[0]).toHaveLength(1);
+      // Best effort: a message sent before the dialer sees its connection close is lost, so resend.
+      const resend = setInterval(() => viaProxy.send(0, commit(1, 3)), 50);
+      await until(() => received[0]!.length >= 2).finally(() => clearInterval(resend));
+      expect(received[0]![1]).toMatchObject({ commitNumber: 3 });
+    } finally {
+      proxy.close();
+    }
+  });
+
+  test('the dialer checks that the listener is the replica it meant to reach', async () => {
+    const { transports, logs } = await pair();
+    // Replica 1's address book is wrong: "replica 0" points at replica 1's own listener's twin, replica 0 pretending.
+    const confused = tcpTransport({
+      replicaId: 1,
+      replicaCount: 3,
+      listen: { host: '127.0.0.1', port: 0 },
+      peer: () => transports[1]!.address(),
+      secret: 's3cret',
+      refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
+    });
+    open.push(confused);
+    await confused.ready;
+    confused.send(2, commit(1, 1));
+    await until(() => logs.some((line) => line.includes('says it is replica 1')));
+  });
+});
+
+describe('frames and connections are bounded', () => {
+  test('JSON nested deeper than the limit is refused before it is parsed', async () => {
+    const { transports, logs } = await pair();
+    const deep = Buffer.from('['.repeat(100) + ']'.repeat(100));
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(deep.length, 0);
+    await rawConnection(transports[0]!.address().port, Buffer.concat([header, deep]));
+    await until(() => logs.some((line) => line.includes('nested more than')));
+  });
+
+  test('with a client token, a client without it is refused and one with it is served', async () => {
+    const logs: string[] = [];
+    const transport = tcpTransport({
+      replicaId: 0,
+      replicaCount: 1,
+      listen: { host: '127.0.0.1', port: 0 },
+      peer: () => undefined,
+      secret: 's3cret',
+      clientToken: 't0ken',
+      refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
+    });
+    open.push(transport);
+    const served: unknown[] = [];
+    transport.serveClients!((request, respond) => {
+      served.push(request);
+      respond({ type: 'reply', clientId: 'c', requestNumber: 0, viewNumber: 0, opNumber: 1, result: null });
+    });
+    transport.listen(() => {});
+    await transport.ready;
+    const port = transport.address().port;
+    const replies: unknown[] = [];
+    const withoutToken = new TcpClientEndpoint({ address: { host: '127.0.0.1', port }, replicaId: 0, frameBytesMax: 1 << 20, onReply: (reply) => replies.push(reply) });
+    withoutToken.send({ clientId: 'c', requestNumber: 0, operation: null });
+    await until(() => logs.some((line) => line.includes('without the right token')));
+    withoutToken.close();
+    expect(served).toEqual([]);
+    const withToken = new TcpClientEndpoint({ address: { host: '127.0.0.1', port }, replicaId: 0, frameBytesMax: 1 << 20, token: 't0ken', onReply: (reply) => replies.push(reply) });
+    withToken.send({ clientId: 'c', requestNumber: 0, operation: null });
+    await until(() => replies.length === 1);
+    withToken.close();
+    expect(served).toHaveLength(1);
+  });
+
+  test('an idle client connection is closed, and so is one dribbling a frame', async () => {
+    const logs: string[] = [];
+    const transport = tcpTransport({
+      replicaId: 0,
+      replicaCount: 1,
+      listen: { host: '127.0.0.1', port: 0 },
+      peer: () => undefined,
+      secret: 's3cret',
+      clientIdleTimeoutMs: 200,
+      refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
+    });
+    open.push(transport);
+    transport.serveClients!(() => {});
+    transport.listen(() => {});
+    await transport.ready;
+    const socket = connect(transport.address().port, '127.0.0.1');
+    socket.on('error', () => {});
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(encodeFrame({ type: 'client' }));
+    // Dribble a request one byte every 50 ms: bytes arrive, but no frame completes.
+    const frame = encodeFrame({ type: 'request', request: { clientId: 'c', requestNumber: 0, operation: null } });
+    let sent = 0;
+    const dribble = setInterval(() => {
+      if (sent < frame.length - 1 && !socket.destroyed) socket.write(frame.subarray(sent, ++sent));
+    }, 50);
+    await closed;
+    clearInterval(dribble);
+    expect(logs.some((line) => line.includes('completed no frame in 200 ms'))).toBe(true);
+    await until(() => transport.clientConnections().open === 0); // The server's side closes a moment after the client sees it.
+  });
+
+  test('connections stuck in their handshake are capped: the oldest is closed for a new one', async () => {
+    const logs: string[] = [];
+    const transport = tcpTransport({
+      replicaId: 0,
+      replicaCount: 2,
+      listen: { host: '127.0.0.1', port: 0 },
+      peer: () => undefined,
+      secret: 's3cret',
+      handshakesMax: 4,
+      refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
+    });
+    open.push(transport);
+    await transport.ready;
+    const sockets = Array.from({ length: 6 }, () => {
+      const socket = connect(transport.address().port, '127.0.0.1');
+      socket.on('error', () => {});
+      socket.resume(); // Read, so the close is seen.
+      return socket;
+    });
+    const firstClosed = new Promise<void>((resolve) => sockets[0]!.on('close', () => resolve()));
+    await firstClosed;
+    expect(logs.some((line) => line.includes('4 connections already in their handshake'))).toBe(true);
+    for (const socket of sockets) socket.destroy();
   });
 });

@@ -1,0 +1,99 @@
+/**
+ * Length-prefixed frames on a byte stream: [length u32 BE][body]. The body
+ * is JSON, or, on a peer link authenticated with the shared secret, a MAC
+ * followed by JSON (see peer-auth.ts).
+ *
+ * Everything read is untrusted. A frame longer than the limit in force is
+ * refused from its header, before its body is buffered; JSON nested deeper
+ * than the core's `JSON_DEPTH_MAX` is refused before it is parsed (parsing
+ * and, later, encoding it would recurse once per level).
+ */
+import type { Socket } from 'node:net';
+import { JSON_DEPTH_MAX, jsonDepthWithin } from '@vsr/core';
+
+export const FRAME_HEADER_BYTES = 4;
+
+export function encodeFrame(payload: unknown): Buffer {
+  return frameOf(Buffer.from(JSON.stringify(payload), 'utf8'));
+}
+
+/** Prefixes a body with its length. */
+export function frameOf(...parts: Buffer[]): Buffer {
+  let length = 0;
+  for (const part of parts) length += part.length;
+  const header = Buffer.alloc(FRAME_HEADER_BYTES);
+  header.writeUInt32BE(length, 0);
+  return Buffer.concat([header, ...parts], FRAME_HEADER_BYTES + length);
+}
+
+/** Why a frame body was refused: a stable reason (a metric label) and words. */
+export interface FrameRefusal {
+  readonly reason: string;
+  readonly detail: string;
+}
+
+/** Parses a JSON frame body after checking its depth; a refusal names what was wrong. */
+export function parseFrameBody(body: Buffer): { ok: true; payload: unknown } | { ok: false; refusal: FrameRefusal } {
+  if (!jsonDepthWithin(body, JSON_DEPTH_MAX)) {
+    return { ok: false, refusal: { reason: 'too-deep', detail: `a frame nested more than ${JSON_DEPTH_MAX} levels deep` } };
+  }
+  try {
+    return { ok: true, payload: JSON.parse(body.toString('utf8')) };
+  } catch {
+    return { ok: false, refusal: { reason: 'not-json', detail: 'a frame that is not JSON' } };
+  }
+}
+
+/**
+ * Splits a socket's byte stream into frame bodies; calls `refuse` (once, then
+ * nothing more is read) for a frame over the limit in force. `frameBytesMax`
+ * may change as a connection moves through its handshake.
+ */
+export function readFrameBodies(
+  socket: Socket,
+  frameBytesMax: number | (() => number),
+  refuse: (refusal: FrameRefusal) => void,
+  onBody: (body: Buffer) => void,
+): void {
+  const limit = typeof frameBytesMax === 'number' ? () => frameBytesMax : frameBytesMax;
+  let buffered: Buffer = Buffer.alloc(0);
+  let refused = false;
+  socket.on('data', (chunk: Buffer) => {
+    if (refused || socket.destroyed) return;
+    buffered = buffered.length === 0 ? chunk : Buffer.concat([buffered, chunk]);
+    while (!refused && !socket.destroyed && buffered.length >= FRAME_HEADER_BYTES) {
+      const length = buffered.readUInt32BE(0);
+      const bytesMax = limit();
+      if (length > bytesMax) {
+        refused = true;
+        refuse({ reason: 'frame-too-large', detail: `a frame of ${length} bytes, over the ${bytesMax}-byte limit` });
+        return;
+      }
+      if (buffered.length < FRAME_HEADER_BYTES + length) return;
+      const body = buffered.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
+      buffered = buffered.subarray(FRAME_HEADER_BYTES + length);
+      onBody(body);
+    }
+  });
+}
+
+/** Splits a byte stream into JSON frames; calls `refuse` (once) on anything malformed. */
+export function readFrames(
+  socket: Socket,
+  frameBytesMax: number | (() => number),
+  refuse: (reason: string) => void,
+  onFrame: (payload: unknown) => void,
+): void {
+  let refused = false;
+  const fail = (refusal: FrameRefusal) => {
+    if (refused) return;
+    refused = true;
+    refuse(refusal.detail);
+  };
+  readFrameBodies(socket, frameBytesMax, fail, (body) => {
+    if (refused) return;
+    const parsed = parseFrameBody(body);
+    if (!parsed.ok) return fail(parsed.refusal);
+    onFrame(parsed.payload);
+  });
+}
