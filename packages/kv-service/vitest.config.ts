@@ -6,5 +6,8 @@ export default defineProject({
     include: ['test/**/*.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 30_000,
+    // Each file starts clusters of real processes: one file at a time, so one file's processes
+    // do not starve another's timing on a two-core machine.
+    fileParallelism: false,
   },
 });

@@ -9,25 +9,40 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import type { Address } from '@vsr/node';
 import { serve } from './serve.js';
-import { startCluster, stopCluster } from './cluster.js';
+import { startCluster, superviseCluster } from './cluster.js';
 
 const USAGE = `vsr-kv: a replicated key-value service on Viewstamped Replication
 
 usage:
-  vsr-kv cluster --dir DIR [--replicas N] [--port P]
+  vsr-kv cluster --dir DIR [--replicas N] [--port P] [--restart] [--config JSON]
       Starts N replicas (default 3) on 127.0.0.1 as child processes: replica i
       takes peers on port P+i and HTTP on P+100+i (default P: 7000). The first
-      start forms a new cluster in DIR; later starts reuse it. Ctrl-C stops all.
+      start forms a new cluster in DIR; later starts reuse it. --config is
+      passed to every replica (see serve).
+      A replica that exits is reported with its cause. With --restart it is
+      started again after a backoff: 100 ms, doubling to 10 s, back to 100 ms
+      once it has run for 30 s; without, it stays down (the message gives the
+      command to start it by hand).
+      Ctrl-C (SIGINT) or SIGTERM stops all the replicas, each making its writes
+      durable, then exits 0. If this process dies otherwise (even kill -9), the
+      replicas stop by themselves: each is started --supervised.
 
   vsr-kv serve --id I --peers HOST:PORT,... --http HOST:PORT --dir DIR
                (--secret S | --secret-file F | env VSR_SECRET) [--init]
-               [--timeout-ms MS] [--sessions N] [--config JSON]
+               [--timeout-ms MS] [--sessions N] [--config JSON] [--supervised]
       Runs replica I. --peers lists every replica's peer address in replica id
       order (this one's included). --init formats DIR if it holds no store: use
       it only when forming a new cluster; a replica that lost its data must
       start without it, so that it recovers from its peers. --timeout-ms bounds
       each HTTP request (default 5000; then 503). --config adds replica
       configuration, e.g. '{"timeouts":{"primaryTimeoutMs":300}}'.
+      SIGINT or SIGTERM: makes its writes durable and exits 0. --supervised
+      (set by cluster): also stops when stdin closes, i.e. when the supervisor
+      holding the other end of that pipe exits; do not use it with stdin from a
+      terminal (Ctrl-D would stop it).
+
+  Started by npm run kv, a cluster or a serve also stops (as on SIGTERM) when
+  that npm exits or is killed.
 
 HTTP API (any replica; requests reach the primary):
   PUT /kv/KEY (body: the value)   GET /kv/KEY   DELETE /kv/KEY
@@ -73,8 +88,11 @@ async function runServe(argv: string[]): Promise<void> {
       'timeout-ms': { type: 'string' },
       sessions: { type: 'string' },
       config: { type: 'string' },
+      supervised: { type: 'boolean', default: false },
     },
   });
+  // Started by `cluster` (or another supervisor) holding our stdin: its end is the supervisor's death.
+  const supervisorGone = values.supervised ? watchSupervisor() : undefined;
   const peers = required(values.peers, '--peers')
     .split(',')
     .map((peer) => parseAddress(peer, '--peers'));
@@ -112,12 +130,49 @@ async function runServe(argv: string[]): Promise<void> {
     `${JSON.stringify({ event: 'ready', replica: status.replica, http: `${service.http.host}:${service.http.port}`, peer: `${service.peer.host}:${service.peer.port}`, pid: process.pid })}\n`,
   );
   process.stderr.write(`replica ${status.replica} serving http://${service.http.host}:${service.http.port} (pid ${process.pid}${service.replica.boot.damage ? '; recovering' : ''})\n`);
-  const stop = (signal: string) => {
-    process.stderr.write(`replica ${status.replica}: ${signal}, stopping\n`);
-    void service.close().then(() => process.exit(0));
+  // SIGINT, SIGTERM or the supervisor's end: the writes made durable (service.close), then exit 0.
+  // Repeated signals while stopping are ignored (a wrapper such as the tsx CLI may relay one more).
+  let stopping = false;
+  const stop = (reason: string) => {
+    if (stopping) return;
+    stopping = true;
+    process.stderr.write(`replica ${status.replica}: ${reason}, stopping\n`);
+    service.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        process.stderr.write(`replica ${status.replica}: stopping failed: ${error instanceof Error ? error.message : String(error)}\n`);
+        process.exit(1);
+      },
+    );
   };
-  process.once('SIGTERM', () => stop('SIGTERM'));
-  process.once('SIGINT', () => stop('SIGINT'));
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  void supervisorGone?.().then(() => stop('supervisor gone (stdin closed)'));
+}
+
+/**
+ * `--supervised`: the supervisor holds the other end of our stdin, a pipe it
+ * never writes, so stdin's end is the supervisor's exit, whatever killed it.
+ * Before this replica is ready that ends it at once; afterwards it is reported
+ * through the returned function (call it once ready), to stop cleanly. Output
+ * to a gone supervisor fails (EPIPE): ignored, so that the stop completes.
+ */
+function watchSupervisor(): () => Promise<void> {
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+  let gone: (() => void) | undefined;
+  let ended = false;
+  const end = () => {
+    if (ended) return;
+    ended = true;
+    if (gone !== undefined) return gone();
+    process.stderr.write('vsr-kv serve: supervisor gone (stdin closed) before this replica was ready\n');
+    process.exit(1);
+  };
+  process.stdin.once('end', end);
+  process.stdin.once('close', end);
+  process.stdin.once('error', end);
+  process.stdin.resume();
+  return () => new Promise<void>((resolve) => (gone = resolve));
 }
 
 async function runCluster(argv: string[]): Promise<void> {
@@ -129,6 +184,7 @@ async function runCluster(argv: string[]): Promise<void> {
       dir: { type: 'string' },
       port: { type: 'string' },
       config: { type: 'string' },
+      restart: { type: 'boolean', default: false },
     },
   });
   const replicaCount = integer(values.replicas, '--replicas', 1, 3);
@@ -150,19 +206,17 @@ async function runCluster(argv: string[]): Promise<void> {
   out(`  curl -X PUT --data hello http://${first}/kv/greeting`);
   out(`  curl http://${second}/kv/greeting`);
   out(`  curl http://${first}/status`);
-  out('Ctrl-C stops them all.');
+  out(`Ctrl-C stops them all.${values.restart ? ' A replica that exits is restarted (--restart).' : ''}`);
+  const supervisor = superviseCluster(replicas, { restart: values.restart, out });
+  // SIGINT or SIGTERM: every replica stopped (SIGTERM: each makes its writes durable), then exit 0.
+  // Repeated signals while stopping are ignored (a wrapper such as the tsx CLI may relay one more).
+  // The replicas also stop by themselves if this process dies (see spawnReplica in cluster.ts).
   let stopping = false;
-  for (const replica of replicas) {
-    replica.child.once('exit', (code, signal) => {
-      if (stopping) return;
-      out(`replica ${replica.replicaId} exited (${signal ?? `code ${code}`}); to start it again: ${replica.command}`);
-    });
-  }
-  const stop = () => {
+  const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    out('stopping the replicas…');
-    void stopCluster(replicas).then(() => process.exit(0));
+    out(`${signal}: stopping the replicas…`);
+    void supervisor.stop().then(() => process.exit(0));
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);

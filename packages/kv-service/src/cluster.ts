@@ -32,41 +32,16 @@ export function nodeArgs(entry: string): string[] {
   return ['--import', import.meta.resolve('tsx'), entry];
 }
 
-interface ClusterFile {
-  readonly replicaCount: number;
-  readonly port: number;
-}
-
-export function prepareClusterDirectory(options: ClusterOptions): { init: boolean; secretFile: string } {
-  const directory = resolve(options.directory);
-  const clusterFile = join(directory, 'cluster.json');
-  const secretFile = join(directory, 'secret');
-  if (existsSync(clusterFile)) {
-    const recorded = JSON.parse(readFileSync(clusterFile, 'utf8')) as ClusterFile;
-    if (recorded.replicaCount !== options.replicaCount || recorded.port !== options.port) {
-      throw new Error(
-        `${directory} holds a cluster of ${recorded.replicaCount} replicas on port ${recorded.port}; ` +
-          `start it with --replicas ${recorded.replicaCount} --port ${recorded.port}, or use another --dir (membership changes are not supported)`,
-      );
-    }
-    if (!existsSync(secretFile)) throw new Error(`${secretFile} is missing: the replicas cannot authenticate each other without it`);
-    return { init: false, secretFile };
-  }
-  mkdirSync(directory, { recursive: true });
-  const replicaDirs = Array.from({ length: options.replicaCount }, (_, i) => join(directory, `replica-${i}`));
-  const existing = replicaDirs.filter((dir) => existsSync(dir));
-  if (existing.length > 0) throw new Error(`${directory} has replica data (${existing.join(', ')}) but no cluster.json: refusing to form a new cluster over it`);
-  writeFileSync(secretFile, `${randomBytes(24).toString('hex')}\n`, { mode: 0o600 });
-  writeFileSync(clusterFile, `${JSON.stringify({ replicaCount: options.replicaCount, port: options.port } satisfies ClusterFile)}\n`);
-  return { init: true, secretFile };
-}
+// The cluster directory (cluster.json, secret, token) is prepared in its own module.
+import { prepareClusterDirectory } from './cluster-directory.js';
+export { prepareClusterDirectory };
 
 export interface ReplicaProcess {
   readonly replicaId: number;
   readonly child: ChildProcess;
   readonly http: string;
   readonly peer: string;
-  /** The `serve` arguments (without `--init`). */
+  /** The `serve` arguments (without `--init` and `--supervised`, which spawnReplica adds). */
   readonly args: readonly string[];
   /** The command line that starts this replica again by hand. */
   readonly command: string;
@@ -112,12 +87,24 @@ export async function restartReplica(replica: ReplicaProcess, out?: (line: strin
   return started.replica;
 }
 
+/**
+ * Spawns one `vsr-kv serve --supervised`. Its stdin is a pipe that this
+ * process holds and never writes: when this process ends, however it ends
+ * (SIGKILL included), the pipe closes and the replica stops as on SIGTERM, so
+ * a supervisor never leaves replicas behind. The replica runs in a process
+ * group (and session) of its own: a Ctrl-C at the terminal reaches the
+ * supervisor only, which stops the replicas in order (and does not see them
+ * exit first and restart them).
+ */
 function spawnReplica(replicaId: number, args: readonly string[], init: boolean, out: (line: string) => void): { replica: ReplicaProcess; ready: Promise<void> } {
   // VSR_NODE_ARGS: extra Node flags for the replica processes (e.g. --max-old-space-size=4096, --cpu-prof).
   const extra = (process.env['VSR_NODE_ARGS'] ?? '').split(/\s+/).filter((flag) => flag !== '');
-  const child = spawn(process.execPath, [...extra, ...nodeArgs(CLI_PATH), ...args, ...(init ? ['--init'] : [])], {
-    stdio: ['ignore', 'pipe', 'pipe'],
+  const child = spawn(process.execPath, [...extra, ...nodeArgs(CLI_PATH), ...args, ...(init ? ['--init'] : []), '--supervised'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: true,
   });
+  // Never written; an error on it (the replica gone) is the exit, reported there.
+  child.stdin!.on('error', () => {});
   const flag = (name: string) => args[args.indexOf(name) + 1] ?? '';
   const replica: ReplicaProcess = { replicaId, child, http: flag('--http'), peer: flag('--peers').split(',')[replicaId] ?? '', args, command: `npm run kv -- ${args.join(' ')}` };
   const ready = new Promise<void>((resolveReady, rejectReady) => {
@@ -131,15 +118,23 @@ function spawnReplica(replicaId: number, args: readonly string[], init: boolean,
   return { replica, ready };
 }
 
-/** SIGTERM to every replica (each makes its writes durable and exits), SIGKILL to any still running after `graceMs`. */
+/**
+ * SIGTERM to every replica (each makes its writes durable and exits), SIGKILL to any still running after `graceMs`.
+ * Resolves once every replica has exited and its last output lines have been passed to `out` (its pipes closed,
+ * for at most a second after the exit).
+ */
 export async function stopCluster(replicas: readonly ReplicaProcess[], graceMs = 5_000): Promise<void> {
   await Promise.all(
     replicas.map(
       ({ child }) =>
         new Promise<void>((done) => {
           if (child.exitCode !== null || child.signalCode !== null) return done();
-          const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
+          let timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
           child.once('exit', () => {
+            clearTimeout(timer);
+            timer = setTimeout(done, 1_000);
+          });
+          child.once('close', () => {
             clearTimeout(timer);
             done();
           });
@@ -147,4 +142,90 @@ export async function stopCluster(replicas: readonly ReplicaProcess[], graceMs =
         }),
     ),
   );
+}
+
+export interface SuperviseOptions {
+  /** Start a replica that exits again (default false: say so, and leave it down). */
+  readonly restart?: boolean;
+  /** Restart backoff: the first delay, doubling per restart up to `maxMs`; back to `initialMs` for a replica that ran `resetAfterMs` before it exited. */
+  readonly backoff?: { readonly initialMs?: number; readonly maxMs?: number; readonly resetAfterMs?: number };
+  readonly out?: (line: string) => void;
+}
+
+export interface ClusterSupervisor {
+  /** The replicas now (a restart replaces its replica's entry). */
+  readonly replicas: readonly ReplicaProcess[];
+  /** Cancels pending restarts and stops every replica (see stopCluster). */
+  stop(graceMs?: number): Promise<void>;
+}
+
+/**
+ * Watches the replicas of `startCluster`: each exit is reported with its cause
+ * and, with `restart`, the replica is started again (without `--init`: it
+ * recovers from its files or its peers) after an exponential backoff.
+ */
+export function superviseCluster(started: readonly ReplicaProcess[], options: SuperviseOptions = {}): ClusterSupervisor {
+  const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
+  const initialMs = options.backoff?.initialMs ?? 100;
+  const maxMs = options.backoff?.maxMs ?? 10_000;
+  const resetAfterMs = options.backoff?.resetAfterMs ?? 30_000;
+  const replicas = [...started];
+  const startedAt = replicas.map(() => Date.now());
+  const restarts = replicas.map(() => 0);
+  /** Restarts in a row (each after less than resetAfterMs of running): the backoff's exponent. */
+  const streak = replicas.map(() => 0);
+  const timers = new Set<NodeJS.Timeout>();
+  let stopping = false;
+
+  const watch = (replica: ReplicaProcess) => {
+    const { child } = replica;
+    const exited = (code: number | null, signal: NodeJS.Signals | null) => {
+      if (stopping) return;
+      const id = replica.replicaId;
+      const ranMs = Date.now() - startedAt[id]!;
+      const cause = `(${signal ?? `code ${code}`}) after ${formatDuration(ranMs)}`;
+      if (options.restart !== true) {
+        out(`replica ${id} exited ${cause}; not restarting it (start the cluster with --restart to do so); to start it again by hand: ${replica.command}`);
+        return;
+      }
+      if (ranMs >= resetAfterMs) streak[id] = 0;
+      const delayMs = Math.min(maxMs, initialMs * 2 ** streak[id]!);
+      streak[id]! += 1;
+      restarts[id]! += 1;
+      out(`replica ${id} exited ${cause}; restarting it in ${delayMs} ms (restart ${restarts[id]})`);
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        if (stopping) return;
+        const { replica: next, ready } = spawnReplica(id, replica.args, false, out);
+        replicas[id] = next;
+        startedAt[id] = Date.now();
+        watch(next);
+        // A replica that exits before it is ready is reported (and restarted) by its exit.
+        ready.then(
+          () => {
+            if (!stopping) out(`replica ${id} restarted (pid ${next.child.pid})`);
+          },
+          () => {},
+        );
+      }, delayMs);
+      timers.add(timer);
+    };
+    if (child.exitCode !== null || child.signalCode !== null) queueMicrotask(() => exited(child.exitCode, child.signalCode));
+    else child.once('exit', exited);
+  };
+  replicas.forEach(watch);
+
+  return {
+    replicas,
+    async stop(graceMs?: number) {
+      stopping = true;
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+      await stopCluster(replicas, graceMs);
+    },
+  };
+}
+
+function formatDuration(ms: number): string {
+  return ms < 10_000 ? `${(ms / 1000).toFixed(1)} s` : ms < 3_600_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 3_600_000).toFixed(1)} h`;
 }
