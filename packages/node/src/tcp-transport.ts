@@ -498,14 +498,13 @@ class Incoming {
 // The dialer: one outgoing connection per peer
 
 /** Opens a connection to `address`: TLS that checks the server names replica `replicaId`, or plain TCP. */
-function dialTo(address: Address, replicaId: number, tls: TlsCredentials | undefined): Socket {
+function dialTo(address: Address, replicaId: number, tls: (Pick<TlsCredentials, 'ca'> & Partial<TlsCredentials>) | undefined): Socket {
   if (tls === undefined) return tcpConnect(address.port, address.host);
   return tlsConnect({
     host: address.host,
     port: address.port,
     ca: tls.ca,
-    cert: tls.cert,
-    key: tls.key,
+    ...(tls.cert === undefined || tls.key === undefined ? {} : { cert: tls.cert, key: tls.key }),
     // The identity that matters is the replica id, not the address (which a config may change).
     checkServerIdentity: (_host, certificate) => {
       const named = replicaIdOfCertificate(certificate);
@@ -556,7 +555,12 @@ class Outgoing {
     const socket = dialTo(address, this.to, this.shared.settings.tls);
     this.socket = socket;
     socket.setNoDelay(true);
-    socket.on('error', () => {});
+    socket.on('error', (error: NodeJS.ErrnoException) => {
+      // Unreachable peers are routine (the backoff retries); a certificate that fails to verify is not.
+      if (this.shared.settings.tls !== undefined && !/^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(error.code ?? '')) {
+        this.shared.refusals.refuse('tls', `TLS to replica ${this.to} failed: ${error.message}`, { replica: this.shared.settings.replicaId, peer: this.to });
+      }
+    });
     socket.on('close', () => this.onClose(socket));
     const nonce = freshNonce();
     let stage: 'hello' | 'accept' | 'open' = 'hello';
@@ -717,7 +721,7 @@ export class TcpClientEndpoint implements ClientEndpoint {
 
   private dial(): void {
     const { address, replicaId, tls } = this.options;
-    const socket = tls === undefined ? tcpConnect(address.port, address.host) : dialTo(address, replicaId, { ca: tls.ca, cert: tls.cert ?? '', key: tls.key ?? '' });
+    const socket = dialTo(address, replicaId, tls);
     this.socket = socket;
     socket.setNoDelay(true);
     socket.on('error', () => {});

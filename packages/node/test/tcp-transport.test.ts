@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { connect, createServer, type Socket } from 'node:net';
 import type { Message } from '@vsr/core';
-import { Refusals, TcpClientEndpoint, encodeFrame, lineLogger, readFrames, tcpTransport, type TcpTransport } from '../src/index.js';
+import { Refusals, TcpClientEndpoint, createClusterCertificates, encodeFrame, lineLogger, readFrames, tcpTransport, type TcpTransport } from '../src/index.js';
 
 const open: TcpTransport[] = [];
 afterEach(() => {
@@ -368,5 +368,68 @@ describe('frames and connections are bounded', () => {
     await firstClosed;
     expect(logs.some((line) => line.includes('4 connections already in their handshake'))).toBe(true);
     for (const socket of sockets) socket.destroy();
+  });
+});
+
+describe('mutual TLS between replicas', () => {
+  const certificates = createClusterCertificates({ replicaCount: 3 });
+  const foreign = createClusterCertificates({ replicaCount: 3 });
+  const credentials = (replicaId: number, from = certificates) => ({ ca: certificates.ca.cert, ...from.replicas[replicaId]! });
+
+  async function tlsPair(dialer: { replicaId: number; tls: ReturnType<typeof credentials> }) {
+    const logs: string[] = [];
+    const refusals = new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 });
+    const received: unknown[] = [];
+    const listener = tcpTransport({ replicaId: 0, replicaCount: 3, listen: { host: '127.0.0.1', port: 0 }, peer: () => undefined, tls: credentials(0), refusals });
+    listener.listen((message) => received.push(message));
+    await listener.ready;
+    const sender = tcpTransport({ replicaId: dialer.replicaId, replicaCount: 3, listen: { host: '127.0.0.1', port: 0 }, peer: () => listener.address(), tls: dialer.tls, refusals });
+    await sender.ready;
+    open.push(listener, sender);
+    return { listener, sender, received, logs };
+  }
+
+  test('replicas whose certificates name them exchange messages', async () => {
+    const { sender, received } = await tlsPair({ replicaId: 1, tls: credentials(1) });
+    sender.send(0, commit(1, 5));
+    await until(() => received.length === 1);
+    expect(received[0]).toMatchObject({ replica: 1, commitNumber: 5 });
+    expect(sender.peers().find((peer) => peer.replicaId === 0)?.connected).toBe(true);
+  });
+
+  test("a replica cannot claim another's id: its certificate names it", async () => {
+    // Replica 2's certificate, claiming to be replica 1.
+    const { sender, received, logs } = await tlsPair({ replicaId: 1, tls: credentials(2) });
+    sender.send(0, commit(1, 5));
+    await until(() => logs.some((line) => line.includes('authentication failed for replica 1: its certificate names replica 2')));
+    expect(received).toEqual([]);
+  });
+
+  test('a certificate from another CA is refused', async () => {
+    const { sender, received, logs } = await tlsPair({ replicaId: 1, tls: { ...credentials(1, foreign), ca: certificates.ca.cert } });
+    sender.send(0, commit(1, 5));
+    await until(() => logs.some((line) => line.includes('no certificate from the cluster CA') || line.includes('TLS to replica 0 failed')));
+    expect(received).toEqual([]);
+  });
+
+  test('the dialer refuses a listener whose certificate names another replica', async () => {
+    // Replica 1 believes replica 0 listens where replica 0 does, but dials it as replica 2.
+    const { sender, logs } = await tlsPair({ replicaId: 1, tls: credentials(1) });
+    sender.send(2, commit(1, 5));
+    await until(() => logs.some((line) => line.includes("the server's certificate names replica 0, not replica 2")));
+  });
+
+  test('a client reaches a TLS replica with the CA and the token', async () => {
+    const transport = tcpTransport({ replicaId: 0, replicaCount: 1, listen: { host: '127.0.0.1', port: 0 }, peer: () => undefined, tls: credentials(0), clientToken: 't0ken' });
+    open.push(transport);
+    transport.serveClients!((_request, respond) => respond({ type: 'reply', clientId: 'c', requestNumber: 0, viewNumber: 0, opNumber: 1, result: 'over tls' }));
+    transport.listen(() => {});
+    await transport.ready;
+    const replies: unknown[] = [];
+    const endpoint = new TcpClientEndpoint({ address: transport.address(), replicaId: 0, frameBytesMax: 1 << 20, token: 't0ken', tls: { ca: certificates.ca.cert }, onReply: (reply) => replies.push(reply) });
+    endpoint.send({ clientId: 'c', requestNumber: 0, operation: null });
+    await until(() => replies.length === 1);
+    endpoint.close();
+    expect(replies[0]).toMatchObject({ result: 'over tls' });
   });
 });
