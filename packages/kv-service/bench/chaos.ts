@@ -18,7 +18,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { checkLinearizability } from '@vsr/simulator';
 import type { KvOperation } from '@vsr/kv';
-import { HttpHistory, restartReplica, startCluster, stopCluster, type ReplicaProcess } from '../src/index.js';
+import { HttpHistory, KvHttpClient, clusterSecurity, restartReplica, startCluster, stopCluster, type ReplicaProcess } from '../src/index.js';
 
 function flag(value: string | undefined, name: string, fallback: number): number {
   if (value === undefined) return fallback;
@@ -50,12 +50,14 @@ async function main(): Promise<number> {
   const log = (line: string) => process.stdout.write(`${line}\n`);
   log(`chaos: 3 replicas in ${directory}, ${clientCount} clients on ${keyCount} keys for ${seconds} s, kill -9 every ${killEveryMs} ms, down ${downMs} ms`);
   const replicas: ReplicaProcess[] = await startCluster({ replicaCount: 3, directory, port, serveArgs: ['--config', config, '--timeout-ms', '3000'], out: () => {} });
-  const url = (id: number) => `http://${replicas[id]!.http}`;
+  const security = clusterSecurity(directory);
+  const client = new KvHttpClient(security);
+  const url = (id: number) => `${security.scheme}://${replicas[id]!.http}`;
   const alive = (id: number) => replicas[id]!.child.exitCode === null && replicas[id]!.child.signalCode === null;
   const stop = () => stopCluster(replicas).then(() => rmSync(directory, { recursive: true, force: true }));
   process.once('SIGINT', () => void stop().then(() => process.exit(130)));
 
-  const history = new HttpHistory(5_000);
+  const history = new HttpHistory(client, 5_000);
   const keys = Array.from({ length: keyCount }, (_, i) => `key-${i}`);
   const endAt = performance.now() + seconds * 1_000;
   let kills = 0;
@@ -85,7 +87,7 @@ async function main(): Promise<number> {
     while (performance.now() + killEveryMs < endAt) {
       await new Promise((resolve) => setTimeout(resolve, killEveryMs));
       const victim = next(3);
-      const status = (await fetch(`${url(victim)}/status`).then((r) => r.json()).catch(() => null)) as { primary?: number } | null;
+      const status = (await client.request('GET', `${url(victim)}/status`).then((answer) => JSON.parse(answer.text)).catch(() => null)) as { primary?: number } | null;
       if (status?.primary === victim) killedPrimaries++;
       const exited = new Promise((resolve) => replicas[victim]!.child.once('exit', resolve));
       replicas[victim]!.child.kill('SIGKILL');

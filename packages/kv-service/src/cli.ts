@@ -6,19 +6,26 @@
  *                       --http 127.0.0.1:7100 --dir /tmp/x/replica-0 --secret S [--init]
  */
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Address } from '@vsr/node';
 import { serve } from './serve.js';
 import { startCluster, superviseCluster } from './cluster.js';
+import { readTlsDirectory } from './cluster-directory.js';
 
 const USAGE = `vsr-kv: a replicated key-value service on Viewstamped Replication
 
 usage:
   vsr-kv cluster --dir DIR [--replicas N] [--port P] [--restart] [--config JSON]
+                 [--no-tls] [--no-token]
       Starts N replicas (default 3) on 127.0.0.1 as child processes: replica i
       takes peers on port P+i and HTTP on P+100+i (default P: 7000). The first
       start forms a new cluster in DIR; later starts reuse it. --config is
-      passed to every replica (see serve).
+      passed to every replica (see serve). The first start also makes the
+      cluster's CA and certificates (DIR/tls) and a bearer token (DIR/token):
+      replicas authenticate each other with mutual TLS, the HTTP API is HTTPS,
+      and reads and writes need the token. --no-tls: the shared secret between
+      replicas and plain HTTP; --no-token: no token.
       A replica that exits is reported with its cause. With --restart it is
       started again after a backoff: 100 ms, doubling to 10 s, back to 100 ms
       once it has run for 30 s; without, it stays down (the message gives the
@@ -28,14 +35,22 @@ usage:
       replicas stop by themselves: each is started --supervised.
 
   vsr-kv serve --id I --peers HOST:PORT,... --http HOST:PORT --dir DIR
-               (--secret S | --secret-file F | env VSR_SECRET) [--init]
+               (--tls-dir D | --secret S | --secret-file F | env VSR_SECRET)
+               [--token-file F | env VSR_TOKEN] [--allow-origin O,...] [--init]
                [--timeout-ms MS] [--sessions N] [--config JSON] [--supervised]
       Runs replica I. --peers lists every replica's peer address in replica id
       order (this one's included). --init formats DIR if it holds no store: use
       it only when forming a new cluster; a replica that lost its data must
       start without it, so that it recovers from its peers. --timeout-ms bounds
       each HTTP request (default 5000; then 503). --config adds replica
-      configuration, e.g. '{"timeouts":{"primaryTimeoutMs":300}}'.
+      configuration, e.g. '{"timeouts":{"primaryTimeoutMs":300}}'; an unknown
+      field is refused. --tls-dir D: mutual TLS with D/ca.pem and
+      D/replica-I.pem, D/replica-I-key.pem (the HTTP API and the client port are
+      TLS too); otherwise replicas prove they hold the secret, with a MAC on
+      every frame. --token-file: HTTP key requests need "Authorization: Bearer
+      TOKEN" and client connections present it. --allow-origin: web origins
+      allowed to call the HTTP API (default none: a request with another
+      Origin gets 403).
       SIGINT or SIGTERM: makes its writes durable and exits 0. --supervised
       (set by cluster): also stops when stdin closes, i.e. when the supervisor
       holding the other end of that pipe exits; do not use it with stdin from a
@@ -46,7 +61,8 @@ usage:
 
 HTTP API (any replica; requests reach the primary):
   PUT /kv/KEY (body: the value)   GET /kv/KEY   DELETE /kv/KEY
-  POST /kv/KEY/cas {"expected":..,"value":..}   GET /status   GET /metrics
+  POST /kv/KEY/cas {"expected":..,"value":..} (Content-Type: application/json;
+  "expected": null creates an absent key)   GET /health   GET /status   GET /metrics
 `;
 
 export class UsageError extends Error {}
@@ -73,6 +89,35 @@ function required(value: string | undefined, flag: string): string {
   return value;
 }
 
+/** The cluster secret: --secret-file, --secret or env VSR_SECRET. */
+function readSecret(flag: string | undefined, file: string | undefined): string {
+  const secret = file === undefined ? (flag ?? process.env['VSR_SECRET']) : readKeyFile(file, '--secret-file');
+  if (secret === undefined || secret === '') {
+    throw new UsageError('the cluster secret is required: --secret S, --secret-file F or env VSR_SECRET (or --tls-dir for mutual TLS)');
+  }
+  return secret;
+}
+
+function readKeyFile(path: string, flag: string): string {
+  try {
+    return readFileSync(path, 'utf8').trim();
+  } catch (error) {
+    throw new UsageError(`${flag}: cannot read ${path}: ${(error as Error).message}`);
+  }
+}
+
+function parseConfigFlag(text: string | undefined): Record<string, unknown> | undefined {
+  if (text === undefined) return undefined;
+  let config: unknown;
+  try {
+    config = JSON.parse(text);
+  } catch (error) {
+    throw new UsageError(`--config: not valid JSON: ${(error as Error).message}`);
+  }
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new UsageError('--config: expected a JSON object');
+  return config as Record<string, unknown>;
+}
+
 async function runServe(argv: string[]): Promise<void> {
   const { values } = parseArgs({
     args: argv,
@@ -84,6 +129,9 @@ async function runServe(argv: string[]): Promise<void> {
       dir: { type: 'string' },
       secret: { type: 'string' },
       'secret-file': { type: 'string' },
+      'tls-dir': { type: 'string' },
+      'token-file': { type: 'string' },
+      'allow-origin': { type: 'string' },
       init: { type: 'boolean', default: false },
       'timeout-ms': { type: 'string' },
       sessions: { type: 'string' },
@@ -96,30 +144,20 @@ async function runServe(argv: string[]): Promise<void> {
   const peers = required(values.peers, '--peers')
     .split(',')
     .map((peer) => parseAddress(peer, '--peers'));
-  let secret = values.secret ?? process.env['VSR_SECRET'];
-  if (values['secret-file'] !== undefined) {
-    try {
-      secret = readFileSync(values['secret-file'], 'utf8').trim();
-    } catch (error) {
-      throw new UsageError(`--secret-file: cannot read ${values['secret-file']}: ${(error as Error).message}`);
-    }
-  }
-  if (secret === undefined || secret === '') throw new UsageError('the cluster secret is required: --secret S, --secret-file F or env VSR_SECRET');
-  let config: Record<string, unknown> | undefined;
-  if (values.config !== undefined) {
-    try {
-      config = JSON.parse(values.config) as Record<string, unknown>;
-    } catch (error) {
-      throw new UsageError(`--config: not valid JSON: ${(error as Error).message}`);
-    }
-    if (config === null || typeof config !== 'object' || Array.isArray(config)) throw new UsageError('--config: expected a JSON object');
-  }
+  const replicaId = integer(values.id, '--id', 0);
+  const tlsDirectory = values['tls-dir'];
+  const secret = tlsDirectory === undefined ? readSecret(values.secret, values['secret-file']) : undefined;
+  const token = values['token-file'] === undefined ? process.env['VSR_TOKEN'] : readKeyFile(values['token-file'], '--token-file');
+  const config = parseConfigFlag(values.config);
   const service = await serve({
-    replicaId: integer(values.id, '--id', 0),
+    replicaId,
     peers,
     http: parseAddress(required(values.http, '--http'), '--http'),
     directory: required(values.dir, '--dir'),
-    secret,
+    ...(secret === undefined ? {} : { secret }),
+    ...(tlsDirectory === undefined ? {} : { tls: readTlsDirectory(tlsDirectory, replicaId) }),
+    ...(token === undefined || token === '' ? {} : { token }),
+    ...(values['allow-origin'] === undefined ? {} : { allowedOrigins: values['allow-origin'].split(',').map((origin) => origin.trim()) }),
     init: values.init,
     requestTimeoutMs: integer(values['timeout-ms'], '--timeout-ms', 1, 5_000),
     sessionsMax: integer(values.sessions, '--sessions', 1, 256),
@@ -129,7 +167,7 @@ async function runServe(argv: string[]): Promise<void> {
   process.stdout.write(
     `${JSON.stringify({ event: 'ready', replica: status.replica, http: `${service.http.host}:${service.http.port}`, peer: `${service.peer.host}:${service.peer.port}`, pid: process.pid })}\n`,
   );
-  process.stderr.write(`replica ${status.replica} serving http://${service.http.host}:${service.http.port} (pid ${process.pid}${service.replica.boot.damage ? '; recovering' : ''})\n`);
+  process.stderr.write(`replica ${status.replica} serving ${tlsDirectory === undefined ? 'http' : 'https'}://${service.http.host}:${service.http.port} (pid ${process.pid}${service.replica.boot.damage ? '; recovering' : ''})\n`);
   // SIGINT, SIGTERM or the supervisor's end: the writes made durable (service.close), then exit 0.
   // Repeated signals while stopping are ignored (a wrapper such as the tsx CLI may relay one more).
   let stopping = false;
@@ -185,6 +223,8 @@ async function runCluster(argv: string[]): Promise<void> {
       port: { type: 'string' },
       config: { type: 'string' },
       restart: { type: 'boolean', default: false },
+      'no-tls': { type: 'boolean', default: false },
+      'no-token': { type: 'boolean', default: false },
     },
   });
   const replicaCount = integer(values.replicas, '--replicas', 1, 3);
@@ -196,16 +236,20 @@ async function runCluster(argv: string[]): Promise<void> {
     directory,
     port,
     ...(values.config === undefined ? {} : { serveArgs: ['--config', values.config] }),
+    tls: !values['no-tls'],
+    token: !values['no-token'],
   });
   const out = (line: string) => process.stdout.write(`${line}\n`);
+  const scheme = values['no-tls'] ? 'http' : 'https';
   out(`vsr-kv: ${replicaCount} replicas running, data in ${directory}`);
-  for (const replica of replicas) out(`  replica ${replica.replicaId}  http://${replica.http}  (peers on ${replica.peer}, pid ${replica.child.pid})`);
+  for (const replica of replicas) out(`  replica ${replica.replicaId}  ${scheme}://${replica.http}  (peers on ${replica.peer}, pid ${replica.child.pid})`);
   const first = replicas[0]!.http;
   const second = replicas[replicas.length > 1 ? 1 : 0]!.http;
+  const curl = ['curl', ...(values['no-tls'] ? [] : ['--cacert', join(directory, 'tls', 'ca.pem')]), ...(values['no-token'] ? [] : ['-H', `"Authorization: Bearer $(cat ${join(directory, 'token')})"`])].join(' ');
   out('try:');
-  out(`  curl -X PUT --data hello http://${first}/kv/greeting`);
-  out(`  curl http://${second}/kv/greeting`);
-  out(`  curl http://${first}/status`);
+  out(`  ${curl} -X PUT --data hello ${scheme}://${first}/kv/greeting`);
+  out(`  ${curl} ${scheme}://${second}/kv/greeting`);
+  out(`  ${curl} ${scheme}://${first}/health`);
   out(`Ctrl-C stops them all.${values.restart ? ' A replica that exits is restarted (--restart).' : ''}`);
   const supervisor = superviseCluster(replicas, { restart: values.restart, out });
   // SIGINT or SIGTERM: every replica stopped (SIGTERM: each makes its writes durable), then exit 0.

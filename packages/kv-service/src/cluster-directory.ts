@@ -5,8 +5,12 @@
  *   formed and checked at every later start (membership changes are not
  *   supported, so a start with other numbers is refused);
  * - `secret`: the cluster secret the replicas authenticate each other with;
- * - `token`: the bearer token of the HTTP API (made at the first start, or at
- *   the first start of a directory an older version made without one);
+ * - `token`: the bearer token of the HTTP API and the client port (made at the
+ *   first start, or at the first start of a directory an older version made
+ *   without one);
+ * - `tls/`: the cluster's CA (`ca.pem`, `ca-key.pem`) and each replica's
+ *   certificate and key (`replica-<i>.pem`, `replica-<i>-key.pem`), made at
+ *   the first start that asks for TLS;
  * - `replica-<i>/`: replica i's data.
  *
  * Files are 0600. A cluster.json that is not JSON, does not decode, or has a
@@ -19,6 +23,7 @@ import { join, resolve } from 'node:path';
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
 import { decodeWith, PositiveInteger } from '@vsr/core';
+import { createClusterCertificates, type TlsCredentials } from '@vsr/node';
 
 const DIRECTORY_MODE = 0o700;
 const FILE_MODE = 0o600;
@@ -49,6 +54,8 @@ export interface ClusterDirectory {
   readonly secretFile: string;
   /** The HTTP API bearer token's file. */
   readonly tokenFile: string;
+  /** The folder of the cluster's certificates (see `ensureClusterCertificates`). */
+  readonly tlsDirectory: string;
 }
 
 /**
@@ -72,7 +79,7 @@ export function prepareClusterDirectory(options: ClusterDirectoryOptions): Clust
     if (!existsSync(secretFile)) throw new Error(`${secretFile} is missing: the replicas cannot authenticate each other without it`);
     narrowMode(directory);
     if (!existsSync(tokenFile)) writeKey(tokenFile); // A directory made by a version without an HTTP token.
-    return { init: false, secretFile, tokenFile };
+    return { init: false, secretFile, tokenFile, tlsDirectory: join(directory, 'tls') };
   }
   const replicaDirs = Array.from({ length: options.replicaCount }, (_, i) => join(directory, `replica-${i}`));
   const existing = replicaDirs.filter((dir) => existsSync(dir));
@@ -85,7 +92,43 @@ export function prepareClusterDirectory(options: ClusterDirectoryOptions): Clust
   const recorded: ClusterFile = { replicaCount: options.replicaCount, port: options.port };
   writeFileSync(`${clusterFile}.tmp`, `${JSON.stringify(recorded)}\n`, { mode: FILE_MODE });
   renameSync(`${clusterFile}.tmp`, clusterFile);
-  return { init: true, secretFile, tokenFile };
+  return { init: true, secretFile, tokenFile, tlsDirectory: join(directory, 'tls') };
+}
+
+/**
+ * Makes the cluster's CA and replica certificates in `tlsDirectory` unless
+ * they are there (certificates name 127.0.0.1 and localhost: the cluster
+ * command serves loopback only).
+ */
+export function ensureClusterCertificates(tlsDirectory: string, replicaCount: number): void {
+  const expected = ['ca.pem', ...Array.from({ length: replicaCount }, (_, i) => `replica-${i}.pem`)];
+  if (expected.every((file) => existsSync(join(tlsDirectory, file)))) return;
+  const certificates = createClusterCertificates({ replicaCount });
+  mkdirSync(tlsDirectory, { recursive: true, mode: DIRECTORY_MODE });
+  narrowMode(tlsDirectory);
+  const write = (file: string, text: string) => {
+    writeFileSync(join(tlsDirectory, file), text, { mode: FILE_MODE });
+    chmodSync(join(tlsDirectory, file), FILE_MODE);
+  };
+  write('ca-key.pem', certificates.ca.key);
+  certificates.replicas.forEach((issued, replicaId) => {
+    write(`replica-${replicaId}.pem`, issued.cert);
+    write(`replica-${replicaId}-key.pem`, issued.key);
+  });
+  write('ca.pem', certificates.ca.cert); // Last: its presence with the others says the set is whole.
+}
+
+/** Reads replica `replicaId`'s TLS credentials from a folder laid out as `ensureClusterCertificates` makes it. */
+export function readTlsDirectory(tlsDirectory: string, replicaId: number): TlsCredentials {
+  const read = (file: string) => {
+    const path = join(tlsDirectory, file);
+    try {
+      return readFileSync(path, 'utf8');
+    } catch (error) {
+      throw new Error(`${path}: cannot read it (${error instanceof Error ? error.message : String(error)}); --tls-dir needs ca.pem, replica-${replicaId}.pem and replica-${replicaId}-key.pem`);
+    }
+  };
+  return { ca: read('ca.pem'), cert: read(`replica-${replicaId}.pem`), key: read(`replica-${replicaId}-key.pem`) };
 }
 
 /** Reads and decodes cluster.json exactly; every error names the file and the field. */

@@ -21,8 +21,11 @@ export interface ClusterOptions {
   /** Extra arguments for every `serve` (for example `--config`). */
   readonly serveArgs?: readonly string[];
   readonly out?: (line: string) => void;
+  /** Mutual TLS between replicas and TLS for clients and HTTPS (default true); false: the shared secret and plain HTTP. */
+  readonly tls?: boolean;
+  /** Require the bearer token on HTTP and on the client port (default true). */
+  readonly token?: boolean;
 }
-
 
 /** The `vsr-kv` entry point. */
 export const CLI_PATH = fileURLToPath(new URL('./vsr-kv.ts', import.meta.url));
@@ -33,7 +36,7 @@ export function nodeArgs(entry: string): string[] {
 }
 
 // The cluster directory (cluster.json, secret, token) is prepared in its own module.
-import { prepareClusterDirectory } from './cluster-directory.js';
+import { ensureClusterCertificates, prepareClusterDirectory } from './cluster-directory.js';
 export { prepareClusterDirectory };
 
 export interface ReplicaProcess {
@@ -52,7 +55,10 @@ export async function startCluster(options: ClusterOptions): Promise<ReplicaProc
   const out = options.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const host = options.host ?? '127.0.0.1';
   const directory = resolve(options.directory);
-  const { init, secretFile } = prepareClusterDirectory(options);
+  const { init, secretFile, tokenFile, tlsDirectory } = prepareClusterDirectory(options);
+  const tls = options.tls ?? true;
+  if (tls) ensureClusterCertificates(tlsDirectory, options.replicaCount);
+  const security = [...(tls ? ['--tls-dir', tlsDirectory] : ['--secret-file', secretFile]), ...((options.token ?? true) ? ['--token-file', tokenFile] : [])];
   const peers = Array.from({ length: options.replicaCount }, (_, i) => `${host}:${options.port + i}`).join(',');
   const started = Array.from({ length: options.replicaCount }, (_, replicaId) =>
     spawnReplica(
@@ -63,7 +69,7 @@ export async function startCluster(options: ClusterOptions): Promise<ReplicaProc
         '--peers', peers,
         '--http', `${host}:${options.port + 100 + replicaId}`,
         '--dir', join(directory, `replica-${replicaId}`),
-        '--secret-file', secretFile,
+        ...security,
         ...(options.serveArgs ?? []),
       ],
       init,

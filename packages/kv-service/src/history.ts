@@ -7,12 +7,17 @@
  */
 import type { HistoryOperation } from '@vsr/simulator';
 import type { KvOperation, KvResult, Value } from '@vsr/kv';
+import { KvHttpClient } from './http-client.js';
 
 export class HttpHistory {
   readonly operations: HistoryOperation[] = [];
   private nextId = 0;
 
-  constructor(private readonly timeoutMs = 8_000) {}
+  /** `client` carries the cluster's CA and token, if it has them. */
+  constructor(
+    private readonly client: KvHttpClient = new KvHttpClient(),
+    private readonly timeoutMs = 8_000,
+  ) {}
 
   /** Runs `operation` against the replica at `baseUrl` (http://host:port) and records it. Throws on an answer that makes no sense. */
   async run(baseUrl: string, clientId: string, operation: KvOperation): Promise<void> {
@@ -20,22 +25,23 @@ export class HttpHistory {
     const entry: HistoryOperation = { id: this.nextId++, clientId, operation, callMs: performance.now(), returnMs: null, outcome: { type: 'indeterminate' } };
     this.operations.push(entry);
     let status: number;
-    let body: Record<string, unknown>;
+    let answerBody: Record<string, unknown>;
     try {
-      const init: RequestInit = { method: 'GET', signal: AbortSignal.timeout(this.timeoutMs) };
-      if (operation.type === 'write') Object.assign(init, { method: 'PUT', body: JSON.stringify(operation.value), headers: { 'content-type': 'application/json' } });
-      if (operation.type === 'delete') init.method = 'DELETE';
-      const response = await fetch(
-        operation.type === 'cas' ? `${url}/cas` : url,
-        operation.type === 'cas' ? { ...init, method: 'POST', body: JSON.stringify({ expected: operation.expected, value: operation.value }), headers: { 'content-type': 'application/json' } } : init,
-      );
-      status = response.status;
-      body = (await response.json()) as Record<string, unknown>;
+      const json = { 'content-type': 'application/json' };
+      const [method, target, requestBody, headers] =
+        operation.type === 'write'
+          ? ['PUT', url, JSON.stringify(operation.value), json]
+          : operation.type === 'cas'
+            ? ['POST', `${url}/cas`, JSON.stringify({ expected: operation.expected, value: operation.value }), json]
+            : [operation.type === 'delete' ? 'DELETE' : 'GET', url, undefined, {}];
+      const answer = await this.client.request(method, target, { ...(requestBody === undefined ? {} : { body: requestBody }), headers, timeoutMs: this.timeoutMs });
+      status = answer.status;
+      answerBody = JSON.parse(answer.text) as Record<string, unknown>;
     } catch {
       return; // The replica died, or no answer in time: the outcome is unknown.
     }
     if (status === 503) return; // Unknown too: it may still take effect.
-    entry.outcome = { type: 'ok', result: resultOf(operation, status, body) };
+    entry.outcome = { type: 'ok', result: resultOf(operation, status, answerBody) };
     entry.returnMs = performance.now();
   }
 

@@ -36,7 +36,7 @@ describe('the cluster directory', () => {
   test('the first start forms the cluster: cluster.json, secret and token, the directory 0700 and the files 0600', () => {
     const directory = join(parent, 'new', 'cluster');
     const prepared = prepareClusterDirectory(options(directory));
-    expect(prepared).toEqual({ init: true, secretFile: join(directory, 'secret'), tokenFile: join(directory, 'token') });
+    expect(prepared).toEqual({ init: true, secretFile: join(directory, 'secret'), tokenFile: join(directory, 'token'), tlsDirectory: join(directory, 'tls') });
     expect(modeOf(join(parent, 'new'))).toBe(0o700);
     expect(modeOf(directory)).toBe(0o700);
     expect(readdirSync(directory).sort()).toEqual(['cluster.json', 'secret', 'token']);
@@ -65,7 +65,7 @@ describe('the cluster directory', () => {
     mkdirSync(directory, { mode: 0o755 });
     writeFileSync(join(directory, 'cluster.json'), '{"replicaCount":3,"port":7000}\n');
     writeFileSync(join(directory, 'secret'), 'old-secret\n', { mode: 0o600 });
-    expect(prepareClusterDirectory(options(directory))).toEqual({ init: false, secretFile: join(directory, 'secret'), tokenFile: join(directory, 'token') });
+    expect(prepareClusterDirectory(options(directory))).toEqual({ init: false, secretFile: join(directory, 'secret'), tokenFile: join(directory, 'token'), tlsDirectory: join(directory, 'tls') });
     expect(modeOf(directory)).toBe(0o700);
     expect(readFileSync(join(directory, 'secret'), 'utf8')).toBe('old-secret\n');
     expect(modeOf(join(directory, 'token'))).toBe(0o600);

@@ -50,9 +50,9 @@ describe('vsr-kv cluster', () => {
       expect(s.commit).toBeGreaterThan(0);
     }
     const primary = statuses[0]!.primary;
-    const metrics = await fetch(`${c.url(primary)}/metrics`);
-    expect(metrics.headers.get('content-type')).toMatch(/^text\/plain/);
-    const text = await metrics.text();
+    const metrics = await c.client.request('GET', `${c.url(primary)}/metrics`);
+    expect(metrics.headers['content-type']).toMatch(/^text\/plain/);
+    const text = metrics.text;
     expect(text).toMatch(/^vsr_commit_number \d+$/m);
     expect(text).toMatch(/^vsr_is_primary 1$/m);
     expect(text).toMatch(/^vsr_telemetry_events_total\{event="vsr.operation.applied"\} \d+$/m);
@@ -62,7 +62,7 @@ describe('vsr-kv cluster', () => {
   test('kill -9 of the primary under load: a new primary takes over, no acknowledged write is lost, and the history is linearizable', async () => {
     cluster = await testCluster();
     const c = cluster;
-    const history = new HttpHistory();
+    const history = new HttpHistory(c.client);
     const keys = ['a', 'b', 'c', 'd'];
     let stopAt = Number.POSITIVE_INFINITY;
     let killedAt = Number.POSITIVE_INFINITY;

@@ -131,7 +131,8 @@ interface Replica {
 /** A `vsr-kv cluster` supervisor of 3 replicas (the real node process, started like cluster.ts starts its children), once it reports them running. */
 async function supervisor(extra: string[] = []): Promise<{ process: Launched; replicas: Replica[] }> {
   const port = await freePortBase(3);
-  const launched = launch(process.execPath, [...nodeArgs(CLI_PATH), 'cluster', '--replicas', '3', '--dir', temporaryDirectory(), '--port', String(port), '--config', TEST_CONFIG, ...extra]);
+  // Plain HTTP without a token: these tests are about processes and signals (hostile.test.ts covers the defaults).
+  const launched = launch(process.execPath, [...nodeArgs(CLI_PATH), 'cluster', '--replicas', '3', '--dir', temporaryDirectory(), '--port', String(port), '--config', TEST_CONFIG, '--no-tls', '--no-token', ...extra]);
   const replicas: Replica[] = [];
   for (let id = 0; id < 3; id++) {
     const match = await launched.line(new RegExp(`^  replica ${id}  http://(\\S+)  \\(peers on \\S+, pid (\\d+)\\)$`));
@@ -215,7 +216,7 @@ describe('vsr-kv processes', () => {
     const port = await freePortBase(3);
     const npm = launch('npm', ['run', 'kv', '--', 'cluster', '--replicas', '3', '--dir', temporaryDirectory(), '--port', String(port), '--config', TEST_CONFIG]);
     const replicas: number[] = [];
-    for (let id = 0; id < 3; id++) replicas.push(Number((await npm.line(new RegExp(`^  replica ${id}  http://\\S+  \\(peers on \\S+, pid (\\d+)\\)$`), 40_000))[1]));
+    for (let id = 0; id < 3; id++) replicas.push(Number((await npm.line(new RegExp(`^  replica ${id}  https://\\S+  \\(peers on \\S+, pid (\\d+)\\)$`), 40_000))[1]));
     replicas.forEach((pid) => pids.add(pid));
     npm.child.kill('SIGINT');
     expect(await npm.exited).toEqual({ code: 0, signal: null });

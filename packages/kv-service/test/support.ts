@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { restartReplica, startCluster, stopCluster, type ReplicaProcess } from '../src/index.js';
+import { KvHttpClient, clusterSecurity, restartReplica, startCluster, stopCluster, type ReplicaProcess } from '../src/index.js';
 
 /** Fast timeouts so failover fits a test; the defaults are for real networks. */
 export const TEST_CONFIG = JSON.stringify({
@@ -40,19 +40,37 @@ export interface TestCluster {
   readonly lines: string[];
   url(replicaId: number): string;
   secret(): string;
+  /** An HTTP(S) client with the cluster's CA and token. */
+  readonly client: KvHttpClient;
+  /** The cluster's bearer token, if it requires one. */
+  readonly token: string | undefined;
   kill(replicaId: number): Promise<void>;
   restart(replicaId: number): Promise<void>;
   alive(replicaId: number): boolean;
   stop(): Promise<void>;
 }
 
-export async function testCluster(options: { replicaCount?: number; serveArgs?: string[] } = {}): Promise<TestCluster> {
+/** The client for each replica's HTTP address (host:port): it holds that cluster's CA and token. */
+const clients = new Map<string, KvHttpClient>();
+
+export async function testCluster(options: { replicaCount?: number; serveArgs?: string[]; tls?: boolean; token?: boolean } = {}): Promise<TestCluster> {
   const replicaCount = options.replicaCount ?? 3;
   const directory = mkdtempSync(join(tmpdir(), 'vsr-kv-test-'));
   const port = await freePortBase(replicaCount);
   const lines: string[] = [];
   const out = (line: string) => lines.push(line);
-  const replicas = await startCluster({ replicaCount, directory, port, serveArgs: ['--config', TEST_CONFIG, ...(options.serveArgs ?? [])], out });
+  const replicas = await startCluster({
+    replicaCount,
+    directory,
+    port,
+    serveArgs: ['--config', TEST_CONFIG, ...(options.serveArgs ?? [])],
+    out,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.token === undefined ? {} : { token: options.token }),
+  });
+  const security = clusterSecurity(directory);
+  const client = new KvHttpClient(security);
+  for (const replica of replicas) clients.set(replica.http, client);
   const alive = (replicaId: number) => {
     const child = replicas[replicaId]!.child;
     return child.exitCode === null && child.signalCode === null;
@@ -62,7 +80,9 @@ export async function testCluster(options: { replicaCount?: number; serveArgs?: 
     port,
     replicas,
     lines,
-    url: (replicaId) => `http://${replicas[replicaId]!.http}`,
+    url: (replicaId) => `${security.scheme}://${replicas[replicaId]!.http}`,
+    client,
+    token: security.token,
     secret: () => readFileSync(join(directory, 'secret'), 'utf8').trim(),
     alive,
     async kill(replicaId) {
@@ -77,6 +97,7 @@ export async function testCluster(options: { replicaCount?: number; serveArgs?: 
     },
     async stop() {
       await stopCluster(replicas);
+      client.close();
       rmSync(directory, { recursive: true, force: true });
     },
   };
@@ -87,18 +108,31 @@ export interface HttpAnswer {
   readonly body: Record<string, unknown>;
 }
 
-/** One HTTP request; JSON body in and out. */
-export async function http(method: string, url: string, body?: string, headers: Record<string, string> = {}, timeoutMs = 10_000): Promise<HttpAnswer> {
-  const response = await fetch(url, { method, headers, signal: AbortSignal.timeout(timeoutMs), ...(body === undefined ? {} : { body }) });
-  const text = await response.text();
+/**
+ * One HTTP request; JSON body in and out. A URL of a test cluster's replica goes through that
+ * cluster's client (its CA and token); `anonymous` sends it without the token.
+ */
+export async function http(method: string, url: string, body?: string, headers: Record<string, string> = {}, timeoutMs = 10_000, anonymous = false): Promise<HttpAnswer> {
+  const host = new URL(url).host;
+  const client = anonymous ? anonymousClient : (clients.get(host) ?? anonymousClient);
+  const answer = await client.request(method, url, { ...(body === undefined ? {} : { body }), headers, timeoutMs });
   let parsed: Record<string, unknown>;
   try {
-    parsed = JSON.parse(text) as Record<string, unknown>;
+    parsed = JSON.parse(answer.text) as Record<string, unknown>;
   } catch {
-    parsed = { text };
+    parsed = { text: answer.text };
   }
-  return { status: response.status, body: parsed };
+  return { status: answer.status, body: parsed };
 }
+
+/** No token, and the CA of every test cluster made so far (so https works, but not the API). */
+const anonymousClient = {
+  request: (method: string, url: string, options: { body?: string; headers?: Record<string, string>; timeoutMs?: number }) => {
+    const cas = [...clients.values()].map((client) => client.ca).filter((ca): ca is string => ca !== undefined);
+    const client = new KvHttpClient({ ...(cas.length === 0 ? {} : { ca: cas.join('\n') }) }, { keepAlive: false });
+    return client.request(method, url, options).finally(() => client.close());
+  },
+};
 
 export interface Status {
   replica: number;
