@@ -25,6 +25,7 @@
  *   --target primary  every client talks to the current primary (GET /status)
  */
 import { Agent, request as httpRequest } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -32,6 +33,7 @@ import { parseArgs } from 'node:util';
 import { KEY_LENGTH_MAX, VALUE_LENGTH_MAX } from '@vsr/kv';
 import type { ReplicaStatus } from '@vsr/node';
 import { startCluster, stopCluster, type ReplicaProcess } from '../src/cluster.js';
+import { clusterSecurity } from '../src/http-client.js';
 
 const USAGE = `usage: npm run bench:kv -- [options]
 
@@ -46,6 +48,11 @@ const USAGE = `usage: npm run bench:kv -- [options]
                          starting a cluster
   --port P               port base of the cluster it starts (default 7400: peers
                          P..P+2, HTTP P+100..P+102)
+  --security on|off      on: the cluster it starts has its defaults, mutual TLS
+                         between replicas, HTTPS and a bearer token (default);
+                         off: --no-tls --no-token (the shared secret, plain HTTP)
+  --ca FILE              with --urls: the CA of https:// replicas
+  --token-file FILE      with --urls: the bearer token to send
   --request-timeout-ms T client-side limit on one request (default 30000)
   --json                 print one JSON line instead of the summary
   --help                 this text
@@ -66,6 +73,18 @@ interface Options {
   readonly port: number;
   readonly requestTimeoutMs: number;
   readonly json: boolean;
+  readonly security: 'on' | 'off';
+  readonly caFile: string | null;
+  readonly tokenFile: string | null;
+}
+
+/** How requests reach the replicas: set once by `run`, before any request. */
+const wire: { https: boolean; ca: string | undefined; token: string | undefined } = { https: false, ca: undefined, token: undefined };
+
+type AnyAgent = Agent | HttpsAgent;
+
+function newAgent(keepAlive: boolean): AnyAgent {
+  return wire.https ? new HttpsAgent({ keepAlive, maxSockets: 1, ...(wire.ca === undefined ? {} : { ca: wire.ca }) }) : new Agent({ keepAlive, maxSockets: 1 });
 }
 
 interface Endpoint {
@@ -73,7 +92,7 @@ interface Endpoint {
   readonly port: number;
 }
 
-const endpointText = (endpoint: Endpoint) => `http://${endpoint.host}:${endpoint.port}`;
+const endpointText = (endpoint: Endpoint) => `${wire.https ? 'https' : 'http'}://${endpoint.host}:${endpoint.port}`;
 
 function parseOptions(argv: string[]): Options | null {
   const { values, positionals } = parseArgs({
@@ -90,6 +109,9 @@ function parseOptions(argv: string[]): Options | null {
       urls: { type: 'string' },
       port: { type: 'string' },
       'request-timeout-ms': { type: 'string' },
+      security: { type: 'string' },
+      ca: { type: 'string' },
+      'token-file': { type: 'string' },
       json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -116,7 +138,13 @@ function parseOptions(argv: string[]): Options | null {
   if (target !== 'all' && target !== 'primary') throw new UsageError(`--target: expected all or primary, got ${JSON.stringify(target)}`);
   if (values.urls !== undefined && values.port !== undefined) throw new UsageError('--port applies to the cluster this script starts; with --urls it starts none');
   const port = integer(values.port, '--port', 1, 65535 - 102, 7400);
+  const security = values.security ?? 'on';
+  if (security !== 'on' && security !== 'off') throw new UsageError(`--security: expected on or off, got ${JSON.stringify(security)}`);
+  if (values.urls === undefined && (values.ca !== undefined || values['token-file'] !== undefined)) throw new UsageError('--ca and --token-file go with --urls');
   return {
+    security,
+    caFile: values.ca ?? null,
+    tokenFile: values['token-file'] ?? null,
     clients: integer(values.clients, '--clients', 1, 10_000, 16),
     seconds: seconds(values.seconds, '--seconds', 0.1, 10),
     warmup: seconds(values.warmup, '--warmup', 0, 1),
@@ -140,9 +168,10 @@ function parseUrls(text: string): Endpoint[] {
     } catch {
       throw new UsageError(`--urls: ${JSON.stringify(part)} is not a URL (expected http://HOST:PORT)`);
     }
-    if (url.protocol !== 'http:' || url.port === '' || (url.pathname !== '/' && url.pathname !== '')) {
-      throw new UsageError(`--urls: expected http://HOST:PORT with an explicit port and no path, got ${JSON.stringify(part)}`);
+    if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.port === '' || (url.pathname !== '/' && url.pathname !== '')) {
+      throw new UsageError(`--urls: expected http(s)://HOST:PORT with an explicit port and no path, got ${JSON.stringify(part)}`);
     }
+    if (url.protocol === 'https:') wire.https = true;
     return { host: url.hostname.replace(/^\[|\]$/g, ''), port: Number(url.port) };
   });
 }
@@ -155,14 +184,15 @@ interface Answer {
   readonly body: string;
 }
 
-function send(agent: Agent, endpoint: Endpoint, method: string, path: string, body: string | null, timeoutMs: number): Promise<Answer> {
+function send(agent: AnyAgent, endpoint: Endpoint, method: string, path: string, body: string | null, timeoutMs: number): Promise<Answer> {
   return new Promise((resolve, reject) => {
     const headers: Record<string, string | number> = {};
+    if (wire.token !== undefined) headers['authorization'] = `Bearer ${wire.token}`;
     if (body !== null) {
       headers['content-type'] = 'text/plain; charset=utf-8';
       headers['content-length'] = Buffer.byteLength(body);
     }
-    const request = httpRequest({ agent, host: endpoint.host, port: endpoint.port, method, path, headers }, (response) => {
+    const request = (wire.https ? httpsRequest : httpRequest)({ agent, host: endpoint.host, port: endpoint.port, method, path, headers }, (response) => {
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => resolve({ code: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
@@ -176,7 +206,7 @@ function send(agent: Agent, endpoint: Endpoint, method: string, path: string, bo
 
 type Status = Omit<ReplicaStatus, 'pid'>;
 
-async function getStatus(agent: Agent, endpoint: Endpoint): Promise<Status> {
+async function getStatus(agent: AnyAgent, endpoint: Endpoint): Promise<Status> {
   const answer = await send(agent, endpoint, 'GET', '/status', null, 5_000);
   if (answer.code !== 200) throw new Error(`GET ${endpointText(endpoint)}/status answered ${answer.code}: ${answer.body.trim()}`);
   const status = JSON.parse(answer.body) as Partial<Status>;
@@ -187,7 +217,7 @@ async function getStatus(agent: Agent, endpoint: Endpoint): Promise<Status> {
 }
 
 /** Waits until every endpoint answers /status in the same view with status normal; returns their statuses. */
-async function settledStatuses(agent: Agent, endpoints: readonly Endpoint[], waitMs = 15_000): Promise<Status[]> {
+async function settledStatuses(agent: AnyAgent, endpoints: readonly Endpoint[], waitMs = 15_000): Promise<Status[]> {
   const deadline = Date.now() + waitMs;
   let last = '';
   for (;;) {
@@ -265,7 +295,7 @@ interface Clock {
 }
 
 async function client(index: number, endpoint: Endpoint, options: Options, clock: Clock, tally: Tally): Promise<void> {
-  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const agent = newAgent(true);
   const value = `c${index}-`.padEnd(options.valueBytes, 'x').slice(0, options.valueBytes);
   const width = String(options.keys - 1).length;
   try {
@@ -349,17 +379,22 @@ async function run(options: Options, log: (line: string) => void): Promise<void>
       directory = mkdtempSync(join(tmpdir(), 'vsr-kv-bench-'));
       log(`starting 3 replicas in ${directory} (peers on ${options.port}-${options.port + 2}, HTTP on ${options.port + 100}-${options.port + 102})…`);
       // Replica output goes to stderr, so --json keeps stdout to one line.
-      starting = startCluster({ replicaCount: 3, directory, port: options.port, out: (line) => log(line) });
+      const secure = options.security === 'on';
+      starting = startCluster({ replicaCount: 3, directory, port: options.port, out: (line) => log(line), tls: secure, token: secure });
       replicas = await starting;
+      const security = clusterSecurity(directory);
+      Object.assign(wire, { https: security.scheme === 'https', ca: security.ca, token: security.token });
       endpoints = replicas.map((replica) => {
         const [host, port] = [replica.http.slice(0, replica.http.lastIndexOf(':')), Number(replica.http.slice(replica.http.lastIndexOf(':') + 1))];
         return { host, port };
       });
     } else {
       endpoints = options.urls;
+      if (options.caFile !== null) Object.assign(wire, { ca: readFileSync(options.caFile, 'utf8') });
+      if (options.tokenFile !== null) Object.assign(wire, { token: readFileSync(options.tokenFile, 'utf8').trim() });
     }
 
-    const control = new Agent({ keepAlive: false });
+    const control = newAgent(false);
     const before = await settledStatuses(control, endpoints);
     const primaryId = before[0]!.primary;
     const primaryIndex = before.findIndex((status) => status.replica === primaryId);

@@ -68,6 +68,8 @@ export interface ServeOptions {
 
 export interface RunningService {
   readonly replica: ReplicaHandle;
+  /** The service's structured log (for the command line's own lines). */
+  readonly logger: Logger;
   readonly http: Address;
   readonly peer: Address;
   /** Stops: HTTP first, then the replica after making its writes durable. */
@@ -153,6 +155,7 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
   let closing: Promise<void> | null = null;
   return {
     replica,
+    logger,
     http: httpAddress,
     peer: transport.address(),
     close() {
