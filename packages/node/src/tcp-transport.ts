@@ -522,6 +522,9 @@ class Outgoing {
   private backoffMs = BACKOFF_MIN_MS;
   private retry: NodeJS.Timeout | null = null;
   private pinger: NodeJS.Timeout | null = null;
+  /** The current connection's two nonces, once its hello has arrived. */
+  private listenerNonce = '';
+  private dialerNonce = '';
 
   constructor(
     private readonly shared: Shared,
@@ -581,8 +584,6 @@ class Outgoing {
     return { listenerId: this.to, dialerId: this.shared.settings.replicaId, listenerNonce, dialerNonce };
   }
 
-  private listenerNonce = '';
-
   private onHello(socket: Socket, hello: Record<string, unknown>, nonce: string): boolean {
     if (hello['type'] !== 'hello' || !isNonce(hello['nonce'])) {
       this.drop(socket, 'bad-handshake', `replica ${this.to}'s address answered without a valid hello`);
@@ -599,8 +600,6 @@ class Outgoing {
     this.dialerNonce = nonce;
     return true;
   }
-
-  private dialerNonce = '';
 
   private onAccept(socket: Socket, accept: Record<string, unknown>): boolean {
     const { secret } = this.shared.settings;

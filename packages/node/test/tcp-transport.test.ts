@@ -380,7 +380,7 @@ describe('mutual TLS between replicas', () => {
     const logs: string[] = [];
     const refusals = new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 });
     const received: unknown[] = [];
-    const listener = tcpTransport({ replicaId: 0, replicaCount: 3, listen: { host: '127.0.0.1', port: 0 }, peer: () => undefined, tls: credentials(0), refusals });
+    const listener = tcpTransport({ replicaId: 0, replicaCount: 3, listen: { host: '127.0.0.1', port: 0 }, peer: () => undefined, tls: credentials(0), refusals, handshakeTimeoutMs: 300 });
     listener.listen((message) => received.push(message));
     await listener.ready;
     const sender = tcpTransport({ replicaId: dialer.replicaId, replicaCount: 3, listen: { host: '127.0.0.1', port: 0 }, peer: () => listener.address(), tls: dialer.tls, refusals });
@@ -390,11 +390,16 @@ describe('mutual TLS between replicas', () => {
   }
 
   test('replicas whose certificates name them exchange messages', async () => {
-    const { sender, received } = await tlsPair({ replicaId: 1, tls: credentials(1) });
+    const { sender, received, logs } = await tlsPair({ replicaId: 1, tls: credentials(1) });
     sender.send(0, commit(1, 5));
     await until(() => received.length === 1);
     expect(received[0]).toMatchObject({ replica: 1, commitNumber: 5 });
     expect(sender.peers().find((peer) => peer.replicaId === 0)?.connected).toBe(true);
+    // Past the handshake deadline, the authenticated link is not taken for a stuck handshake.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    sender.send(0, commit(1, 6));
+    await until(() => received.length === 2);
+    expect(logs).toEqual([]);
   });
 
   test("a replica cannot claim another's id: its certificate names it", async () => {
