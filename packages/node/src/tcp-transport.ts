@@ -108,6 +108,8 @@ export const HANDSHAKE_FRAME_BYTES_MAX = 1024;
 export const PEER_FRAME_BYTES_MAX = 256 * 1024 * 1024;
 export const CLIENT_FRAME_BYTES_MAX = 1024 * 1024;
 const BACKOFF_MIN_MS = 50;
+/** How long a refused connection may take to read the frame that says why. */
+const REFUSAL_LINGER_MS = 1_000;
 const BACKOFF_MAX_MS = 2_000;
 
 export interface TcpTransport extends Transport {
@@ -343,9 +345,13 @@ class Listener {
     this.onPeerAuthenticated(peerId);
   }
 
+  /** Refuses a connection: counted, logged (rate-limited), told why in a last frame, then closed. */
   refuse(socket: Socket, reason: string, detail: string): false {
     this.shared.refusals.refuse(reason, detail, { replica: this.shared.settings.replicaId, from: `${socket.remoteAddress}:${socket.remotePort}` });
-    socket.destroy();
+    if (socket.destroyed) return false;
+    // The sender learns why; a sender that does not read gets no more than this small frame.
+    socket.end(encodeFrame({ type: 'refused', reason, message: detail }));
+    setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
     return false;
   }
 
@@ -385,11 +391,16 @@ class Incoming {
     return this.stage.kind === 'peer' ? frameBytesMax : Math.min(HANDSHAKE_FRAME_BYTES_MAX, frameBytesMax);
   }
 
+  private refused = false;
+
   private refuse(reason: string, detail: string): void {
+    this.refused = true;
+    this.stopIdleTimer();
     this.listener.refuse(this.socket, reason, detail);
   }
 
   private onBody(body: Buffer): void {
+    if (this.refused) return;
     const stage = this.stage;
     let plain: Buffer | null = body;
     if (stage.kind === 'peer' && stage.receive !== null) {
@@ -746,9 +757,10 @@ export class TcpClientEndpoint implements ClientEndpoint {
   }
 
   private onFrame(socket: Socket, payload: unknown): void {
-    const frame = payload as { type?: unknown; reply?: unknown } | null;
+    const frame = payload as { type?: unknown; reply?: unknown; message?: unknown } | null;
     if (frame === null || typeof frame !== 'object') return;
     if (!this.ready) {
+      if (frame.type === 'refused') return this.onFrameRefused(frame);
       if (frame.type !== 'hello') {
         socket.destroy();
         return;
@@ -760,6 +772,11 @@ export class TcpClientEndpoint implements ClientEndpoint {
       return;
     }
     if (frame.type === 'reply') this.options.onReply(frame.reply);
+    else if (frame.type === 'refused') this.onFrameRefused(frame);
+  }
+
+  private onFrameRefused(frame: { message?: unknown }): void {
+    (this.options.logger ?? silentLogger).warn({ peer: this.options.replicaId }, `replica ${this.options.replicaId} refused this client: ${String(frame.message)}`);
   }
 
   close(): void {

@@ -314,6 +314,19 @@ describe('frames and connections are bounded', () => {
     expect(served).toHaveLength(1);
   });
 
+  test('a refused sender is told why in a last frame before the connection closes', async () => {
+    const { transports } = await pair();
+    const socket = connect(transports[0]!.address().port, '127.0.0.1');
+    socket.on('error', () => {});
+    const frames: unknown[] = [];
+    readFrames(socket, 1 << 20, () => socket.destroy(), (frame) => frames.push(frame));
+    const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
+    socket.write(encodeFrame({ type: 'start-view-change', replica: 1, viewNumber: 9 }));
+    await closed;
+    expect(frames[0]).toMatchObject({ type: 'hello', replica: 0 });
+    expect(frames[1]).toMatchObject({ type: 'refused', reason: 'bad-handshake', message: expect.stringMatching(/expected an auth or client frame/) });
+  });
+
   test('an idle client connection is closed, and so is one dribbling a frame', async () => {
     const logs: string[] = [];
     const transport = tcpTransport({
