@@ -1,6 +1,6 @@
 /** A tiny state machine for the core's own tests and benchmark: it adds numbers. */
 import * as t from 'io-ts';
-import type { StateMachine } from '../src/index.js';
+import { step, type Effect, type Event, type ReplicaState, type StateMachine } from '../src/index.js';
 
 export const counterMachine: StateMachine<number, number, number> = {
   name: 'counter',
@@ -10,3 +10,14 @@ export const counterMachine: StateMachine<number, number, number> = {
   snapshot: (state) => state,
   restore: (snapshot) => snapshot as number,
 };
+
+/** Steps `state` through `events`; the final state and every effect, in order. */
+export function run(state: ReplicaState, events: Event[]): [ReplicaState, Effect[]] {
+  const all: Effect[] = [];
+  for (const event of events) {
+    const [next, effects] = step(state, event);
+    state = next;
+    all.push(...effects);
+  }
+  return [state, all];
+}

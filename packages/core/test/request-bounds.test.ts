@@ -17,22 +17,13 @@ import {
   type Event,
   type ReplicaState,
 } from '../src/index.js';
-import { counterMachine } from './counter.js';
+import { counterMachine, run } from './counter.js';
 
 function booted(limits: Record<string, number> = {}): ReplicaState {
   const [state] = step(initialState({ replicaId: 0, replicaCount: 1, limits }, counterMachine), { kind: 'boot', storage: null });
   return state;
 }
 
-function run(state: ReplicaState, events: Event[]): [ReplicaState, Effect[]] {
-  const all: Effect[] = [];
-  for (const event of events) {
-    const [next, effects] = step(state, event);
-    state = next;
-    all.push(...effects);
-  }
-  return [state, all];
-}
 
 const request = (clientId: string, requestNumber: number, operation: unknown): Event => ({ kind: 'client-request', request: { clientId, requestNumber, operation } });
 const nested = (depth: number): unknown => {

@@ -4,18 +4,9 @@
  */
 import { describe as suite, expect, test } from 'vitest';
 import { describe, initialState, step, type Effect, type Event, type ReplicaState } from '../src/index.js';
-import { counterMachine } from './counter.js';
+import { counterMachine, run } from './counter.js';
 
 
-function run(state: ReplicaState, events: Event[]): [ReplicaState, Effect[]] {
-  const all: Effect[] = [];
-  for (const event of events) {
-    const [next, effects] = step(state, event);
-    state = next;
-    all.push(...effects);
-  }
-  return [state, all];
-}
 
 suite('a single replica', () => {
   test('commits and answers each request at once', () => {

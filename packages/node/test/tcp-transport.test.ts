@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, test } from 'vitest';
 import { connect, createServer, type Socket } from 'node:net';
 import type { Message } from '@vsr/core';
-import { Refusals, TcpClientEndpoint, createClusterCertificates, encodeFrame, lineLogger, readFrames, tcpTransport, type TcpTransport } from '../src/index.js';
+import { Refusals, TcpClientEndpoint, createClusterCertificates, encodeFrame, lineLogger, readFrames, tcpTransport, type TcpTransport, type TcpTransportOptions } from '../src/index.js';
 
 const open: TcpTransport[] = [];
 afterEach(() => {
@@ -35,6 +35,23 @@ async function pair(secrets: [string, string] = ['s3cret', 's3cret'], frameBytes
     open.push(transport);
   }
   return { transports, received, logs };
+}
+
+/** One transport that talks to no peer (for refusals aimed at it), its refusals logged into `logs` without rate limit. */
+async function loneTransport(options: Partial<TcpTransportOptions> & { replicaCount: number }): Promise<{ transport: TcpTransport; logs: string[] }> {
+  const logs: string[] = [];
+  const transport = tcpTransport({
+    replicaId: 0,
+    listen: { host: '127.0.0.1', port: 0 },
+    peer: () => undefined,
+    secret: 's3cret',
+    refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
+    ...options,
+  });
+  open.push(transport);
+  transport.listen(() => {});
+  await transport.ready;
+  return { transport, logs };
 }
 
 async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
@@ -282,24 +299,12 @@ describe('frames and connections are bounded', () => {
   });
 
   test('with a client token, a client without it is refused and one with it is served', async () => {
-    const logs: string[] = [];
-    const transport = tcpTransport({
-      replicaId: 0,
-      replicaCount: 1,
-      listen: { host: '127.0.0.1', port: 0 },
-      peer: () => undefined,
-      secret: 's3cret',
-      clientToken: 't0ken',
-      refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
-    });
-    open.push(transport);
+    const { transport, logs } = await loneTransport({ replicaCount: 1, clientToken: 't0ken' });
     const served: unknown[] = [];
     transport.serveClients!((request, respond) => {
       served.push(request);
       respond({ type: 'reply', clientId: 'c', requestNumber: 0, viewNumber: 0, opNumber: 1, result: null });
     });
-    transport.listen(() => {});
-    await transport.ready;
     const port = transport.address().port;
     const replies: unknown[] = [];
     const withoutToken = new TcpClientEndpoint({ address: { host: '127.0.0.1', port }, replicaId: 0, frameBytesMax: 1 << 20, onReply: (reply) => replies.push(reply) });
@@ -328,20 +333,8 @@ describe('frames and connections are bounded', () => {
   });
 
   test('an idle client connection is closed, and so is one dribbling a frame', async () => {
-    const logs: string[] = [];
-    const transport = tcpTransport({
-      replicaId: 0,
-      replicaCount: 1,
-      listen: { host: '127.0.0.1', port: 0 },
-      peer: () => undefined,
-      secret: 's3cret',
-      clientIdleTimeoutMs: 200,
-      refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
-    });
-    open.push(transport);
+    const { transport, logs } = await loneTransport({ replicaCount: 1, clientIdleTimeoutMs: 200 });
     transport.serveClients!(() => {});
-    transport.listen(() => {});
-    await transport.ready;
     const socket = connect(transport.address().port, '127.0.0.1');
     socket.on('error', () => {});
     const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
@@ -359,18 +352,7 @@ describe('frames and connections are bounded', () => {
   });
 
   test('connections stuck in their handshake are capped: the oldest is closed for a new one', async () => {
-    const logs: string[] = [];
-    const transport = tcpTransport({
-      replicaId: 0,
-      replicaCount: 2,
-      listen: { host: '127.0.0.1', port: 0 },
-      peer: () => undefined,
-      secret: 's3cret',
-      handshakesMax: 4,
-      refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
-    });
-    open.push(transport);
-    await transport.ready;
+    const { transport, logs } = await loneTransport({ replicaCount: 2, handshakesMax: 4 });
     const sockets = Array.from({ length: 6 }, () => {
       const socket = connect(transport.address().port, '127.0.0.1');
       socket.on('error', () => {});
