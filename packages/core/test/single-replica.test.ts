@@ -3,7 +3,7 @@
  * op as soon as it is prepared, and describe() prints stable text.
  */
 import { describe as suite, expect, test } from 'vitest';
-import { describe, initialState, step, type Effect, type Event, type ReplicaState } from '../src/index.js';
+import { describe, initialState, step } from '../src/index.js';
 import { counterMachine, run } from './counter.js';
 
 
