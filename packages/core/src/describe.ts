@@ -29,12 +29,15 @@ export function describe(state: ReplicaState, options: DescribeOptions = {}): st
       (state.commitNumberMax !== state.commitNumber ? ` commit-max=${state.commitNumberMax}` : ''),
   );
   const last = state.log.lastOpNumber;
-  const from = Math.max(1, last - logTail + 1);
+  // The log holds only the entries after its base (the checkpoint): the tail shown starts there at the earliest.
+  const from = Math.max(state.log.baseOpNumber + 1, last - logTail + 1);
   const shown: string[] = [];
   for (let opNumber = from; opNumber <= last; opNumber++) {
-    shown.push(describeEntry(state.log.entryAt(opNumber)!, opNumber <= state.commitNumber));
+    const entry = state.log.entryAt(opNumber);
+    if (entry === undefined) throw new Error(`invariant: the log holds ops ${state.log.baseOpNumber + 1}..${last}, but not op ${opNumber}`);
+    shown.push(describeEntry(entry, opNumber <= state.commitNumber));
   }
-  lines.push(`  log: ${last === 0 ? '(empty)' : (from > 1 ? '... ' : '') + shown.join(' ')}`);
+  lines.push(`  log: ${from > last ? '(empty)' : (from > 1 ? '... ' : '') + shown.join(' ')}`);
   if (state.checkpoint !== null) {
     lines.push(`  checkpoint: op ${state.checkpoint.value.opNumber}, log held from op ${state.log.baseOpNumber + 1}`);
   }

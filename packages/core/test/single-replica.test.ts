@@ -51,4 +51,17 @@ suite('a single replica', () => {
       ['replica 2/5 booting view=0 status=booting last-normal-view=0 op=0 commit=0', '  log: (empty)', '  clients: (none)'].join('\n'),
     );
   });
+
+  test('describe() shows a log that starts after a checkpoint, however short it is', () => {
+    // A checkpoint every 2 ops releases the log before the previous one: fewer entries are held than describe() shows.
+    const booting = initialState({ replicaId: 0, replicaCount: 1, limits: { checkpointIntervalOps: 2 } }, counterMachine);
+    const requests = [0, 1, 2, 3, 4, 5].map((requestNumber) => ({ kind: 'client-request' as const, request: { clientId: 'c', requestNumber, operation: requestNumber === 0 ? null : requestNumber } }));
+    const [state] = run(booting, [{ kind: 'boot', storage: null }, ...requests]);
+    const base = state.log.baseOpNumber;
+    expect(base).toBeGreaterThan(0);
+    expect(state.log.lastOpNumber - base).toBeLessThan(6);
+    const text = describe(state);
+    expect(text).toContain(`log: ... ${base + 1}@v0*[c#${base}]`);
+    expect(text).toContain(`log held from op ${base + 1}`);
+  });
 });
