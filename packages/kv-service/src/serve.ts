@@ -77,7 +77,10 @@ export interface RunningService {
 }
 
 export async function serve(options: ServeOptions): Promise<RunningService> {
-  const logger = options.logger ?? pino({ base: { pid: process.pid } }, pino.destination({ dest: 2, sync: true }));
+  // Every line says where the replica stands (a line's own fields win where both have one).
+  let positionOf: () => object = () => ({ replica: options.replicaId });
+  const logger =
+    options.logger ?? pino({ base: { pid: process.pid }, mixin: () => positionOf() }, pino.destination({ dest: 2, sync: true }));
   const replicaCount = options.peers.length;
   if (!Number.isInteger(options.replicaId) || options.replicaId < 0 || options.replicaId >= replicaCount) {
     throw new Error(`--id must be a replica id in 0..${replicaCount - 1} (one per peer address), got ${options.replicaId}`);
@@ -111,6 +114,10 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     transport.close();
     throw error;
   }
+  positionOf = () => {
+    const now = replica.status();
+    return { replica: now.replica, view: now.view, status: now.status };
+  };
   if (replica.boot.damage !== null) logger.warn({ replica: options.replicaId }, replica.boot.damage);
 
   const link = new ClusterLink({

@@ -54,7 +54,7 @@ export class Refusals {
    * Records one refusal. `reason` is short and stable (a metric label: 'auth-failed', 'too-deep');
    * `detail` says what was wrong in words. Never echoes secrets: callers pass none.
    */
-  refuse(reason: string, detail: string, fields: object = {}): void {
+  refuse(reason: string, detail: string, fields: object = {}, level: 'warn' | 'debug' = 'warn'): void {
     this.counts.set(reason, (this.counts.get(reason) ?? 0) + 1);
     const now = this.nowMs();
     const last = this.lastLoggedMs.get(reason);
@@ -65,7 +65,7 @@ export class Refusals {
     const suppressed = this.suppressed.get(reason) ?? 0;
     this.suppressed.delete(reason);
     this.lastLoggedMs.set(reason, now);
-    this.logger.warn({ ...fields, refused: reason, ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}) }, `refused: ${detail}`);
+    this.logger[level]({ ...fields, refused: reason, ...(suppressed > 0 ? { suppressedSinceLast: suppressed } : {}) }, `refused: ${detail}`);
   }
 
   /** Refusals so far, by reason. */

@@ -190,8 +190,20 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
     closed: false,
   };
   const outgoing = new Map<number, Outgoing>();
-  const listener = new Listener(shared, (peerId) => outgoing.get(peerId)?.wake());
-  const ready = listener.listen(options.listen);
+  const linkTo = (peerId: number): Outgoing => {
+    let connection = outgoing.get(peerId);
+    if (connection === undefined) {
+      connection = new Outgoing(shared, peerId, () => options.peer(peerId));
+      outgoing.set(peerId, connection);
+    }
+    return connection;
+  };
+  const listener = new Listener(shared, (peerId) => linkTo(peerId).wake());
+  // Links to every peer are opened as soon as this replica listens and kept up (pings, health),
+  // so a replica that restarts is heard from before its peers' timeouts, not when it first sends.
+  const ready = listener.listen(options.listen).then(() => {
+    for (let peerId = 0; peerId < settings.replicaCount; peerId++) if (peerId !== settings.replicaId && !shared.closed) linkTo(peerId).start();
+  });
   let lastMessage: Message | null = null;
   let lastFrame: Buffer = Buffer.alloc(0);
 
@@ -203,11 +215,7 @@ export function tcpTransport(options: TcpTransportOptions): TcpTransport {
     clientConnections: () => ({ open: listener.clientCount(), max: settings.clientConnectionsMax }),
     send(to: number, message: Message) {
       if (shared.closed || to === settings.replicaId) return;
-      let connection = outgoing.get(to);
-      if (connection === undefined) {
-        connection = new Outgoing(shared, to, () => options.peer(to));
-        outgoing.set(to, connection);
-      }
+      const connection = linkTo(to);
       // A broadcast hands the same (immutable) message for every peer: encode it once.
       if (message !== lastMessage) {
         lastMessage = message;
@@ -277,7 +285,8 @@ class Listener {
         : createTlsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs }, onSecure);
     // Every raw connection, TLS or not: counted, and given a deadline for its whole handshake.
     this.server.on('connection', (socket: Socket) => this.admit(socket));
-    this.server.on('tlsClientError', () => {}); // A failed TLS handshake: the socket is closed already.
+    // A failed TLS handshake; one that stalls is closed by the handshake deadline in `admit`.
+    this.server.on('tlsClientError', () => {});
   }
 
   listen(address: Address): Promise<void> {
@@ -306,10 +315,10 @@ class Listener {
     this.handshaking.add(socket);
     if (this.handshaking.size > this.shared.settings.handshakesMax) {
       const oldest = this.handshaking.values().next().value;
-      if (oldest !== undefined) this.refuse(oldest, 'handshakes-full', `${this.shared.settings.handshakesMax} connections already in their handshake; closing the oldest`);
+      if (oldest !== undefined) this.drop(oldest, 'handshakes-full', `${this.shared.settings.handshakesMax} connections already in their handshake; closing the oldest`);
     }
     const timer = setTimeout(() => {
-      if (this.handshaking.has(socket)) this.refuse(socket, 'handshake-timeout', `no handshake within ${this.shared.settings.handshakeTimeoutMs} ms`);
+      if (this.handshaking.has(socket)) this.drop(socket, 'handshake-timeout', `no handshake within ${this.shared.settings.handshakeTimeoutMs} ms`);
     }, this.shared.settings.handshakeTimeoutMs);
     socket.once('close', () => clearTimeout(timer));
   }
@@ -345,14 +354,27 @@ class Listener {
     this.onPeerAuthenticated(peerId);
   }
 
-  /** Refuses a connection: counted, logged (rate-limited), told why in a last frame, then closed. */
-  refuse(socket: Socket, reason: string, detail: string): false {
-    this.shared.refusals.refuse(reason, detail, { replica: this.shared.settings.replicaId, from: `${socket.remoteAddress}:${socket.remotePort}` });
+  /**
+   * Refuses a connection: counted, logged (rate-limited; `quiet` at debug level, for closes that
+   * are routine), told why in a last frame, then closed. It stops counting against the handshake
+   * cap at once and nothing more it sends is read.
+   */
+  refuse(socket: Socket, reason: string, detail: string, quiet = false): false {
+    this.shared.refusals.refuse(reason, detail, { replica: this.shared.settings.replicaId, from: `${socket.remoteAddress}:${socket.remotePort}` }, quiet ? 'debug' : 'warn');
+    this.handshaking.delete(rawSocketOf(socket));
     if (socket.destroyed) return false;
+    socket.pause();
     // The sender learns why; a sender that does not read gets no more than this small frame.
     socket.end(encodeFrame({ type: 'refused', reason, message: detail }));
     setTimeout(() => socket.destroy(), REFUSAL_LINGER_MS).unref();
     return false;
+  }
+
+  /** Closes a connection that never said what it is, at once: counted and logged, no last frame. */
+  private drop(socket: Socket, reason: string, detail: string): void {
+    this.shared.refusals.refuse(reason, detail, { replica: this.shared.settings.replicaId, from: `${socket.remoteAddress}:${socket.remotePort}` });
+    this.handshaking.delete(socket);
+    socket.destroy();
   }
 
   close(): void {
@@ -393,10 +415,10 @@ class Incoming {
 
   private refused = false;
 
-  private refuse(reason: string, detail: string): void {
+  private refuse(reason: string, detail: string, quiet = false): void {
     this.refused = true;
     this.stopIdleTimer();
-    this.listener.refuse(this.socket, reason, detail);
+    this.listener.refuse(this.socket, reason, detail, quiet);
   }
 
   private onBody(body: Buffer): void {
@@ -496,7 +518,8 @@ class Incoming {
   private restartIdleTimer(): void {
     this.stopIdleTimer();
     const { clientIdleTimeoutMs } = this.shared.settings;
-    this.idleTimer = setTimeout(() => this.refuse('client-idle', `a client connection completed no frame in ${clientIdleTimeoutMs} ms`), clientIdleTimeoutMs);
+    // Routine for a client that is merely idle (it reconnects when it has a request): logged quietly.
+    this.idleTimer = setTimeout(() => this.refuse('client-idle', `a client connection completed no frame in ${clientIdleTimeoutMs} ms`, true), clientIdleTimeoutMs);
   }
 
   private stopIdleTimer(): void {
@@ -564,8 +587,12 @@ class Outgoing {
   }
 
   private dial(): void {
+    if (this.shared.closed) return;
     const address = this.addressOf();
-    if (this.shared.closed || address === undefined) return;
+    if (address === undefined) {
+      this.scheduleRetry(); // Not known yet: look it up again after the backoff.
+      return;
+    }
     const socket = dialTo(address, this.to, this.shared.settings.tls);
     this.socket = socket;
     socket.setNoDelay(true);
@@ -576,6 +603,12 @@ class Outgoing {
       }
     });
     socket.on('close', () => this.onClose(socket));
+    // The listener has as long as a dialer would have to finish the handshake: a silent one (a
+    // process squatting on a dead replica's port) must not hold this link.
+    const deadline = setTimeout(() => {
+      if (this.socket === socket && !this.connected) this.drop(socket, 'handshake-timeout', `replica ${this.to}'s address did not finish the handshake within ${this.shared.settings.handshakeTimeoutMs} ms`);
+    }, this.shared.settings.handshakeTimeoutMs);
+    socket.once('close', () => clearTimeout(deadline));
     const nonce = freshNonce();
     let stage: 'hello' | 'accept' | 'open' = 'hello';
     const drop = (refusal: FrameRefusal) => this.drop(socket, refusal.reason, refusal.detail);
@@ -665,13 +698,25 @@ class Outgoing {
     if (!this.shared.closed) this.scheduleRetry();
   }
 
-  /** Dials at once if waiting out a backoff (the peer just connected to us, so it is up). */
+  /** Opens the link now if it is not open or opening: links to every peer are kept up. */
+  start(): void {
+    if (this.socket === null && this.retry === null) this.dial();
+  }
+
+  /**
+   * The peer just authenticated to us, so it is up: dial at once if waiting out a backoff, and
+   * drop a connection still stuck in its handshake (it may be to whatever held the port before).
+   */
   wake(): void {
-    if (this.retry === null || this.shared.closed) return;
-    clearTimeout(this.retry);
-    this.retry = null;
+    if (this.shared.closed) return;
     this.backoffMs = BACKOFF_MIN_MS;
-    if (this.queue.length > 0) this.dial();
+    if (this.retry !== null) {
+      clearTimeout(this.retry);
+      this.retry = null;
+      this.dial();
+    } else if (this.socket !== null && !this.connected) {
+      this.socket.destroy(); // Its close schedules a redial after the shortest backoff.
+    }
   }
 
   private scheduleRetry(): void {
@@ -680,7 +725,7 @@ class Outgoing {
     this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
     this.retry = setTimeout(() => {
       this.retry = null;
-      if (this.queue.length > 0) this.dial();
+      this.dial();
     }, delay);
   }
 
@@ -757,7 +802,7 @@ export class TcpClientEndpoint implements ClientEndpoint {
   }
 
   private onFrame(socket: Socket, payload: unknown): void {
-    const frame = payload as { type?: unknown; reply?: unknown; message?: unknown } | null;
+    const frame = payload as { type?: unknown; reply?: unknown; reason?: unknown; message?: unknown } | null;
     if (frame === null || typeof frame !== 'object') return;
     if (!this.ready) {
       if (frame.type === 'refused') return this.onFrameRefused(frame);
@@ -775,8 +820,11 @@ export class TcpClientEndpoint implements ClientEndpoint {
     else if (frame.type === 'refused') this.onFrameRefused(frame);
   }
 
-  private onFrameRefused(frame: { message?: unknown }): void {
-    (this.options.logger ?? silentLogger).warn({ peer: this.options.replicaId }, `replica ${this.options.replicaId} refused this client: ${String(frame.message)}`);
+  private onFrameRefused(frame: { reason?: unknown; message?: unknown }): void {
+    const logger = this.options.logger ?? silentLogger;
+    // An idle connection closed by the replica is routine: the next request reconnects.
+    const log = frame.reason === 'client-idle' ? logger.debug.bind(logger) : logger.warn.bind(logger);
+    log({ peer: this.options.replicaId, refused: String(frame.reason) }, `replica ${this.options.replicaId} refused this client: ${String(frame.message)}`);
   }
 
   close(): void {

@@ -371,14 +371,16 @@ describe('mutual TLS between replicas', () => {
   const foreign = createClusterCertificates({ replicaCount: 3 });
   const credentials = (replicaId: number, from = certificates) => ({ ca: certificates.ca.cert, ...from.replicas[replicaId]! });
 
-  async function tlsPair(dialer: { replicaId: number; tls: ReturnType<typeof credentials> }) {
+  /** A listener (replica 0) and a dialer; the dialer's address book has replica 0, or `misdirected` ones pointing at it too. */
+  async function tlsPair(dialer: { replicaId: number; tls: ReturnType<typeof credentials>; misdirected?: number[] }) {
     const logs: string[] = [];
     const refusals = new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 });
     const received: unknown[] = [];
     const listener = tcpTransport({ replicaId: 0, replicaCount: 3, listen: { host: '127.0.0.1', port: 0 }, peer: () => undefined, tls: credentials(0), refusals, handshakeTimeoutMs: 300 });
     listener.listen((message) => received.push(message));
     await listener.ready;
-    const sender = tcpTransport({ replicaId: dialer.replicaId, replicaCount: 3, listen: { host: '127.0.0.1', port: 0 }, peer: () => listener.address(), tls: dialer.tls, refusals });
+    const reachable = [0, ...(dialer.misdirected ?? [])];
+    const sender = tcpTransport({ replicaId: dialer.replicaId, replicaCount: 3, listen: { host: '127.0.0.1', port: 0 }, peer: (id) => (reachable.includes(id) ? listener.address() : undefined), tls: dialer.tls, refusals });
     await sender.ready;
     open.push(listener, sender);
     return { listener, sender, received, logs };
@@ -414,7 +416,7 @@ describe('mutual TLS between replicas', () => {
 
   test('the dialer refuses a listener whose certificate names another replica', async () => {
     // Replica 1 believes replica 0 listens where replica 0 does, but dials it as replica 2.
-    const { sender, logs } = await tlsPair({ replicaId: 1, tls: credentials(1) });
+    const { sender, logs } = await tlsPair({ replicaId: 1, tls: credentials(1), misdirected: [2] });
     sender.send(2, commit(1, 5));
     await until(() => logs.some((line) => line.includes("the server's certificate names replica 0, not replica 2")));
   });
