@@ -7,6 +7,7 @@
  */
 import { List } from 'immutable';
 import type { LogEntry } from './messages.js';
+import { defined } from './assert.js';
 
 export class Log {
   static readonly EMPTY = new Log(0, List<LogEntry>());
@@ -91,7 +92,7 @@ export function checkSegment(
   let previousView = previous?.viewNumber ?? 0;
   let previousTimestamp = previous?.timestampMs ?? 0;
   for (let i = 0; i < entries.length; i++) {
-    const entry = entries[i]!;
+    const entry = defined(entries[i], () => `entry ${i} of ${entries.length}`);
     if (entry.opNumber !== afterOpNumber + i + 1) {
       return `entry ${i} has op ${entry.opNumber}, expected ${afterOpNumber + i + 1}`;
     }

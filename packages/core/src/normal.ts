@@ -13,6 +13,7 @@ import { addVote, hasQuorum, primaryOf } from './quorum.js';
 import { executeCommitted } from './execute.js';
 import { checkSegment } from './log.js';
 import { requestRepair } from './state-transfer.js';
+import { assert, defined } from './assert.js';
 
 // ---------------------------------------------------------------------------
 // Client requests (§4.1 step 1, and the client table of §4)
@@ -185,11 +186,9 @@ function commitReady(s: DraftState, ctx: StepContext): boolean {
   const primary = s.primary;
   if (primary === null) return false;
   let committed = false;
-  while (primary.pipeline.length > 0 && hasQuorum(primary.pipeline[0]!.acks, ctx.replicaCount)) {
-    const op = primary.pipeline.shift()!;
-    if (op.opNumber !== s.commitNumberMax + 1) {
-      throw new Error(`invariant: committing op ${op.opNumber} after commit ${s.commitNumberMax}`);
-    }
+  for (let oldest = primary.pipeline[0]; oldest !== undefined && hasQuorum(oldest.acks, ctx.replicaCount); oldest = primary.pipeline[0]) {
+    const op = defined(primary.pipeline.shift(), 'the pipeline op just seen at its head');
+    assert(op.opNumber === s.commitNumberMax + 1, () => `committing op ${op.opNumber} after commit ${s.commitNumberMax}: the pipeline commits in op order`);
     s.commitNumberMax = op.opNumber;
     ctx.telemetry(s, 'vsr.quorum.reached', { op: op.opNumber, acks: op.acks.length });
     committed = true;
@@ -206,7 +205,7 @@ function commitReady(s: DraftState, ctx: StepContext): boolean {
 
 export function onPrepareOk(s: DraftState, ctx: StepContext, m: PrepareOk): void {
   if (!reachesPrimaryWithinLog(s, ctx, m)) return;
-  const primary = s.primary!;
+  const primary = defined(s.primary, 'the primary state of a replica that takes PrepareOk');
   ctx.telemetry(s, 'vsr.prepare_ok.received', { from: m.replica, op: m.opNumber });
   // Acknowledgements are cumulative: the backup holds every op up to m.opNumber.
   for (const op of primary.pipeline) {

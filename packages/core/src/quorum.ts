@@ -2,6 +2,7 @@
  * Quorum arithmetic and vote sets (guide rule 1: quorums are sets of replica
  * ids, never counters, so a duplicated message can never count twice).
  */
+import { defined } from './assert.js';
 
 /** f: the number of replicas that may fail. */
 export function faultsTolerated(replicaCount: number): number {
@@ -42,7 +43,7 @@ export function hasQuorum(votes: VoteSet, replicaCount: number): boolean {
  * logs).
  */
 export function chooseLog<V extends { readonly lastNormalView: number; readonly opNumber: number }>(votes: readonly V[]): V {
-  let chosen = votes[0]!;
+  let chosen = defined(votes[0], 'at least one vote to choose a log from');
   for (const vote of votes) {
     if (
       vote.lastNormalView > chosen.lastNormalView ||

@@ -18,6 +18,7 @@ import { primaryOf, quorumSize } from './quorum.js';
 import { executeCommitted } from './execute.js';
 import { describeInput, sendPrepareOk } from './normal.js';
 import { installSuffix } from './view-change.js';
+import { defined } from './assert.js';
 
 export function beginRecovery(s: DraftState, ctx: StepContext, nonce: number): void {
   s.status = 'recovering';
@@ -28,7 +29,7 @@ export function beginRecovery(s: DraftState, ctx: StepContext, nonce: number): v
 }
 
 function askForRecovery(s: DraftState, ctx: StepContext): void {
-  ctx.broadcast(s, { type: 'recovery', nonce: s.recovery!.nonce });
+  ctx.broadcast(s, { type: 'recovery', nonce: defined(s.recovery, 'the recovery of a recovering replica').nonce });
   ctx.setTimer('recovery-retry');
 }
 
@@ -92,18 +93,19 @@ export function onRecoveryResponse(s: DraftState, ctx: StepContext, m: RecoveryR
 }
 
 function maybeFinishRecovery(s: DraftState, ctx: StepContext): void {
-  const responses = s.recovery!.responses;
+  const recovery = defined(s.recovery, 'the recovery of a recovering replica');
+  const responses = recovery.responses;
   if (responses.length < quorumSize(ctx.replicaCount)) return;
   const latestView = Math.max(...responses.map((answer) => answer.viewNumber));
   const fromPrimary = responses.find((answer) => answer.viewNumber === latestView && answer.primaryState !== null);
   if (fromPrimary === undefined) return; // Wait for the primary of the latest view.
-  const primaryState = fromPrimary.primaryState!;
+  const primaryState = defined(fromPrimary.primaryState, "the primary's state in the primary's answer");
   // Whatever a lost disk still holds (an earlier recovery cut short by a crash) is not ours to trust.
   ctx.emit({ kind: 'log-truncate', opNumber: 0 });
   const refusal = installSuffix(s, ctx, primaryState.checkpoint?.value ?? null, primaryState.log.toArray());
   if (refusal !== null) {
     ctx.reject(s, `recovery-response ${refusal}`, `recovery-response from replica ${fromPrimary.replica}`);
-    s.recovery!.responses = s.recovery!.responses.filter((answer) => answer.replica !== fromPrimary.replica) as never;
+    recovery.responses = recovery.responses.filter((answer) => answer.replica !== fromPrimary.replica) as never;
     return;
   }
   s.viewNumber = latestView;

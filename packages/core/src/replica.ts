@@ -115,7 +115,7 @@ function unchanged(state: ReplicaState, draft: DraftState): boolean {
     a.queue !== b.queue ||
     a.inFlight !== b.inFlight ||
     a.pipeline.length !== b.pipeline.length ||
-    a.pipeline.some((op, i) => op.opNumber !== b.pipeline[i]!.opNumber || op.acks !== b.pipeline[i]!.acks)
+    a.pipeline.some((op, i) => op.opNumber !== b.pipeline[i]?.opNumber || op.acks !== b.pipeline[i]?.acks)
   ) {
     return false;
   }
@@ -337,7 +337,7 @@ function onBoot(s: DraftState, ctx: StepContext, rawStorage: unknown): void {
   }
   s.log = Log.fromEntries(log, base);
   if (storage.log.length > log.length) ctx.emit({ kind: 'log-release', opNumber: base });
-  s.timestampMs = log.length > 0 ? log[log.length - 1]!.timestampMs : (checkpoint?.timestampMs ?? 0);
+  s.timestampMs = log.at(-1)?.timestampMs ?? checkpoint?.timestampMs ?? 0;
   s.viewNumber = header.viewNumber;
   s.lastNormalView = header.lastNormalView;
   if (header.viewNumber > header.lastNormalView || ctx.isPrimaryOf(header.viewNumber)) {

@@ -14,6 +14,7 @@ import { checkSegment } from './log.js';
 import { checkpointOpNumber, installCheckpoint } from './checkpoint.js';
 import { executeCommitted } from './execute.js';
 import { describeInput, reachesPrimaryWithinLog, sendPrepareOk } from './normal.js';
+import { defined } from './assert.js';
 
 /** Asks the primary for what this backup lacks, unless a request for the same point is outstanding. */
 export function requestRepair(s: DraftState, ctx: StepContext): void {
@@ -39,7 +40,7 @@ export function onGetState(s: DraftState, ctx: StepContext, m: GetState): void {
   // Behind our checkpoint, the ops it covers may be gone: send the checkpoint and what follows.
   const behind = m.opNumber < checkpointOpNumber(s) || m.opNumber < s.log.baseOpNumber;
   const after = behind ? checkpointOpNumber(s) : m.opNumber;
-  const checkpoint = behind ? s.checkpoint!.value : null;
+  const checkpoint = behind ? defined(s.checkpoint, 'a checkpoint, since the requester is behind it').value : null;
   const entries = s.log.between(after, after + ctx.config.limits.stateTransferEntriesMax);
   ctx.send(s, m.replica, { type: 'new-state', opNumber: after, commitNumber: s.commitNumber, checkpoint, entries });
   ctx.telemetry(s, 'vsr.state_transfer.sent', { to: m.replica, after, entries: entries.length, checkpoint: behind });

@@ -29,6 +29,7 @@ import { checkLogClaim, checkpointOpNumber, installCheckpoint, logSuffix } from 
 import { executeCommitted } from './execute.js';
 import { describeInput, flushAndCommit, onCommit, onPrepare, sendPrepareOk } from './normal.js';
 import { onNewState } from './state-transfer.js';
+import { defined } from './assert.js';
 
 /**
  * Routes what the primary of a view sends during normal operation (Prepare,
@@ -88,7 +89,7 @@ export function onStartViewChange(s: DraftState, ctx: StepContext, m: StartViewC
     return;
   }
   if (m.viewNumber > s.viewNumber) startViewChange(s, ctx, m.viewNumber);
-  const viewChange = s.viewChange!;
+  const viewChange = defined(s.viewChange, 'the view change of a replica in view-change status');
   viewChange.startViewChangeVotes = addVote(viewChange.startViewChangeVotes, m.replica) as number[];
   reportCheckpoint(s, m.replica, m.checkpointOpNumber);
   ctx.telemetry(s, 'vsr.view_change.vote_received', {
@@ -126,7 +127,7 @@ function ownVote(s: DraftState, ctx: StepContext): DoViewChangeVote {
 
 /** Remembers the checkpoint a replica reported in this view change (checkpoints only move forward). */
 function reportCheckpoint(s: DraftState, replica: number, opNumber: number): void {
-  const viewChange = s.viewChange!;
+  const viewChange = defined(s.viewChange, 'the view change of a replica in view-change status');
   const known = viewChange.checkpointOpNumbers[replica] ?? null;
   if (known !== null && known >= opNumber) return;
   const updated = [...viewChange.checkpointOpNumbers];
@@ -175,7 +176,7 @@ export function onDoViewChange(s: DraftState, ctx: StepContext, m: DoViewChange)
     return;
   }
   if (m.viewNumber > s.viewNumber) startViewChange(s, ctx, m.viewNumber);
-  const viewChange = s.viewChange!;
+  const viewChange = defined(s.viewChange, 'the view change of a replica in view-change status');
   // A replica that sent DoViewChange has also started this view change.
   viewChange.startViewChangeVotes = addVote(viewChange.startViewChangeVotes, m.replica) as number[];
   // Its checkpoint is the one its DoViewChange names (its log follows it).
@@ -205,7 +206,7 @@ function checkDoViewChange(m: DoViewChange): string | null {
 
 /** One vote per replica: a duplicate DoViewChange never counts twice. */
 function recordDoViewChange(s: DraftState, _ctx: StepContext, vote: DoViewChangeVote): void {
-  const viewChange = s.viewChange!;
+  const viewChange = defined(s.viewChange, 'the view change of a replica in view-change status');
   if (viewChange.doViewChanges.some((existing) => existing.replica === vote.replica)) return;
   viewChange.doViewChanges.push(vote as never);
   viewChange.doViewChanges.sort((a, b) => a.replica - b.replica);
@@ -243,7 +244,7 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
   let inFlight = InFlightRequests.EMPTY;
   for (let opNumber = s.commitNumberMax + 1; opNumber <= s.log.lastOpNumber; opNumber++) {
     pipeline.push({ opNumber, acks: [ctx.self] });
-    for (const request of s.log.entryAt(opNumber)!.requests) {
+    for (const request of defined(s.log.entryAt(opNumber), () => `op ${opNumber}, uncommitted in the new primary's log`).requests) {
       inFlight = inFlight.add(request.clientId, request.requestNumber);
     }
   }
@@ -311,11 +312,12 @@ export function installSuffix(
   const base = checkpoint?.opNumber ?? 0;
   if (base > s.commitNumber) {
     // Every op we executed is below the checkpoint, which covers committed ops only.
-    if (isCheckpointReference(checkpoint!)) {
+    const given = defined(checkpoint, 'a checkpoint, since the base is above 0');
+    if (isCheckpointReference(given)) {
       // Sent on the word of a checkpoint this replica reported; it does not hold it (yet).
       return `names checkpoint ${base} without its contents, but this replica has executed only up to op ${s.commitNumber}`;
     }
-    const reason = installCheckpoint(s, ctx, checkpoint!);
+    const reason = installCheckpoint(s, ctx, given);
     if (reason !== null) return reason;
   } else {
     const conflict = conflictWithExecuted(s, entries, base);
@@ -352,10 +354,10 @@ export function installLog(s: DraftState, ctx: StepContext, entries: readonly Lo
   const ourLast = s.log.lastOpNumber;
   const theirLast = base + entries.length;
   const common = Math.min(ourLast, theirLast);
-  const theirs = (opNumber: number) => entries[opNumber - base - 1]!;
+  const theirs = (opNumber: number) => defined(entries[opNumber - base - 1], () => `op ${opNumber} in the log installed after ${base}`);
   let divergeAt = common + 1;
   for (let opNumber = Math.max(s.commitNumber, base, s.log.baseOpNumber) + 1; opNumber <= common; opNumber++) {
-    if (s.log.entryAt(opNumber)!.viewNumber !== theirs(opNumber).viewNumber) {
+    if (defined(s.log.entryAt(opNumber), () => `op ${opNumber} in our log`).viewNumber !== theirs(opNumber).viewNumber) {
       divergeAt = opNumber;
       break;
     }

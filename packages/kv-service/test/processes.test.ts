@@ -160,7 +160,8 @@ describe('vsr-kv processes', () => {
     // The supervisor waits for its replicas: they are gone the moment it exits.
     expect(replicas.filter(({ pid }) => alive(pid))).toEqual([]);
     // Stopped by the supervisor's SIGTERM (each makes its writes durable), and the killed one left down.
-    for (const id of [0, 1]) expect(cluster.lines.some((line) => line.startsWith(`[replica ${id}] {`) && line.includes(`"msg":"replica ${id}: SIGTERM, stopping"`))).toBe(true);
+    const stopping = cluster.lines.filter((line) => line.includes('stopping'));
+    for (const id of [0, 1]) expect(stopping.some((line) => line.startsWith(`[replica ${id}] {`) && line.includes(`"msg":"replica ${id}: SIGTERM, stopping"`)), stopping.join('\n')).toBe(true);
     expect(cluster.lines.filter((line) => /restart(ing|ed)\b/.test(line) && !/--restart/.test(line))).toEqual([]);
   });
 
