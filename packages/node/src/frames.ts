@@ -26,6 +26,26 @@ export function frameOf(...parts: Buffer[]): Buffer {
   return Buffer.concat([header, ...parts], FRAME_HEADER_BYTES + length);
 }
 
+/**
+ * A short, safe description of an untrusted value for a log line or a refusal: never calls the
+ * value's own methods (`String(x)` runs an attacker's `toString`, and throws on one that is not a
+ * function), and never echoes more than a few characters.
+ */
+export function describeUntrusted(value: unknown): string {
+  switch (typeof value) {
+    case 'number':
+    case 'boolean':
+    case 'bigint':
+      return String(value);
+    case 'string':
+      return JSON.stringify(value.length > 40 ? `${value.slice(0, 37)}...` : value);
+    case 'undefined':
+      return 'nothing';
+    default:
+      return value === null ? 'null' : Array.isArray(value) ? 'an array' : `a${typeof value === 'object' ? 'n object' : ` ${typeof value}`}`;
+  }
+}
+
 /** Why a frame body was refused: a stable reason (a metric label) and words. */
 export interface FrameRefusal {
   readonly reason: string;
@@ -72,7 +92,15 @@ export function readFrameBodies(
       if (buffered.length < FRAME_HEADER_BYTES + length) return;
       const body = buffered.subarray(FRAME_HEADER_BYTES, FRAME_HEADER_BYTES + length);
       buffered = buffered.subarray(FRAME_HEADER_BYTES + length);
-      onBody(body);
+      try {
+        onBody(body);
+      } catch (error) {
+        // A handler that throws on some input is a bug, but one frame must never stop the process:
+        // the connection that sent it is closed, with the error as its reason.
+        refused = true;
+        refuse({ reason: 'handler-error', detail: `a frame its handler could not take (${error instanceof Error ? error.message : 'a throw'}); this is a bug` });
+        return;
+      }
     }
   });
 }

@@ -13,7 +13,7 @@ export {
   type PeerLinkStatus,
   type Address,
 } from './tcp-transport.js';
-export { encodeFrame, readFrames, readFrameBodies, parseFrameBody, frameOf } from './frames.js';
+export { encodeFrame, readFrames, readFrameBodies, parseFrameBody, frameOf, describeUntrusted } from './frames.js';
 export {
   FrameMac,
   acceptProof,

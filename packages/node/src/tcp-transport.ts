@@ -37,7 +37,7 @@ import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket 
 import type { ClientRequest, Message, Reply } from '@vsr/core';
 import type { ClientRequestHandler, Transport } from './replica.js';
 import type { ClientEndpoint } from './client.js';
-import { encodeFrame, frameOf, parseFrameBody, readFrameBodies, type FrameRefusal } from './frames.js';
+import { describeUntrusted, encodeFrame, frameOf, parseFrameBody, readFrameBodies, type FrameRefusal } from './frames.js';
 import { FrameMac, acceptProof, dialProof, freshNonce, isNonce, proofMatches, replicaIdOfCertificate, type HandshakeFacts, type TlsCredentials } from './peer-auth.js';
 import { Refusals, silentLogger, type Logger } from './logger.js';
 
@@ -443,7 +443,7 @@ class Incoming {
     const { replicaId, replicaCount, secret } = this.shared.settings;
     const dialerId = frame['replica'];
     if (typeof dialerId !== 'number' || !Number.isInteger(dialerId) || dialerId < 0 || dialerId >= replicaCount || dialerId === replicaId) {
-      return this.refuse('bad-handshake', `auth names replica ${String(dialerId)}, not a peer`);
+      return this.refuse('bad-handshake', `auth names replica ${describeUntrusted(dialerId)}, not a peer`);
     }
     if (secret === undefined) return this.acceptTlsPeer(dialerId);
     if (!isNonce(frame['nonce'])) return this.refuse('bad-handshake', 'auth carries no valid nonce');
@@ -457,7 +457,7 @@ class Incoming {
     const tlsSocket = this.socket as TLSSocket;
     const named = tlsSocket.authorized === true ? replicaIdOfCertificate(tlsSocket.getPeerCertificate()) : null;
     if (named !== dialerId) {
-      const why = tlsSocket.authorized === true ? `its certificate names ${named === null ? 'no replica' : `replica ${named}`}` : `no certificate from the cluster CA (${String(tlsSocket.authorizationError ?? 'none given')})`;
+      const why = tlsSocket.authorized === true ? `its certificate names ${named === null ? 'no replica' : `replica ${named}`}` : `no certificate from the cluster CA (${tlsSocket.authorizationError instanceof Error ? tlsSocket.authorizationError.message : describeUntrusted(tlsSocket.authorizationError ?? 'none given')})`;
       return this.refuse('auth-failed', `authentication failed for replica ${dialerId}: ${why}`);
     }
     this.socket.write(encodeFrame({ type: 'accept' }));
@@ -485,7 +485,7 @@ class Incoming {
       return;
     }
     const claimed = frame?.replica;
-    if (claimed !== stage.peerId) return this.refuse('forged-sender', `a message claiming replica ${String(claimed)} on replica ${stage.peerId}'s connection`);
+    if (claimed !== stage.peerId) return this.refuse('forged-sender', `a message claiming replica ${describeUntrusted(claimed)} on replica ${stage.peerId}'s connection`);
     this.shared.deliver(payload);
   }
 
@@ -634,7 +634,7 @@ class Outgoing {
       return false;
     }
     if (hello['replica'] !== this.to) {
-      this.drop(socket, 'wrong-peer', `the listener at replica ${this.to}'s address says it is replica ${String(hello['replica'])}`);
+      this.drop(socket, 'wrong-peer', `the listener at replica ${this.to}'s address says it is replica ${describeUntrusted(hello['replica'])}`);
       return false;
     }
     const { secret, replicaId } = this.shared.settings;
@@ -824,7 +824,7 @@ export class TcpClientEndpoint implements ClientEndpoint {
     const logger = this.options.logger ?? silentLogger;
     // An idle connection closed by the replica is routine: the next request reconnects.
     const log = frame.reason === 'client-idle' ? logger.debug.bind(logger) : logger.warn.bind(logger);
-    log({ peer: this.options.replicaId, refused: String(frame.reason) }, `replica ${this.options.replicaId} refused this client: ${String(frame.message)}`);
+    log({ peer: this.options.replicaId, refused: describeUntrusted(frame.reason) }, `replica ${this.options.replicaId} refused this client: ${typeof frame.message === 'string' ? frame.message.slice(0, 300) : describeUntrusted(frame.message)}`);
   }
 
   close(): void {

@@ -319,6 +319,28 @@ describe('frames and connections are bounded', () => {
     expect(served).toHaveLength(1);
   });
 
+  test("a field whose toString is not a function is described, not stringified: the frame is refused and the replica runs on", async () => {
+    // Found by the fuzzer: `String({toString: 1})` throws, and it did so inside a socket handler.
+    const { transports, received, logs } = await pair();
+    const hostile = Buffer.from('{"type":"auth","replica":{"toString":1,"valueOf":{}},"nonce":"00"}');
+    const header = Buffer.alloc(4);
+    header.writeUInt32BE(hostile.length, 0);
+    await rawConnection(transports[0]!.address().port, Buffer.concat([header, hostile]));
+    await until(() => logs.some((line) => line.includes('auth names replica an object, not a peer')));
+    // A listener that answers a dialer with such a hello is refused too.
+    const impostor = await fakeListener((socket) => socket.write(encodeFrame({ type: 'hello', replica: { toString: 1 }, nonce: 'ab'.repeat(16) })));
+    const dialer = tcpTransport({ replicaId: 1, replicaCount: 2, listen: { host: '127.0.0.1', port: 0 }, peer: () => ({ host: '127.0.0.1', port: impostor.port }), secret: 's3cret', refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }) });
+    open.push(dialer);
+    await dialer.ready;
+    try {
+      await until(() => logs.some((line) => line.includes('says it is replica an object')));
+    } finally {
+      impostor.close();
+    }
+    transports[1]!.send(0, commit(1, 1));
+    await until(() => received[0]!.length === 1);
+  });
+
   test('a refused sender is told why in a last frame before the connection closes', async () => {
     const { transports } = await pair();
     const socket = connect(transports[0]!.address().port, '127.0.0.1');
