@@ -26,6 +26,22 @@ export const PositiveInteger = new t.Type<number, number, unknown>(
   t.identity,
 );
 
+/**
+ * The largest view a message may name. Views count up by one per view change, so 2^48 is never
+ * reached by a working cluster (ten view changes a second for 890,000 years); what it guards
+ * against is a message that names a view near 2^53, after which the next view is no longer a
+ * safe integer and a replica could not change views at all. A cluster moved to this view by a
+ * peer holding the credentials stays alive and counts its own views up from there.
+ */
+export const VIEW_NUMBER_MAX = 2 ** 48;
+const isViewNumber = (u: unknown): u is number => isNonNegativeInteger(u) && u <= VIEW_NUMBER_MAX;
+export const ViewNumber = new t.Type<number, number, unknown>(
+  `ViewNumber (0..2^48)`,
+  isViewNumber,
+  (u, c) => (isViewNumber(u) ? t.success(u) : t.failure(u, c)),
+  t.identity,
+);
+
 /** Client ids are opaque, non-empty and short enough to keep the client table bounded in bytes. */
 export const CLIENT_ID_LENGTH_MAX = 128;
 const isClientId = (u: unknown): u is string =>

@@ -7,7 +7,7 @@
  * entry is one op; an op carries a batch of client requests.
  */
 import * as t from 'io-ts';
-import { ClientId, NonNegativeInteger } from './codec.js';
+import { ClientId, NonNegativeInteger, ViewNumber } from './codec.js';
 
 /** A client's request. `requestNumber` 0 registers the client (opens its session). */
 export const ClientRequest = t.type({
@@ -112,7 +112,8 @@ const envelope = {
   cluster: NonNegativeInteger,
   /** The sending replica's index in the configuration. */
   replica: NonNegativeInteger,
-  viewNumber: NonNegativeInteger,
+  /** At most VIEW_NUMBER_MAX: a view near 2^53 would leave no room to count views up. */
+  viewNumber: ViewNumber,
 };
 
 export const Prepare = t.type({

@@ -13,6 +13,7 @@ import {
   step,
   JSON_DEPTH_MAX,
   OPERATION_DEPTH_MAX,
+  VIEW_NUMBER_MAX,
   type Effect,
   type Event,
   type ReplicaState,
@@ -117,5 +118,22 @@ describe('jsonDepthWithin reads the depth of JSON text before it is parsed', () 
     expect(jsonDepthWithin(bytes(JSON.stringify(nested(JSON_DEPTH_MAX + 1))))).toBe(false);
     expect(jsonDepthWithin(bytes(JSON.stringify({ text: '['.repeat(1000) + '\\"[[[' })))).toBe(true);
     expect(jsonDepthWithin(bytes('['.repeat(200_000)))).toBe(false);
+  });
+});
+
+describe('a message naming a view near 2^53 is refused', () => {
+  test('a StartViewChange for view Number.MAX_SAFE_INTEGER is rejected with a reason and moves nothing; one for VIEW_NUMBER_MAX is taken, and the replica can still count views up', () => {
+    // Found by the fuzzer: a cluster moved to view 2^53 - 1 could not change views again (2^53 + 1 rounds to 2^53).
+    let state = initialState({ replicaId: 1, replicaCount: 3 }, counterMachine);
+    [state] = step(state, { kind: 'boot', storage: null });
+    const svc = (viewNumber: number): Event => ({ kind: 'message', message: { type: 'start-view-change', cluster: 0, replica: 2, viewNumber, checkpointOpNumber: 0 } });
+    const [refused, effects] = step(state, svc(Number.MAX_SAFE_INTEGER));
+    expect(refused.viewNumber).toBe(0);
+    expect(effects).toContainEqual(expect.objectContaining({ kind: 'reject', reason: expect.stringMatching(/viewNumber/) }));
+    const [moved] = step(state, svc(VIEW_NUMBER_MAX));
+    expect(moved.viewNumber).toBe(VIEW_NUMBER_MAX);
+    const [next] = step(moved, { kind: 'timeout', timer: 'view-change-timeout' });
+    expect(next.viewNumber).toBe(VIEW_NUMBER_MAX + 1);
+    expect(Number.isSafeInteger(next.viewNumber + 1)).toBe(true);
   });
 });
