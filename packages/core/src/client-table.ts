@@ -1,5 +1,5 @@
 /**
- * The client table (guide rule 10): every replica keeps it, committed ops
+ * The client table (design rule 10 of docs/protocol.md): every replica keeps it, committed ops
  * update it, so it survives view changes. A client registers with request
  * number 0; each later request must carry a higher number than the last.
  *

@@ -1,6 +1,6 @@
 /**
  * Executing committed ops: in op order, each exactly once, on every replica
- * (guide rule 5). The client table is consulted at execution time too, so a
+ * (design rule 5 of docs/protocol.md). The client table is consulted at execution time too, so a
  * request that entered the log twice (a client retry that reached a new
  * primary while the first copy was still uncommitted) runs only once.
  */

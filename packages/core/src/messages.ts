@@ -99,7 +99,7 @@ export function isCheckpointReference(checkpoint: Checkpoint | CheckpointReferen
   return (checkpoint as { omitted?: unknown }).omitted === true;
 }
 
-/** What must be on stable storage before a replica says anything in a view (guide rule 8). */
+/** What must be on stable storage before a replica says anything in a view (design rule 8 of docs/protocol.md). */
 export const DurableHeader = t.type({
   viewNumber: NonNegativeInteger,
   /** The latest view in which this replica's log was known to be the view's log (status normal). */

@@ -245,7 +245,7 @@ export function onHeartbeatTimeout(s: DraftState, ctx: StepContext): void {
 }
 
 /**
- * Resends each uncommitted op to each backup that has not acknowledged it (guide rule 4).
+ * Resends each uncommitted op to each backup that has not acknowledged it (design rule 4 of docs/protocol.md).
  * The timer runs while the pipeline is not empty and restarts whenever an op commits, so it
  * fires only when the oldest op has waited `prepareRetryMs` without a quorum.
  */

@@ -1,5 +1,5 @@
 /**
- * Quorum arithmetic and vote sets (guide rule 1: quorums are sets of replica
+ * Quorum arithmetic and vote sets (design rule 1 of docs/protocol.md: quorums are sets of replica
  * ids, never counters, so a duplicated message can never count twice).
  */
 import { defined } from './assert.js';

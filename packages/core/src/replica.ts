@@ -215,7 +215,7 @@ function onTimeout(s: DraftState, ctx: StepContext, timer: TimerName): void {
 /**
  * Validates a peer's message (shape, cluster, sender) and routes it.
  * Messages that must come from the primary of their view are checked here
- * (guide rule 9); a message from a later view's primary makes this replica
+ * (design rule 9 of docs/protocol.md); a message from a later view's primary makes this replica
  * join that view and wait for its StartView.
  */
 function onMessage(s: DraftState, ctx: StepContext, raw: unknown): void {

@@ -1,5 +1,5 @@
 /**
- * State transfer within a view (VR Revisited §5.2, guide rule 6): a backup
+ * State transfer within a view (VR Revisited §5.2, design rule 6 of docs/protocol.md): a backup
  * that lacks ops (a Prepare arrived after a gap, or the commit number ran
  * ahead of its log) asks the primary for the entries after its last op. It
  * never executes past what it holds. Learning of a later view is handled by

@@ -1,5 +1,5 @@
 /**
- * The view change (VR Revisited §4.2), with the pitfalls of guide rules 2–5
+ * The view change (VR Revisited §4.2), with the pitfalls of design rules 2–5 (docs/protocol.md)
  * and 9 designed out:
  * - a replica that starts a view change moves to the new view at once, so it
  *   accepts no Prepare from the older view;
@@ -37,7 +37,7 @@ import { defined } from './assert.js';
  * From a later view: this replica missed a view change, so it joins that view;
  * the view's primary answers its StartViewChange with StartView, which carries
  * the log to install. From its own view: only while normal — once a replica
- * starts a view change it accepts nothing from the old view (§8.1, guide rule 2).
+ * starts a view change it accepts nothing from the old view (§8.1, design rule 2 of docs/protocol.md).
  */
 export function routeFromPrimary(s: DraftState, ctx: StepContext, m: Prepare | Commit | NewState): void {
   if (m.viewNumber < s.viewNumber) return;

@@ -1,5 +1,5 @@
 /**
- * The client table (VR Revisited §4, guide rule 10): at-most-once execution
+ * The client table (VR Revisited §4, design rule 10 of docs/protocol.md): at-most-once execution
  * per (client, request number), on every replica, across view changes.
  */
 import { describe, expect, test } from 'vitest';

@@ -196,7 +196,7 @@ describe('normal operation (§4.1)', () => {
   });
 });
 
-describe('sender validation (guide rule 9)', () => {
+describe('sender validation (design rule 9 of docs/protocol.md)', () => {
   test('a Prepare from a replica that is not the primary of its view is rejected', () => {
     const cluster = registered();
     const before = cluster.states[2];

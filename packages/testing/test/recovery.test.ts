@@ -1,5 +1,5 @@
 /**
- * Recovery of a replica that lost its storage (VR Revisited §4.3, guide rule 8).
+ * Recovery of a replica that lost its storage (VR Revisited §4.3, design rule 8 of docs/protocol.md).
  */
 import { describe, expect, test } from 'vitest';
 import { kvMachine } from '@vsr/kv';

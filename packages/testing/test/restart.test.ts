@@ -1,5 +1,5 @@
 /**
- * Durability (guide rule 8) as far as this step goes: the view is persisted
+ * Durability (design rule 8 of docs/protocol.md) as far as this step goes: the view is persisted
  * before the replica speaks in it, and a replica that restarts from intact
  * storage rejoins without denying anything it acknowledged. (Lost or corrupt
  * storage, checkpoints and recovery come with the recovery work.)

@@ -1,6 +1,7 @@
 /**
- * The view change (VR Revisited §4.2) and the pitfalls of guide rules 2–5,
- * including every view-change defect listed in shared/reference/NOTES.md.
+ * The view change (VR Revisited §4.2) and the pitfalls of design rules 2–5 (docs/protocol.md),
+ * including every view-change defect of the Elixir library it was modelled on
+ * (docs/protocol.md, "From the Elixir library's test suite").
  */
 import { describe, expect, test } from 'vitest';
 import { kvMachine } from '@vsr/kv';
