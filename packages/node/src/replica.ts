@@ -285,7 +285,9 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
           logMilestone(logger, effect.event);
           break;
         case 'reject':
-          refusals.refuse(`invalid-${effect.input}`, effect.reason, positionOf(state));
+          // The reason key is the input's kind ('client-request', 'prepare', ...): a metric label, so a
+          // bounded set; `input` itself may name a sender and a view.
+          refusals.refuse(`invalid-${effect.input.split(' ', 1)[0] ?? 'input'}`, effect.reason, { ...positionOf(state), input: effect.input });
           options.onReject?.(effect.reason, effect.input);
           break;
       }

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { kvMachine } from '@vsr/kv';
 import type { Message, Reply } from '@vsr/core';
-import { MemoryNetwork, RequestTimeout, VsrTimeoutError, startReplica, type ReplicaHandle } from '../src/index.js';
+import { MemoryNetwork, Refusals, RequestTimeout, VsrTimeoutError, startReplica, type ReplicaHandle } from '../src/index.js';
 import { TIMEOUTS, tcpCluster } from './support.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -195,4 +195,33 @@ test('TCP is the default transport: peers and a secret are enough; without them,
   expect(() => startReplica({ config: { replicaId: 0, replicaCount: 3 }, machine: kvMachine, directory: join(root, 'none'), peers: peers.slice(0, 2), secret: 's' })).toThrow(
     /peers must list 3 addresses \(one per replica\), got 2/,
   );
+});
+
+describe('refused input', () => {
+  test('is counted under a bounded set of reasons, whatever senders and views the inputs name', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'vsr-node-'));
+    let deliver: (message: unknown) => void = () => {};
+    const refusals = new Refusals();
+    const replica = startReplica({
+      config: { replicaId: 0, replicaCount: 3, timeouts: TIMEOUTS },
+      machine: kvMachine,
+      directory: join(root, 'replica-0'),
+      create: true,
+      refusals,
+      transport: { send: () => {}, listen: (handler) => (deliver = handler), close: () => {} },
+    });
+    cleanups.push(async () => {
+      await replica.close();
+      rmSync(root, { recursive: true, force: true });
+    });
+    // Prepares that do not extend the log, from two senders in fifty views; and bad client requests.
+    for (let view = 0; view < 50; view++) {
+      deliver({ type: 'prepare', cluster: 0, replica: 1 + (view % 2), viewNumber: view, opNumber: 5, commitNumber: 0, entry: { opNumber: 5, viewNumber: view, timestampMs: 0, requests: [] } });
+      replica.submit({ clientId: `c${view}`, requestNumber: 1, operation: { type: 'nonsense' } }, () => {});
+    }
+    const reasons = [...refusals.byReason().keys()];
+    expect(reasons.length).toBeGreaterThan(0);
+    expect(reasons.length).toBeLessThanOrEqual(4);
+    for (const reason of reasons) expect(reason).not.toMatch(/view|replica \d/);
+  });
 });
