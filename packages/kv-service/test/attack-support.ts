@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { checkServerIdentity, connect as tlsConnect } from 'node:tls';
 import { encodeFrame, readFrames } from '@vsr/node';
 import { CLI_PATH, clusterSecurity, nodeArgs } from '../src/index.js';
-import { status, waitFor, type Status, type TestCluster } from './support.js';
+import { jsonBody, status, waitFor, type Status, type TestCluster } from './support.js';
 
 export function hostPort(address: string): { host: string; port: number } {
   const [host, port] = address.split(':');
@@ -211,14 +211,7 @@ export function rawHttp(cluster: TestCluster, replicaId: number, method: string,
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: Record<string, unknown>;
-        try {
-          parsed = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          parsed = { text };
-        }
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: parsed });
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: jsonBody(Buffer.concat(chunks).toString('utf8')) });
       });
       response.on('error', reject);
     });

@@ -15,6 +15,7 @@ import { connect, type Socket } from 'node:net';
 import { applyKv, kvMachine, type KvOperation, type KvResult, type KvState } from '@vsr/kv';
 import { kvHttpServer, type Health, type KvHttpOptions, type RefusalReason } from '../src/http.js';
 import { serviceMetrics } from '../src/metrics.js';
+import { jsonBody } from './support.js';
 
 const STATUS = { replica: 0, view: 1, status: 'normal', primary: 0, op: 0, commit: 0, pid: process.pid };
 
@@ -73,14 +74,7 @@ function call(port: number, method: string, path: string, body?: string | Buffer
       const chunks: Buffer[] = [];
       response.on('data', (chunk: Buffer) => chunks.push(chunk));
       response.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: Record<string, unknown>;
-        try {
-          parsed = JSON.parse(text) as Record<string, unknown>;
-        } catch {
-          parsed = { text };
-        }
-        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: parsed });
+        resolve({ status: response.statusCode ?? 0, headers: response.headers, body: jsonBody(Buffer.concat(chunks).toString('utf8')) });
       });
     });
     request.on('error', reject);

@@ -116,13 +116,16 @@ export async function http(method: string, url: string, body?: string, headers: 
   const host = new URL(url).host;
   const client = anonymous ? anonymousClient : (clients.get(host) ?? anonymousClient);
   const answer = await client.request(method, url, { ...(body === undefined ? {} : { body }), headers, timeoutMs });
-  let parsed: Record<string, unknown>;
+  return { status: answer.status, body: jsonBody(answer.text) };
+}
+
+/** An answer's body as the JSON object it should be, or `{text}` when it is not JSON. */
+export function jsonBody(text: string): Record<string, unknown> {
   try {
-    parsed = JSON.parse(answer.text) as Record<string, unknown>;
+    return JSON.parse(text) as Record<string, unknown>;
   } catch {
-    parsed = { text: answer.text };
+    return { text };
   }
-  return { status: answer.status, body: parsed };
 }
 
 /** No token, and the CA of every test cluster made so far (so https works, but not the API). */

@@ -197,7 +197,6 @@ describe('peer authentication is mutual and bound to the connection', () => {
   });
 
   test('a listener that cannot prove it holds the secret gets nothing but the auth frame', async () => {
-    const logs: string[] = [];
     const seen: string[] = [];
     const impostor = await fakeListener((socket) => {
       socket.write(encodeFrame({ type: 'hello', replica: 1, nonce: 'ab'.repeat(16) }));
@@ -206,16 +205,7 @@ describe('peer authentication is mutual and bound to the connection', () => {
         socket.write(encodeFrame({ type: 'accept', mac: '00'.repeat(32) }));
       });
     });
-    const transport = tcpTransport({
-      replicaId: 0,
-      replicaCount: 2,
-      listen: { host: '127.0.0.1', port: 0 },
-      peer: () => ({ host: '127.0.0.1', port: impostor.port }),
-      secret: 's3cret',
-      refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }),
-    });
-    open.push(transport);
-    await transport.ready;
+    const { transport, logs } = await loneTransport({ replicaCount: 2, peer: () => ({ host: '127.0.0.1', port: impostor.port }) });
     try {
       transport.send(1, commit(0, 1));
       await until(() => logs.some((line) => line.includes('could not prove it holds the secret')));
@@ -245,15 +235,7 @@ describe('peer authentication is mutual and bound to the connection', () => {
       inbound.on('close', () => upstream.destroy());
       upstream.on('close', () => inbound.destroy());
     });
-    const viaProxy = tcpTransport({
-      replicaId: 1,
-      replicaCount: 2,
-      listen: { host: '127.0.0.1', port: 0 },
-      peer: () => ({ host: '127.0.0.1', port: proxy.port }),
-      secret: 's3cret',
-    });
-    open.push(viaProxy);
-    await viaProxy.ready;
+    const { transport: viaProxy } = await loneTransport({ replicaId: 1, replicaCount: 2, peer: () => ({ host: '127.0.0.1', port: proxy.port }) });
     try {
       viaProxy.send(0, commit(1, 1));
       await until(() => received[0]!.length === 1);
