@@ -5,6 +5,7 @@
 import type { LogEntry } from './messages.js';
 import type { ReplicaState } from './state.js';
 import { primaryOf } from './quorum.js';
+import { defined } from './assert.js';
 
 export interface DescribeOptions {
   /** How many of the newest log entries to list (default 6). */
@@ -33,8 +34,7 @@ export function describe(state: ReplicaState, options: DescribeOptions = {}): st
   const from = Math.max(state.log.baseOpNumber + 1, last - logTail + 1);
   const shown: string[] = [];
   for (let opNumber = from; opNumber <= last; opNumber++) {
-    const entry = state.log.entryAt(opNumber);
-    if (entry === undefined) throw new Error(`invariant: the log holds ops ${state.log.baseOpNumber + 1}..${last}, but not op ${opNumber}`);
+    const entry = defined(state.log.entryAt(opNumber), () => `op ${opNumber} in a log holding ops ${state.log.baseOpNumber + 1}..${last}`);
     shown.push(describeEntry(entry, opNumber <= state.commitNumber));
   }
   lines.push(`  log: ${from > last ? '(empty)' : (from > 1 ? '... ' : '') + shown.join(' ')}`);

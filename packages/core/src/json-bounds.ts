@@ -11,6 +11,7 @@
  * queued. Both are iterative and stop as soon as a bound is crossed, so the
  * check itself costs at most the bound.
  */
+import { assert } from './assert.js';
 
 /** JSON nested deeper than this is refused before it is parsed, stored or encoded. */
 export const JSON_DEPTH_MAX = 64;
@@ -58,9 +59,10 @@ function scalarBytes(value: unknown): number | string {
  * getter that throws). Never throws on any input.
  */
 export function measureJson(value: unknown, bytesMax: number, depthMax: number = JSON_DEPTH_MAX): JsonMeasure {
-  if (!(Number.isSafeInteger(bytesMax) && bytesMax >= 0 && Number.isSafeInteger(depthMax) && depthMax >= 0)) {
-    throw new Error(`invariant: JSON bounds are non-negative integers, got bytesMax ${bytesMax}, depthMax ${depthMax}`);
-  }
+  assert(
+    Number.isSafeInteger(bytesMax) && bytesMax >= 0 && Number.isSafeInteger(depthMax) && depthMax >= 0,
+    () => `JSON bounds are non-negative integers, got bytesMax ${bytesMax}, depthMax ${depthMax}`,
+  );
   const stack: Array<{ readonly value: unknown; readonly depth: number }> = [{ value, depth: 0 }];
   let bytes = 0;
   try {

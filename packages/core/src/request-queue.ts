@@ -6,6 +6,7 @@
  */
 import { List } from 'immutable';
 import type { ClientRequest } from './messages.js';
+import { assert } from './assert.js';
 
 export interface QueuedRequest {
   readonly request: ClientRequest;
@@ -22,7 +23,7 @@ export class RequestQueue {
     /** The sum of the queued requests' `bytes`. */
     readonly bytes: number,
   ) {
-    if (!(bytes >= 0 && (items.size > 0 || bytes === 0))) throw new Error(`invariant: a queue of ${items.size} requests holds ${bytes} bytes`);
+    assert(bytes >= 0 && (items.size > 0 || bytes === 0), () => `a queue of ${items.size} requests holds ${bytes} bytes`);
     Object.freeze(this);
   }
 
