@@ -24,8 +24,6 @@
  *                     requests are forwarded to the primary)
  *   --target primary  every client talks to the current primary (GET /status)
  */
-import { Agent, request as httpRequest } from 'node:http';
-import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -33,7 +31,7 @@ import { parseArgs } from 'node:util';
 import { KEY_LENGTH_MAX, VALUE_LENGTH_MAX } from '@vsr/kv';
 import type { ReplicaStatus } from '@vsr/node';
 import { startCluster, stopCluster, type ReplicaProcess } from '../src/cluster.js';
-import { clusterSecurity } from '../src/http-client.js';
+import { KvHttpClient, clusterSecurity } from '../src/http-client.js';
 
 const USAGE = `usage: npm run bench:kv -- [options]
 
@@ -81,10 +79,9 @@ interface Options {
 /** How requests reach the replicas: set once by `run`, before any request. */
 const wire: { https: boolean; ca: string | undefined; token: string | undefined } = { https: false, ca: undefined, token: undefined };
 
-type AnyAgent = Agent | HttpsAgent;
-
-function newAgent(keepAlive: boolean): AnyAgent {
-  return wire.https ? new HttpsAgent({ keepAlive, maxSockets: 1, ...(wire.ca === undefined ? {} : { ca: wire.ca }) }) : new Agent({ keepAlive, maxSockets: 1 });
+/** One connection's client: the cluster's CA and token from `wire`. */
+function newClient(keepAlive: boolean): KvHttpClient {
+  return new KvHttpClient({ ...(wire.ca === undefined ? {} : { ca: wire.ca }), ...(wire.token === undefined ? {} : { token: wire.token }) }, { keepAlive, socketsMax: 1 });
 }
 
 interface Endpoint {
@@ -184,29 +181,16 @@ interface Answer {
   readonly body: string;
 }
 
-function send(agent: AnyAgent, endpoint: Endpoint, method: string, path: string, body: string | null, timeoutMs: number): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const headers: Record<string, string | number> = {};
-    if (wire.token !== undefined) headers['authorization'] = `Bearer ${wire.token}`;
-    if (body !== null) {
-      headers['content-type'] = 'text/plain; charset=utf-8';
-      headers['content-length'] = Buffer.byteLength(body);
-    }
-    const request = (wire.https ? httpsRequest : httpRequest)({ agent, host: endpoint.host, port: endpoint.port, method, path, headers }, (response) => {
-      const chunks: Buffer[] = [];
-      response.on('data', (chunk: Buffer) => chunks.push(chunk));
-      response.on('end', () => resolve({ code: response.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      response.on('error', reject);
-    });
-    request.setTimeout(timeoutMs, () => request.destroy(new Error(`no answer within ${timeoutMs} ms`)));
-    request.on('error', reject);
-    request.end(body ?? undefined);
-  });
+function send(client: KvHttpClient, endpoint: Endpoint, method: string, path: string, body: string | null, timeoutMs: number): Promise<Answer> {
+  const headers: Record<string, string> = body === null ? {} : { 'content-type': 'text/plain; charset=utf-8' };
+  return client
+    .request(method, `${endpointText(endpoint)}${path}`, { ...(body === null ? {} : { body }), headers, timeoutMs })
+    .then((answer) => ({ code: answer.status, body: answer.text }));
 }
 
 type Status = Omit<ReplicaStatus, 'pid'>;
 
-async function getStatus(agent: AnyAgent, endpoint: Endpoint): Promise<Status> {
+async function getStatus(agent: KvHttpClient, endpoint: Endpoint): Promise<Status> {
   const answer = await send(agent, endpoint, 'GET', '/status', null, 5_000);
   if (answer.code !== 200) throw new Error(`GET ${endpointText(endpoint)}/status answered ${answer.code}: ${answer.body.trim()}`);
   const status = JSON.parse(answer.body) as Partial<Status>;
@@ -217,7 +201,7 @@ async function getStatus(agent: AnyAgent, endpoint: Endpoint): Promise<Status> {
 }
 
 /** Waits until every endpoint answers /status in the same view with status normal; returns their statuses. */
-async function settledStatuses(agent: AnyAgent, endpoints: readonly Endpoint[], waitMs = 15_000): Promise<Status[]> {
+async function settledStatuses(agent: KvHttpClient, endpoints: readonly Endpoint[], waitMs = 15_000): Promise<Status[]> {
   const deadline = Date.now() + waitMs;
   let last = '';
   for (;;) {
@@ -295,7 +279,7 @@ interface Clock {
 }
 
 async function client(index: number, endpoint: Endpoint, options: Options, clock: Clock, tally: Tally): Promise<void> {
-  const agent = newAgent(true);
+  const agent = newClient(true);
   const value = `c${index}-`.padEnd(options.valueBytes, 'x').slice(0, options.valueBytes);
   const width = String(options.keys - 1).length;
   try {
@@ -309,7 +293,7 @@ async function client(index: number, endpoint: Endpoint, options: Options, clock
       } catch (error) {
         const code = (error as { code?: unknown }).code;
         const message = error instanceof Error ? error.message : String(error);
-        failure = [typeof code === 'string' ? code : message.startsWith('no answer within') ? 'client timeout' : 'socket error', message];
+        failure = [typeof code === 'string' ? code : /^no answer\b.*\bwithin\b/.test(message) ? 'client timeout' : 'socket error', message];
       }
       const finished = process.hrtime.bigint();
       const atS = Math.round(Number(finished - clock.measureStartNs) / 1e6) / 1000;
@@ -328,7 +312,7 @@ async function client(index: number, endpoint: Endpoint, options: Options, clock
       if (failure !== null) await sleep(10);
     }
   } finally {
-    agent.destroy();
+    agent.close();
   }
 }
 
@@ -394,7 +378,7 @@ async function run(options: Options, log: (line: string) => void): Promise<void>
       if (options.tokenFile !== null) Object.assign(wire, { token: readFileSync(options.tokenFile, 'utf8').trim() });
     }
 
-    const control = newAgent(false);
+    const control = newClient(false);
     const before = await settledStatuses(control, endpoints);
     const primaryId = before[0]!.primary;
     const primaryIndex = before.findIndex((status) => status.replica === primaryId);
@@ -423,7 +407,7 @@ async function run(options: Options, log: (line: string) => void): Promise<void>
     await Promise.all(clients);
 
     const after = await Promise.all(endpoints.map((endpoint) => getStatus(control, endpoint).catch((error: unknown) => error as Error)));
-    control.destroy();
+    control.close();
 
     const endNs = tally.lastAnswerNs > windowEndNs ? tally.lastAnswerNs : windowEndNs;
     const elapsedSeconds = Number(endNs - clock.measureStartNs) / 1e9;
