@@ -125,3 +125,40 @@ export function readFrames(
     onFrame(parsed.payload);
   });
 }
+
+/**
+ * Writes frames to one socket, gathering those written during one turn of the event loop into
+ * a single `socket.write` (flushed from `setImmediate`, so after every I/O callback of the turn).
+ * A replica releases many messages at once (all the sends a flush held back), and each write
+ * costs a system call, and with TLS a record and its encryption: one write per peer per turn
+ * instead of one per message. Every write to the socket after its handshake must go through
+ * the writer, or frames would be reordered (and a per-frame MAC sequence broken).
+ */
+export class FrameWriter {
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+
+  constructor(private readonly socket: Socket) {}
+
+  /** Bytes written but not yet sent: the socket's own backlog and what waits for this turn's end. */
+  get backlogBytes(): number {
+    return this.socket.writableLength + this.pendingBytes;
+  }
+
+  write(frame: Buffer): void {
+    if (this.pending.length === 0) setImmediate(() => this.flush());
+    this.pending.push(frame);
+    this.pendingBytes += frame.length;
+  }
+
+  /** Sends what is pending now (before a last frame written directly, or a close). */
+  flush(): void {
+    if (this.pending.length === 0) return;
+    const frames = this.pending;
+    const bytes = this.pendingBytes;
+    this.pending = [];
+    this.pendingBytes = 0;
+    if (!this.socket.writable) return; // Closed, or ended after a last frame: nothing more goes out.
+    this.socket.write(frames.length === 1 ? (frames[0] as Buffer) : Buffer.concat(frames, bytes));
+  }
+}

@@ -37,7 +37,7 @@ import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket 
 import type { ClientRequest, Message, Reply } from '@vsr/core';
 import type { ClientRequestHandler, Transport } from './replica.js';
 import type { ClientEndpoint } from './client.js';
-import { describeUntrusted, encodeFrame, frameOf, parseFrameBody, readFrameBodies, type FrameRefusal } from './frames.js';
+import { FrameWriter, describeUntrusted, encodeFrame, frameOf, parseFrameBody, readFrameBodies, type FrameRefusal } from './frames.js';
 import { FrameMac, acceptProof, dialProof, freshNonce, isNonce, proofMatches, replicaIdOfCertificate, type HandshakeFacts, type TlsCredentials } from './peer-auth.js';
 import { Refusals, silentLogger, type Logger } from './logger.js';
 
@@ -395,12 +395,14 @@ class Incoming {
   private stage: Stage = { kind: 'handshake' };
   private readonly nonce = freshNonce();
   private idleTimer: NodeJS.Timeout | null = null;
+  private readonly writer: FrameWriter;
 
   constructor(
     private readonly shared: Shared,
     private readonly listener: Listener,
     private readonly socket: Socket,
   ) {
+    this.writer = new FrameWriter(socket);
     socket.on('error', () => {});
     socket.once('close', () => this.stopIdleTimer());
     socket.write(encodeFrame({ type: 'hello', replica: shared.settings.replicaId, nonce: this.nonce }));
@@ -418,6 +420,7 @@ class Incoming {
   private refuse(reason: string, detail: string, quiet = false): void {
     this.refused = true;
     this.stopIdleTimer();
+    this.writer.flush(); // What was already answered goes out before the refusal.
     this.listener.refuse(this.socket, reason, detail, quiet);
   }
 
@@ -481,7 +484,7 @@ class Incoming {
     const frame = payload as { type?: unknown; replica?: unknown; sentAtMs?: unknown } | null;
     if (frame !== null && typeof frame === 'object' && frame.type === 'ping') {
       const pong = Buffer.from(JSON.stringify({ type: 'pong', sentAtMs: frame.sentAtMs }), 'utf8');
-      this.socket.write(stage.reply === null ? frameOf(pong) : frameOf(stage.reply.sign(pong), pong));
+      this.writer.write(stage.reply === null ? frameOf(pong) : frameOf(stage.reply.sign(pong), pong));
       return;
     }
     const claimed = frame?.replica;
@@ -509,10 +512,11 @@ class Incoming {
   private sendReply(reply: Reply): void {
     if (this.socket.destroyed) return;
     const { clientBacklogBytesMax } = this.shared.settings;
-    if (this.socket.writableLength > clientBacklogBytesMax) {
-      return this.refuse('slow-client', `a client left ${this.socket.writableLength} bytes of replies unread (limit ${clientBacklogBytesMax})`);
+    const backlogBytes = this.writer.backlogBytes;
+    if (backlogBytes > clientBacklogBytesMax) {
+      return this.refuse('slow-client', `a client left ${backlogBytes} bytes of replies unread (limit ${clientBacklogBytesMax})`);
     }
-    this.socket.write(encodeFrame({ type: 'reply', reply }));
+    this.writer.write(encodeFrame({ type: 'reply', reply }));
   }
 
   private restartIdleTimer(): void {
@@ -549,6 +553,8 @@ function dialTo(address: Address, replicaId: number, tls: (Pick<TlsCredentials, 
 
 class Outgoing {
   private socket: Socket | null = null;
+  /** The current connection's writer, once it is authenticated. */
+  private writer: FrameWriter | null = null;
   private macs: { send: FrameMac; receive: FrameMac } | null = null;
   connected = false;
   rttMs: number | null = null;
@@ -568,13 +574,13 @@ class Outgoing {
 
   /** Sends one message body (JSON), or queues it until the connection is authenticated. */
   send(body: Buffer): void {
-    const socket = this.socket;
-    if (this.connected && socket !== null) {
-      if (socket.writableLength > this.shared.settings.peerBacklogBytesMax) {
+    const writer = this.writer;
+    if (this.connected && writer !== null) {
+      if (writer.backlogBytes > this.shared.settings.peerBacklogBytesMax) {
         this.shared.refusals.refuse('peer-backlog', `replica ${this.to} is not reading; dropping messages to it until it drains`, { replica: this.shared.settings.replicaId, peer: this.to });
         return;
       }
-      socket.write(this.seal(body));
+      writer.write(this.seal(body));
       return;
     }
     this.queue.push(body);
@@ -663,15 +669,17 @@ class Outgoing {
     this.backoffMs = BACKOFF_MIN_MS;
     this.shared.heardAtMs.set(this.to, Date.now());
     this.shared.logger.info({ replica: this.shared.settings.replicaId, peer: this.to, direction: 'outgoing' }, `connected to peer ${this.to}`);
-    for (const body of this.queue) socket.write(this.seal(body));
+    const writer = new FrameWriter(socket);
+    this.writer = writer;
+    for (const body of this.queue) writer.write(this.seal(body));
     this.queue = [];
     this.pinger = setInterval(() => this.ping(), this.shared.settings.pingIntervalMs);
     return true;
   }
 
   private ping(): void {
-    if (!this.connected || this.socket === null) return;
-    this.socket.write(this.seal(Buffer.from(JSON.stringify({ type: 'ping', replica: this.shared.settings.replicaId, sentAtMs: Date.now() }), 'utf8')));
+    if (!this.connected || this.writer === null) return;
+    this.writer.write(this.seal(Buffer.from(JSON.stringify({ type: 'ping', replica: this.shared.settings.replicaId, sentAtMs: Date.now() }), 'utf8')));
   }
 
   private onPong(sentAtMs: unknown): void {
@@ -691,6 +699,7 @@ class Outgoing {
       this.shared.logger.info({ replica: this.shared.settings.replicaId, peer: this.to, direction: 'outgoing' }, `disconnected from peer ${this.to}`);
     }
     this.socket = null;
+    this.writer = null;
     this.macs = null;
     this.connected = false;
     if (this.pinger !== null) clearInterval(this.pinger);
@@ -756,6 +765,7 @@ export interface TcpClientEndpointOptions {
 /** The TCP transport's client protocol: hello → {type:'client', token} → request frames out, reply frames in. */
 export class TcpClientEndpoint implements ClientEndpoint {
   private socket: Socket | null = null;
+  private writer: FrameWriter | null = null;
   private ready = false;
   /** Requests waiting for the connection; one per client at most matters, so a few suffice. */
   private queue: ClientRequest[] = [];
@@ -765,8 +775,8 @@ export class TcpClientEndpoint implements ClientEndpoint {
 
   send(request: ClientRequest): void {
     if (this.closed) return;
-    if (this.ready && this.socket !== null) {
-      this.socket.write(encodeFrame({ type: 'request', request }));
+    if (this.ready && this.writer !== null) {
+      this.writer.write(encodeFrame({ type: 'request', request }));
       return;
     }
     this.queue.push(request);
@@ -783,6 +793,7 @@ export class TcpClientEndpoint implements ClientEndpoint {
     socket.on('close', () => {
       if (this.socket === socket) {
         this.socket = null;
+        this.writer = null;
         this.ready = false;
       }
     });
@@ -812,7 +823,9 @@ export class TcpClientEndpoint implements ClientEndpoint {
       }
       socket.write(encodeFrame(this.options.token === undefined ? { type: 'client' } : { type: 'client', token: this.options.token }));
       this.ready = true;
-      for (const request of this.queue) socket.write(encodeFrame({ type: 'request', request }));
+      const writer = new FrameWriter(socket);
+      this.writer = writer;
+      for (const request of this.queue) writer.write(encodeFrame({ type: 'request', request }));
       this.queue = [];
       return;
     }
