@@ -87,7 +87,7 @@ async function main(): Promise<number> {
     while (performance.now() + killEveryMs < endAt) {
       await new Promise((resolve) => setTimeout(resolve, killEveryMs));
       const victim = next(3);
-      const status = (await client.request('GET', `${url(victim)}/status`).then((answer) => JSON.parse(answer.text)).catch(() => null)) as { primary?: number } | null;
+      const status = (await client.request('GET', `${url(victim)}/status`).then((answer) => JSON.parse(answer.text) as unknown).catch(() => null)) as { primary?: number } | null;
       if (status?.primary === victim) killedPrimaries++;
       const exited = new Promise((resolve) => replicas[victim]!.child.once('exit', resolve));
       replicas[victim]!.child.kill('SIGKILL');

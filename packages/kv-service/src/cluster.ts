@@ -7,8 +7,6 @@
  * from its peers instead of rejoining as new.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { randomBytes } from 'node:crypto';
 import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -110,15 +108,15 @@ function spawnReplica(replicaId: number, args: readonly string[], init: boolean,
     detached: true,
   });
   // Never written; an error on it (the replica gone) is the exit, reported there.
-  child.stdin!.on('error', () => {});
+  child.stdin.on('error', () => {});
   const flag = (name: string) => args[args.indexOf(name) + 1] ?? '';
   const replica: ReplicaProcess = { replicaId, child, http: flag('--http'), peer: flag('--peers').split(',')[replicaId] ?? '', args, command: `npm run kv -- ${args.join(' ')}` };
   const ready = new Promise<void>((resolveReady, rejectReady) => {
-    createInterface({ input: child.stdout! }).on('line', (line) => {
+    createInterface({ input: child.stdout }).on('line', (line) => {
       if (line.startsWith('{"event":"ready"')) resolveReady();
       else out(`[replica ${replicaId}] ${line}`);
     });
-    createInterface({ input: child.stderr! }).on('line', (line) => out(`[replica ${replicaId}] ${line}`));
+    createInterface({ input: child.stderr }).on('line', (line) => out(`[replica ${replicaId}] ${line}`));
     child.once('exit', (code, signal) => rejectReady(new Error(`replica ${replicaId} exited before it was ready (${signal ?? `code ${code}`})`)));
   });
   return { replica, ready };

@@ -191,7 +191,7 @@ function limitsOf(options: KvHttpOptions): Limits {
   const positive = (name: keyof KvHttpOptions, fallback: number): number => {
     const value = options[name] ?? fallback;
     if (typeof value !== 'number' || !Number.isInteger(value) || value <= 0) {
-      throw new Error(`kvHttpServer: ${name} must be a positive integer, got ${String(value)}`);
+      throw new Error(`kvHttpServer: ${name} must be a positive integer, got ${JSON.stringify(value)}`);
     }
     return value;
   };
@@ -407,7 +407,7 @@ function readBody(request: IncomingMessage, limits: Limits): Promise<string> {
       settled = true;
       chunks.length = 0;
       clearTimeout(timer);
-      reject(error);
+      reject(error instanceof Error ? error : new Error(String(error)));
     };
     const timer = setTimeout(() => {
       const message = `the body did not arrive within ${limits.bodyTimeoutMs} ms`;

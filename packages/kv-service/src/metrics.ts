@@ -50,32 +50,7 @@ export function serviceMetrics(status: () => ReplicaStatus, sources: MetricSourc
   const flushSeconds = storageSeconds('vsr_storage_flush_duration_seconds', 'One flush of the store: a group commit\'s writes and fsyncs.');
   const fsyncSeconds = storageSeconds('vsr_storage_fsync_duration_seconds', 'One fsync of the journal.');
 
-  const position = (name: string, help: string, read: (s: ReplicaStatus) => number) =>
-    new Gauge({
-      name,
-      help,
-      registers: [registry],
-      collect() {
-        this.set(read(status()));
-      },
-    });
-  position('vsr_view_number', 'The view this replica is in.', (s) => s.view);
-  position('vsr_op_number', 'The highest op number in this replica\'s log.', (s) => s.op);
-  position('vsr_commit_number', 'The highest op number this replica knows committed.', (s) => s.commit);
-  position('vsr_primary', 'The primary of this replica\'s view (replica id).', (s) => s.primary);
-  position('vsr_is_primary', '1 if this replica is the primary of its view and in normal status.', (s) =>
-    s.status === 'normal' && s.primary === s.replica ? 1 : 0,
-  );
-  new Gauge({
-    name: 'vsr_status',
-    help: '1 for the status the replica is in (normal, view-change, recovering), 0 for the others.',
-    labelNames: ['status'],
-    registers: [registry],
-    collect() {
-      const current = status().status;
-      for (const name of STATUSES) this.set({ status: name }, current === name ? 1 : 0);
-    },
-  });
+  statusGauges(registry, status);
 
   const events = new Counter({
     name: 'vsr_telemetry_events_total',
@@ -115,6 +90,36 @@ export function serviceMetrics(status: () => ReplicaStatus, sources: MetricSourc
       for (const [name, listener] of listeners) unsubscribe(name, listener);
     },
   };
+}
+
+/** The replica's position (view, op, commit, primary) and status, read at each scrape. */
+function statusGauges(registry: Registry, status: () => ReplicaStatus): void {
+  const position = (name: string, help: string, read: (s: ReplicaStatus) => number) =>
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      collect() {
+        this.set(read(status()));
+      },
+    });
+  position('vsr_view_number', 'The view this replica is in.', (s) => s.view);
+  position('vsr_op_number', 'The highest op number in this replica\'s log.', (s) => s.op);
+  position('vsr_commit_number', 'The highest op number this replica knows committed.', (s) => s.commit);
+  position('vsr_primary', 'The primary of this replica\'s view (replica id).', (s) => s.primary);
+  position('vsr_is_primary', '1 if this replica is the primary of its view and in normal status.', (s) =>
+    s.status === 'normal' && s.primary === s.replica ? 1 : 0,
+  );
+  new Gauge({
+    name: 'vsr_status',
+    help: '1 for the status the replica is in (normal, view-change, recovering), 0 for the others.',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      const current = status().status;
+      for (const name of STATUSES) this.set({ status: name }, current === name ? 1 : 0);
+    },
+  });
 }
 
 /** The gauges read from `sources` at each scrape. */

@@ -81,35 +81,14 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
   let positionOf: () => object = () => ({ replica: options.replicaId });
   const logger =
     options.logger ?? pino({ base: { pid: process.pid }, mixin: () => positionOf() }, pino.destination({ dest: 2, sync: true }));
-  const replicaCount = options.peers.length;
-  if (!Number.isInteger(options.replicaId) || options.replicaId < 0 || options.replicaId >= replicaCount) {
-    throw new Error(`--id must be a replica id in 0..${replicaCount - 1} (one per peer address), got ${options.replicaId}`);
-  }
-  if (options.tls === undefined && (options.secret ?? '').length === 0) {
-    throw new Error('give --tls-dir or a non-empty --secret: replicas prove to each other who they are');
-  }
+  const replicaCount = checkServeOptions(options);
   const refusals = new Refusals({ logger });
   const transport = await listenForPeers(options, replicaCount, logger, refusals);
 
-  let replica: ReplicaHandle;
   let metrics: ReturnType<typeof serviceMetrics> | null = null;
+  let replica: ReplicaHandle;
   try {
-    replica = startReplica({
-      config: { ...options.config, replicaId: options.replicaId, replicaCount },
-      machine: kvMachine,
-      directory: options.directory,
-      create: options.init === true,
-      transport,
-      logger,
-      refusals,
-      onFlush: (durationMs) => metrics?.observeFlush(durationMs),
-      onJournalFsync: (durationMs) => metrics?.observeFsync(durationMs),
-      onFatal: (error) => {
-        // Crash-only: a replica that cannot keep its promises stops; restarted, it checks its store and repairs from its peers.
-        logger.error({ replica: options.replicaId }, error.message);
-        process.exit(1);
-      },
-    });
+    replica = startKvReplica(options, replicaCount, transport, logger, refusals, () => metrics);
   } catch (error) {
     transport.close();
     throw error;
@@ -127,8 +106,7 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     ...(options.token === undefined ? {} : { token: options.token }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
   });
-  const requestTimeoutMs = options.requestTimeoutMs ?? 5_000;
-  const pool = new SessionPool(link, options.sessionsMax ?? 256, requestTimeoutMs, options.replicaId);
+  const pool = new SessionPool(link, options.sessionsMax ?? 256, options.requestTimeoutMs ?? 5_000, options.replicaId);
   metrics = serviceMetrics(() => replica.status(), {
     peers: () => transport.peers(),
     clientConnections: () => transport.clientConnections(),
@@ -136,22 +114,7 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     storageBytes: () => ({ journal: journalBytes(options.directory), checkpoint: checkpointBytes(options.directory) }),
     build: { version: SERVICE_VERSION },
   });
-  const startedAt = Date.now();
-  const port = options.http.port;
-  const server = kvHttpServer({
-    execute: (operation) => pool.execute(operation),
-    status: () => ({ ...replica.status(), http: `${options.http.host}:${httpAddress.port}`, uptimeMs: Date.now() - startedAt, sessions: pool.size, peers: transport.peers() }),
-    health: () => healthOf(replica, transport.peers(), options.healthWindowMs ?? 3_000),
-    metrics,
-    // Host names this server answers to (against DNS rebinding); a port picked at bind time cannot be listed before.
-    ...(port === 0 || isWildcard(options.http.host) ? {} : { allowedHosts: [`${options.http.host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`] }),
-    allowedOrigins: options.allowedOrigins ?? [],
-    ...(options.token === undefined ? {} : { token: options.token }),
-    ...(options.tls === undefined ? {} : { tls: options.tls }),
-    onRefused: (reason) => {
-      refusals.refuse(`http-${reason}`, `an HTTP request or connection (${reason})`, { replica: options.replicaId });
-    },
-  });
+  const server = httpServerFor(options, replica, transport, pool, metrics, refusals, () => httpAddress);
   const httpAddress = await listen(server, options.http).catch(async (error: unknown) => {
     await replica.close();
     link.close();
@@ -178,6 +141,71 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
       return closing;
     },
   };
+}
+
+/** Checks what the command line cannot; returns the replica count. */
+function checkServeOptions(options: ServeOptions): number {
+  const replicaCount = options.peers.length;
+  if (!Number.isInteger(options.replicaId) || options.replicaId < 0 || options.replicaId >= replicaCount) {
+    throw new Error(`--id must be a replica id in 0..${replicaCount - 1} (one per peer address), got ${options.replicaId}`);
+  }
+  if (options.tls === undefined && (options.secret ?? '').length === 0) {
+    throw new Error('give --tls-dir or a non-empty --secret: replicas prove to each other who they are');
+  }
+  return replicaCount;
+}
+
+function startKvReplica(
+  options: ServeOptions,
+  replicaCount: number,
+  transport: TcpTransport,
+  logger: Logger,
+  refusals: Refusals,
+  metrics: () => ReturnType<typeof serviceMetrics> | null,
+): ReplicaHandle {
+  return startReplica({
+    config: { ...options.config, replicaId: options.replicaId, replicaCount },
+    machine: kvMachine,
+    directory: options.directory,
+    create: options.init === true,
+    transport,
+    logger,
+    refusals,
+    onFlush: (durationMs) => metrics()?.observeFlush(durationMs),
+    onJournalFsync: (durationMs) => metrics()?.observeFsync(durationMs),
+    onFatal: (error) => {
+      // Crash-only: a replica that cannot keep its promises stops; restarted, it checks its store and repairs from its peers.
+      logger.error({ replica: options.replicaId }, error.message);
+      process.exit(1);
+    },
+  });
+}
+
+function httpServerFor(
+  options: ServeOptions,
+  replica: ReplicaHandle,
+  transport: TcpTransport,
+  pool: SessionPool,
+  metrics: ReturnType<typeof serviceMetrics>,
+  refusals: Refusals,
+  address: () => Address,
+): ReturnType<typeof kvHttpServer> {
+  const startedAt = Date.now();
+  const port = options.http.port;
+  return kvHttpServer({
+    execute: (operation) => pool.execute(operation),
+    status: () => ({ ...replica.status(), http: `${options.http.host}:${address().port}`, uptimeMs: Date.now() - startedAt, sessions: pool.size, peers: transport.peers() }),
+    health: () => healthOf(replica, transport.peers(), options.healthWindowMs ?? 3_000),
+    metrics,
+    // Host names this server answers to (against DNS rebinding); a port picked at bind time cannot be listed before.
+    ...(port === 0 || isWildcard(options.http.host) ? {} : { allowedHosts: [`${options.http.host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`] }),
+    allowedOrigins: options.allowedOrigins ?? [],
+    ...(options.token === undefined ? {} : { token: options.token }),
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    onRefused: (reason) => {
+      refusals.refuse(`http-${reason}`, `an HTTP request or connection (${reason})`, { replica: options.replicaId });
+    },
+  });
 }
 
 async function listenForPeers(options: ServeOptions, replicaCount: number, logger: Logger, refusals: Refusals): Promise<TcpTransport> {

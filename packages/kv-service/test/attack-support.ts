@@ -177,7 +177,7 @@ export function refusalLines(cluster: TestCluster, replicaId: number, since = 0)
 export function logged(cluster: TestCluster, replicaId: number, since: number, pattern: RegExp, timeoutMs = 8_000): Promise<Record<string, unknown>> {
   return waitFor(
     `replica ${replicaId} to log ${pattern}`,
-    async () => linesOf(cluster, replicaId, since).find((line) => line.json !== null && pattern.test(String(line.json['msg'])))?.json ?? undefined,
+    () => linesOf(cluster, replicaId, since).find((line) => line.json !== null && pattern.test(String(line.json['msg'])))?.json ?? undefined,
     timeoutMs,
   );
 }

@@ -148,7 +148,7 @@ async function silentListenerThenReturn(cluster: TestCluster, hello: boolean): P
   const { host, port } = hostPort(cluster.replicas[victim]!.peer);
   await new Promise<void>((resolve) => silent.listen(port, host, resolve));
   try {
-    await waitFor('the primary to dial the silent listener', async () => (held.length > 0 ? true : undefined), 5_000);
+    await waitFor('the primary to dial the silent listener', () => (held.length > 0 ? true : undefined), 5_000);
     // The listener goes (the connections it accepted stay open, as a relay's would), and the real replica returns.
     silent.close();
     await cluster.restart(victim);
@@ -404,7 +404,7 @@ describe('the default cluster (mutual TLS, bearer token)', () => {
     await new Promise<void>((resolve) => impostor.listen(port, host, resolve));
     try {
       await logged(c, primary, mark, new RegExp(`refused: TLS to replica ${victim} failed`));
-      await waitFor('the dialer to abort a handshake with the impostor', async () => (failedHandshakes > 0 ? true : undefined), 5_000);
+      await waitFor('the dialer to abort a handshake with the impostor', () => (failedHandshakes > 0 ? true : undefined), 5_000);
       expect(secured).toBe(0);
       expect(received).toEqual([]);
       expect(await commonView(c)).toBe(view);
@@ -462,7 +462,7 @@ describe('the default cluster (mutual TLS, bearer token)', () => {
   });
 
   // Found by this suite: transport and HTTP lines lacked view and status; every line now carries them (pino mixin).
-  test('every log line since the cluster started is JSON with time, level, replica, view and status', async () => {
+  test('every log line since the cluster started is JSON with time, level, replica, view and status', () => {
     const missing: string[] = [];
     for (let id = 0; id < 3; id++) {
       for (const line of linesOf(c, id)) {

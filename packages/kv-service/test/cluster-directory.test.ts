@@ -5,7 +5,7 @@
  * refused with the file and the field named, changing nothing.
  */
 import { afterEach, beforeEach, describe, expect, test } from 'vitest';
-import { chmodSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { prepareClusterDirectory } from '../src/cluster-directory.js';

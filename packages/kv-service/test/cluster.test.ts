@@ -143,7 +143,7 @@ describe('vsr-kv cluster', () => {
     writeSync(fd, Buffer.from([bytes[Math.floor(bytes.length / 2)]! ^ 0xff]), 0, 1, Math.floor(bytes.length / 2));
     closeSync(fd);
     await c.restart(1);
-    await waitFor('replica 1 to report the damage', async () => (c.lines.some((line) => line.startsWith('[replica 1]') && /checksum|damage|corrupt|cannot be trusted/i.test(line)) ? true : undefined), 5_000);
+    await waitFor('replica 1 to report the damage', () => (c.lines.some((line) => line.startsWith('[replica 1]') && /checksum|damage|corrupt|cannot be trusted/i.test(line)) ? true : undefined), 5_000);
 
     for (let i = 20; i < 30; i++) expect((await http('PUT', `${c.url(0)}/kv/k${i % 4}`, `v${i}`)).status).toBe(200);
     const primary = await status(c.url(0));

@@ -138,7 +138,7 @@ const arbitraries = new Map<string, fc.Arbitrary<unknown>>();
 function cached<T>(key: string, make: () => fc.Arbitrary<T>): fc.Arbitrary<T> {
   let arbitrary = arbitraries.get(key);
   if (arbitrary === undefined) {
-    arbitrary = make() as fc.Arbitrary<unknown>;
+    arbitrary = make();
     arbitraries.set(key, arbitrary);
   }
   return arbitrary as fc.Arbitrary<T>;
@@ -652,8 +652,8 @@ function mutate(g: Gen, message: unknown, tokens: string[], context: GenerationC
       return { message, note: `${[...at, key].join('.')} added` };
     }
     case 'huge-array': {
-      const current = getAt(message, path);
-      const element = Array.isArray(current) && current.length > 0 ? current[0] : g.chance(0.5) ? entryOf(g, 1, 0) : g.int(0, 9);
+      const current: unknown = getAt(message, path);
+      const element: unknown = Array.isArray(current) && current.length > 0 ? current[0] : g.chance(0.5) ? entryOf(g, 1, 0) : g.int(0, 9);
       // As many as fit in the message's size bound.
       const elementLength = (JSON.stringify(element) ?? 'null').length + 1;
       const length = Math.min(g.pick([100, 1_000, 10_000, 30_000]), Math.floor((MESSAGE_TEXT_MAX - render(message, []).length) / elementLength));
@@ -1098,7 +1098,7 @@ export function describeInput(input: FuzzInput, limit = 4_000): string {
       return `<${bytes.length} bytes: ${JSON.stringify(bytes.subarray(0, 160).toString('latin1'))}${bytes.length > 160 ? '…' : ''}>`;
     }
     if (typeof value === 'string' && value.length > 300) return `${value.slice(0, 120)}…(${value.length} chars)`;
-    if (Array.isArray(value) && value.length > 20) return [...value.slice(0, 3), `…(${value.length} elements)`];
+    if (Array.isArray(value) && value.length > 20) return [...(value as unknown[]).slice(0, 3), `…(${value.length} elements)`];
     return value;
   };
   let text: string;
@@ -1186,7 +1186,7 @@ export async function startFuzzCluster(onError: (line: string) => void): Promise
   if (failed !== undefined) {
     await Promise.allSettled(services.map((service) => service.close()));
     rmSync(directory, { recursive: true, force: true });
-    throw (failed as PromiseRejectedResult).reason;
+    throw (failed).reason;
   }
   return {
     services,
@@ -2093,6 +2093,7 @@ class FuzzRun {
 async function withProcessWatch<T>(body: (record: (kind: string, message: string, stack?: string) => void) => Promise<T>, sink: { record: (kind: string, message: string, stack?: string) => void }): Promise<T> {
   const onUncaught = (error: unknown) => sink.record('uncaught-exception', String(error), error instanceof Error ? error.stack : undefined);
   const onRejection = (error: unknown) => sink.record('unhandled-rejection', String(error), error instanceof Error ? error.stack : undefined);
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- kept to be put back on process, never called unbound
   const exit = process.exit;
   process.on('uncaughtException', onUncaught);
   process.on('unhandledRejection', onRejection);

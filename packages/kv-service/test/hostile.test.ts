@@ -24,7 +24,7 @@ afterAll(async () => {
 /** Opens a raw connection to replica 0's peer port; resolves with the listener's challenge nonce. */
 function rawPeer(): Promise<{ socket: Socket; nonce: string; closed: Promise<void>; frames: unknown[] }> {
   const [host, port] = cluster.replicas[0]!.peer.split(':');
-  const socket = connect(Number(port), host!);
+  const socket = connect(Number(port), host);
   socket.on('error', () => {});
   const closed = new Promise<void>((resolve) => socket.on('close', () => resolve()));
   const frames: unknown[] = [];
@@ -37,7 +37,7 @@ function rawPeer(): Promise<{ socket: Socket; nonce: string; closed: Promise<voi
 }
 
 async function refusedWith(reason: RegExp): Promise<void> {
-  await waitFor(`replica 0 to log ${reason}`, async () => (cluster.lines.some((line) => line.startsWith('[replica 0]') && reason.test(line)) ? true : undefined), 5_000);
+  await waitFor(`replica 0 to log ${reason}`, () => (cluster.lines.some((line) => line.startsWith('[replica 0]') && reason.test(line)) ? true : undefined), 5_000);
 }
 
 async function stillServing(): Promise<void> {

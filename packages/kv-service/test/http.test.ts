@@ -37,10 +37,10 @@ async function start(overrides: Partial<KvHttpOptions> = {}): Promise<Running> {
   const refused: RefusalReason[] = [];
   const metrics = serviceMetrics(() => STATUS);
   const server = kvHttpServer({
-    execute: async (operation: KvOperation): Promise<KvResult> => {
+    execute: (operation: KvOperation): Promise<KvResult> => {
       const [next, result] = applyKv(state, operation);
       state = next;
-      return result;
+      return Promise.resolve(result);
     },
     status: () => STATUS,
     health: () => health,

@@ -82,7 +82,7 @@ function launch(command: string, args: readonly string[]): Launched {
   pids.add(child.pid!);
   const lines: string[] = [];
   const listeners = new Set<() => void>();
-  for (const stream of [child.stdout!, child.stderr!]) {
+  for (const stream of [child.stdout, child.stderr]) {
     createInterface({ input: stream }).on('line', (line) => {
       lines.push(line);
       for (const listener of listeners) listener();
@@ -143,7 +143,7 @@ async function supervisor(extra: string[] = []): Promise<{ process: Launched; re
 }
 
 function gone(what: string, pidList: readonly number[], timeoutMs = 10_000): Promise<true> {
-  return waitFor(what, async () => (pidList.every((pid) => !alive(pid)) ? true : undefined), timeoutMs);
+  return waitFor(what, () => (pidList.every((pid) => !alive(pid)) ? true : undefined), timeoutMs);
 }
 
 /** `package.json`'s `kv` script; SIGINT through npm needs it to `exec tsx` (see the test). */
