@@ -68,7 +68,7 @@ test(
 // stopped one after another. The core now refuses messages naming a view above VIEW_NUMBER_MAX (2^48). The
 // random fuzz above keeps its view jumps far below that (at most 2^31 each); this deterministic test guards it.
 test(
-  'an authenticated StartViewChange for view Number.MAX_SAFE_INTEGER, then a primary failure: the other replicas keep running and complete a view change',
+  'an authenticated StartViewChange for view Number.MAX_SAFE_INTEGER, then a primary failure: the other replicas keep running, complete a view change and serve',
   async () => {
     const probe = await probeViewHeadroom({ log: (line) => console.log(line) });
     const text = [...probe.steps, ...probe.findings.map((f) => `FINDING [${f.kind}] ${f.message}${f.stack === undefined ? '' : `\n${f.stack}`}`), ...probe.lines].join('\n');

@@ -279,10 +279,12 @@ class Listener {
   ) {
     const { tls, handshakeTimeoutMs } = shared.settings;
     const onSecure = (socket: Socket) => new Incoming(shared, this, socket);
+    // noDelay: replies and pongs on accepted connections leave at once; Nagle's algorithm would
+    // hold a small frame until the one before it is acknowledged (as dialed sockets already do).
     this.server =
       tls === undefined
-        ? createTcpServer(onSecure)
-        : createTlsServer({ ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs }, onSecure);
+        ? createTcpServer({ noDelay: true }, onSecure)
+        : createTlsServer({ noDelay: true, ca: tls.ca, cert: tls.cert, key: tls.key, requestCert: true, rejectUnauthorized: false, handshakeTimeout: handshakeTimeoutMs }, onSecure);
     // Every raw connection, TLS or not: counted, and given a deadline for its whole handshake.
     this.server.on('connection', (socket: Socket) => this.admit(socket));
     // A failed TLS handshake; one that stalls is closed by the handshake deadline in `admit`.
@@ -385,7 +387,7 @@ class Listener {
 
 /** A TLS socket's underlying TCP socket (the one the 'connection' event saw), or the socket itself. */
 function rawSocketOf(socket: Socket): Socket {
-  return ((socket as TLSSocket & { _parent?: Socket })._parent ?? socket) as Socket;
+  return ((socket as TLSSocket & { _parent?: Socket })._parent ?? socket);
 }
 
 type Stage = { kind: 'handshake' } | { kind: 'client' } | { kind: 'peer'; peerId: number; receive: FrameMac | null; reply: FrameMac | null };
@@ -562,6 +564,8 @@ class Outgoing {
   private backoffMs = BACKOFF_MIN_MS;
   private retry: NodeJS.Timeout | null = null;
   private pinger: NodeJS.Timeout | null = null;
+  /** Whether the current connection's listener has said, in a valid hello, that it is the peer. */
+  private helloReceived = false;
   /** The current connection's two nonces, once its hello has arrived. */
   private listenerNonce = '';
   private dialerNonce = '';
@@ -601,6 +605,7 @@ class Outgoing {
     }
     const socket = dialTo(address, this.to, this.shared.settings.tls);
     this.socket = socket;
+    this.helloReceived = false;
     socket.setNoDelay(true);
     socket.on('error', (error: NodeJS.ErrnoException) => {
       // Unreachable peers are routine (the backoff retries); a certificate that fails to verify is not.
@@ -644,6 +649,7 @@ class Outgoing {
       return false;
     }
     const { secret, replicaId } = this.shared.settings;
+    this.helloReceived = true;
     this.listenerNonce = hello['nonce'];
     const auth = secret === undefined ? { type: 'auth', replica: replicaId } : { type: 'auth', replica: replicaId, nonce, mac: dialProof(secret, this.facts(hello['nonce'], nonce)) };
     socket.write(encodeFrame(auth));
@@ -714,7 +720,12 @@ class Outgoing {
 
   /**
    * The peer just authenticated to us, so it is up: dial at once if waiting out a backoff, and
-   * drop a connection still stuck in its handshake (it may be to whatever held the port before).
+   * drop a connection whose listener has not even said hello (it may be to whatever held the
+   * port before). A connection past the hello is left to finish or to its deadline: when two
+   * replicas dial each other at once, each one's incoming link authenticates while its own
+   * outgoing one waits for `accept`, and dropping those made both redial together, again and
+   * again (links between two backups flapped every 50 ms for seconds, and a view change that
+   * needed them could not complete).
    */
   wake(): void {
     if (this.shared.closed) return;
@@ -723,7 +734,7 @@ class Outgoing {
       clearTimeout(this.retry);
       this.retry = null;
       this.dial();
-    } else if (this.socket !== null && !this.connected) {
+    } else if (this.socket !== null && !this.connected && !this.helloReceived) {
       this.socket.destroy(); // Its close schedules a redial after the shortest backoff.
     }
   }
