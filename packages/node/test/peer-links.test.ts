@@ -28,7 +28,7 @@ test('three replicas started in one tick connect to each other once and stay con
   const replicaCount = 3;
   const ports = await Promise.all(Array.from({ length: replicaCount }, () => freePort()));
   const lines: string[] = [];
-  const received: Message[][] = [[], [], []];
+  const received: unknown[][] = [[], [], []];
   // All created in the same tick, before any can be reached: every link starts as a race of two dials.
   const transports = ports.map((port, replicaId) =>
     tcpTransport({
@@ -63,5 +63,5 @@ test('three replicas started in one tick connect to each other once and stay con
   }
   const deadline = Date.now() + 2_000;
   while (received.some((messages) => messages.length < replicaCount - 1) && Date.now() < deadline) await delay(10);
-  expect(received.map((messages) => messages.map((message) => message.replica).sort())).toEqual([[1, 2], [0, 2], [0, 1]]);
+  expect(received.map((messages) => messages.map((message) => (message as Message).replica).sort())).toEqual([[1, 2], [0, 2], [0, 1]]);
 });
