@@ -14,8 +14,9 @@
 import type { DraftState, StepContext } from './context.js';
 import type { Checkpoint, LogEntry } from './messages.js';
 import { ClientTable } from './client-table.js';
-import { Log, checkSegment } from './log.js';
+import { Log } from './log.js';
 import { Opaque } from './state.js';
+import { assert } from './assert.js';
 
 export function checkpointOpNumber(s: { readonly checkpoint: Opaque<Checkpoint> | null }): number {
   return s.checkpoint?.value.opNumber ?? 0;
@@ -25,6 +26,8 @@ export function checkpointOpNumber(s: { readonly checkpoint: Opaque<Checkpoint> 
 export function maybeTakeCheckpoint(s: DraftState, ctx: StepContext, entry: LogEntry): void {
   if (entry.opNumber % ctx.config.limits.checkpointIntervalOps !== 0) return;
   const previous = checkpointOpNumber(s);
+  // The snapshot is of the application right after this op: it must be the op just executed.
+  assert(entry.opNumber === s.commitNumber && previous < entry.opNumber, () => `checkpoint at op ${entry.opNumber} after executing op ${s.commitNumber}, the previous at ${previous}`);
   const checkpoint: Checkpoint = {
     opNumber: entry.opNumber,
     viewNumber: entry.viewNumber,
@@ -38,45 +41,18 @@ export function maybeTakeCheckpoint(s: DraftState, ctx: StepContext, entry: LogE
     s.log = s.log.releaseThrough(previous);
     ctx.emit({ kind: 'log-release', opNumber: previous });
   }
+  // Never past the previous checkpoint, so every entry after this one is still held: messages
+  // that carry the log send the checkpoint and those entries (logSuffix).
+  assert(s.log.baseOpNumber <= previous, 'the log is released up to the previous checkpoint at most');
   ctx.telemetry(s, 'vsr.checkpoint.taken', { op: entry.opNumber, released: previous });
 }
 
 /** What log-carrying messages send: the checkpoint and the entries after it. */
 export function logSuffix(s: DraftState): { checkpoint: Checkpoint | null; entries: LogEntry[] } {
   const base = checkpointOpNumber(s);
+  // The log still holds every entry after the checkpoint (it is released only up to a checkpoint).
+  assert(s.log.baseOpNumber <= base, () => `the log starts after op ${s.log.baseOpNumber}, past the checkpoint at op ${base}`);
   return { checkpoint: s.checkpoint?.value ?? null, entries: s.log.between(base, s.log.lastOpNumber) };
-}
-
-/** Checks a checkpoint and the entries said to follow it. Returns a reason or null. */
-export function checkSuffix(
-  checkpoint: { readonly opNumber: number; readonly viewNumber: number } | null,
-  entries: readonly LogEntry[],
-  viewNumberMax: number,
-): string | null {
-  if (checkpoint !== null && checkpoint.viewNumber > viewNumberMax) {
-    return `checkpoint at op ${checkpoint.opNumber} is from view ${checkpoint.viewNumber}, after view ${viewNumberMax}`;
-  }
-  return checkSegment(entries, checkpoint?.opNumber ?? 0, viewNumberMax);
-}
-
-/**
- * Checks what a DoViewChange, StartView or RecoveryResponse says of a log:
- * its op and commit numbers agree with the checkpoint and the entries after
- * it, and those form a well-formed log. Returns a reason naming `what`, or null.
- */
-export function checkLogClaim(
-  what: string,
-  claim: { opNumber: number; commitNumber: number; checkpoint: { readonly opNumber: number; readonly viewNumber: number } | null; log: readonly LogEntry[] },
-  viewNumberMax: number,
-): string | null {
-  const base = claim.checkpoint?.opNumber ?? 0;
-  if (claim.opNumber !== base + claim.log.length) {
-    return `${what} claims op ${claim.opNumber} but carries ${claim.log.length} entries after op ${base}`;
-  }
-  if (claim.commitNumber > claim.opNumber) return `${what} claims commit ${claim.commitNumber} beyond its op ${claim.opNumber}`;
-  if (claim.commitNumber < base) return `${what} claims commit ${claim.commitNumber} before its checkpoint at op ${base}`;
-  const segment = checkSuffix(claim.checkpoint, claim.log, viewNumberMax);
-  return segment === null ? null : `${what} log is malformed: ${segment}`;
 }
 
 /**
@@ -86,6 +62,8 @@ export function checkLogClaim(
  * The log is the caller's business.
  */
 export function adoptCheckpoint(s: DraftState, ctx: StepContext, checkpoint: Checkpoint): string | null {
+  // Replacing executed state with an older one would execute its ops a second time.
+  assert(checkpoint.opNumber >= s.commitNumber, () => `adopting checkpoint ${checkpoint.opNumber} after executing op ${s.commitNumber}`);
   let app: unknown;
   try {
     app = ctx.machine.restore(checkpoint.snapshot);
@@ -98,6 +76,7 @@ export function adoptCheckpoint(s: DraftState, ctx: StepContext, checkpoint: Che
   s.commitNumber = checkpoint.opNumber;
   if (checkpoint.opNumber > s.commitNumberMax) s.commitNumberMax = checkpoint.opNumber;
   s.timestampMs = Math.max(s.timestampMs, checkpoint.timestampMs);
+  assert(s.commitNumber <= s.commitNumberMax, 'a checkpoint covers committed ops only');
   return null;
 }
 
@@ -109,6 +88,8 @@ export function adoptCheckpoint(s: DraftState, ctx: StepContext, checkpoint: Che
 export function installCheckpoint(s: DraftState, ctx: StepContext, checkpoint: Checkpoint): string | null {
   const opNumber = checkpoint.opNumber;
   const lastOpNumber = s.log.lastOpNumber;
+  // Callers install only a checkpoint ahead of what this replica executed (else it has nothing to add).
+  assert(opNumber > s.commitNumber, () => `installing checkpoint ${opNumber} at commit ${s.commitNumber}`);
   const failure = adoptCheckpoint(s, ctx, checkpoint);
   if (failure !== null) return `checkpoint at op ${opNumber} could not be restored: ${failure}`;
   ctx.emit({ kind: 'persist-checkpoint', checkpoint });
@@ -116,6 +97,7 @@ export function installCheckpoint(s: DraftState, ctx: StepContext, checkpoint: C
   ctx.emit({ kind: 'log-release', opNumber });
   s.log = Log.fromEntries([], opNumber);
   s.repairOpNumber = null;
+  assert(s.commitNumber === opNumber && s.log.lastOpNumber === opNumber, 'after installing a checkpoint the log starts, empty, at its op');
   ctx.telemetry(s, 'vsr.checkpoint.installed', { op: opNumber });
   return null;
 }

@@ -11,6 +11,7 @@
 import { Map as ImmutableMap, OrderedMap } from 'immutable';
 import type { ClientRequest } from './messages.js';
 import type { ClientSession } from './state.js';
+import { assert } from './assert.js';
 
 /** A persistent ordered map (immutable.js), wrapped in a class so the reducer treats it as a value. */
 export class ClientTable {
@@ -28,9 +29,14 @@ export class ClientTable {
     return this.sessions.get(clientId);
   }
 
+  /** How many sessions the table holds. */
+  get size(): number {
+    return this.sessions.size;
+  }
+
   /** Oldest first: the order eviction follows. */
   entries(): Array<[string, ClientSession]> {
-    return this.sessions.entrySeq().toArray() as Array<[string, ClientSession]>;
+    return this.sessions.entrySeq().toArray();
   }
 
   /**
@@ -39,7 +45,11 @@ export class ClientTable {
    * executed least recently.
    */
   record(clientId: string, session: ClientSession, clientTableMax: number): { table: ClientTable; evicted: string | null } {
-    if (this.sessions.has(clientId)) {
+    assert(clientTableMax >= 1, 'the client table holds at least one session');
+    const existing = this.sessions.get(clientId);
+    if (existing !== undefined) {
+      // A client's requests run in order: the session only moves forward (design rule 10 of docs/protocol.md).
+      assert(session.requestNumber > existing.requestNumber, 'a session records a newer request than the one it holds');
       // Delete then set moves the session to the end: most recently used.
       return { table: new ClientTable(this.sessions.delete(clientId).set(clientId, session)), evicted: null };
     }
@@ -49,7 +59,11 @@ export class ClientTable {
       evicted = next.keySeq().first() ?? null;
       if (evicted !== null) next = next.delete(evicted);
     }
-    return { table: new ClientTable(next.set(clientId, session)), evicted };
+    const table = new ClientTable(next.set(clientId, session));
+    // Bounded: recording never grows a table at its bound. (A table restored from a peer
+    // configured with a larger bound can start above ours; it then stays the same size.)
+    assert(table.size <= Math.max(clientTableMax, this.size), 'the client table stays within clientTableMax');
+    return { table, evicted };
   }
 
   toJSON(): Array<[string, ClientSession]> {
@@ -81,7 +95,7 @@ export class InFlightRequests {
   }
 
   toJSON(): Array<[string, number]> {
-    return this.requests.entrySeq().toArray().sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)) as Array<[string, number]>;
+    return this.requests.entrySeq().toArray().sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
   }
 }
 

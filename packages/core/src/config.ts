@@ -4,7 +4,9 @@
  */
 import * as t from 'io-ts';
 import { isLeft } from 'fp-ts/lib/Either.js';
+import { freeze } from 'immer';
 import { NonNegativeInteger, PositiveInteger, formatErrors } from './codec.js';
+import { assert } from './assert.js';
 
 export const REPLICA_COUNT_MAX = 15;
 
@@ -107,6 +109,55 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   checkpointIntervalOps: 1024,
 });
 
+/**
+ * View changes that fail in a row double their timers (view-change.ts), at most this many
+ * times: ×16. Without a cap a long outage would stretch them without bound.
+ */
+export const VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX = 4;
+const VIEW_CHANGE_BACKOFF_SCALE_MAX = 2 ** VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX;
+
+/**
+ * What the code relies on between timeouts and between limits, as `config.field: ...` problems
+ * (none when all hold). The defaults are checked against it when this module loads, and every
+ * configuration by validateConfig.
+ */
+export function relationshipProblems(timeouts: Timeouts, limits: Limits): string[] {
+  const problems: string[] = [];
+  // An idle primary's heartbeat must reach backups before they give up on it, or every idle
+  // moment deposes the primary.
+  if (timeouts.heartbeatMs >= timeouts.primaryTimeoutMs) {
+    problems.push(`config.timeouts.heartbeatMs: must be below primaryTimeoutMs (${timeouts.primaryTimeoutMs}), got ${timeouts.heartbeatMs}`);
+  }
+  // A view change must resend its messages at least once before it abandons the view (design
+  // rule 4 of docs/protocol.md: nothing relies on one message arriving).
+  if (timeouts.viewChangeRetryMs >= timeouts.viewChangeTimeoutMs) {
+    problems.push(
+      `config.timeouts.viewChangeRetryMs: must be below viewChangeTimeoutMs (${timeouts.viewChangeTimeoutMs}), got ${timeouts.viewChangeRetryMs}`,
+    );
+  }
+  // Backed off, the view change's timers are still whole milliseconds a set-timer effect can carry.
+  const backedOffMsMax = Math.floor(Number.MAX_SAFE_INTEGER / VIEW_CHANGE_BACKOFF_SCALE_MAX);
+  if (timeouts.viewChangeTimeoutMs > backedOffMsMax) {
+    problems.push(
+      `config.timeouts.viewChangeTimeoutMs: must be at most ${backedOffMsMax}, so that its backoff (×${VIEW_CHANGE_BACKOFF_SCALE_MAX}) stays a safe integer, got ${timeouts.viewChangeTimeoutMs}`,
+    );
+  }
+  // The primary takes a whole batch off the queue at once; a queue shorter than a batch could
+  // never fill one.
+  if (limits.requestQueueMax < limits.batchMax) {
+    problems.push(`config.limits.requestQueueMax: must be at least batchMax (${limits.batchMax}), got ${limits.requestQueueMax}`);
+  }
+  // A request of the largest size allowed must fit in an empty queue, or it is refused as busy forever.
+  if (limits.requestQueueBytesMax < limits.requestBytesMax) {
+    problems.push(
+      `config.limits.requestQueueBytesMax: must be at least requestBytesMax (${limits.requestBytesMax}), got ${limits.requestQueueBytesMax}`,
+    );
+  }
+  return problems;
+}
+
+assert(relationshipProblems(DEFAULT_TIMEOUTS, DEFAULT_LIMITS).length === 0, () => `the defaults break ${relationshipProblems(DEFAULT_TIMEOUTS, DEFAULT_LIMITS).join('; ')}`);
+
 export class ConfigError extends Error {
   constructor(message: string) {
     super(message);
@@ -153,29 +204,9 @@ export function validateConfig(input: unknown): ConfigResult {
       `config.replicaId: must be below config.replicaCount (${config.replicaCount}), got ${config.replicaId}`,
     );
   }
-  const { timeouts, limits } = config;
-  if (timeouts.heartbeatMs >= timeouts.primaryTimeoutMs) {
-    problems.push(
-      `config.timeouts.heartbeatMs: must be below primaryTimeoutMs (${timeouts.primaryTimeoutMs}), got ${timeouts.heartbeatMs}`,
-    );
-  }
-  if (timeouts.viewChangeRetryMs >= timeouts.viewChangeTimeoutMs) {
-    problems.push(
-      `config.timeouts.viewChangeRetryMs: must be below viewChangeTimeoutMs (${timeouts.viewChangeTimeoutMs}), got ${timeouts.viewChangeRetryMs}`,
-    );
-  }
-  if (limits.requestQueueMax < limits.batchMax) {
-    problems.push(
-      `config.limits.requestQueueMax: must be at least batchMax (${limits.batchMax}), got ${limits.requestQueueMax}`,
-    );
-  }
-  if (limits.requestQueueBytesMax < limits.requestBytesMax) {
-    problems.push(
-      `config.limits.requestQueueBytesMax: must be at least requestBytesMax (${limits.requestBytesMax}), got ${limits.requestQueueBytesMax}`,
-    );
-  }
+  problems.push(...relationshipProblems(config.timeouts, config.limits));
   if (problems.length > 0) return { ok: false, error: problems.join('; ') };
-  return { ok: true, config: deepFreeze(config) };
+  return { ok: true, config: freeze(config, true) };
 }
 
 /** Like validateConfig, but throws a ConfigError: for constructors. */
@@ -191,7 +222,7 @@ function fieldsOf(codec: t.Mixed): Readonly<Record<string, t.Mixed>> | null {
   if (codec instanceof t.ExactType || codec instanceof t.ReadonlyType) return fieldsOf(codec.type as t.Mixed);
   if (codec instanceof t.IntersectionType) {
     const members = (codec.types as t.Mixed[]).map(fieldsOf);
-    return members.some((fields) => fields === null) ? null : Object.assign({}, ...members);
+    return members.some((fields) => fields === null) ? null : (Object.assign({}, ...members) as Record<string, t.Mixed>);
   }
   return null;
 }
@@ -234,11 +265,4 @@ function stripUndefined<T extends object>(value: T | undefined): Partial<T> {
     if (field !== undefined) (out as Record<string, unknown>)[key] = field;
   }
   return out;
-}
-
-function deepFreeze<T extends object>(value: T): T {
-  for (const field of Object.values(value)) {
-    if (field !== null && typeof field === 'object') deepFreeze(field as object);
-  }
-  return Object.freeze(value);
 }

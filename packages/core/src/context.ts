@@ -9,6 +9,7 @@ import type { ReplicaConfig } from './config.js';
 import type { Effect, TelemetryData, TelemetryName, TimerName } from './effects.js';
 import type { Message, Reply } from './messages.js';
 import { primaryOf } from './quorum.js';
+import { assert } from './assert.js';
 import type { ClientTable, InFlightRequests } from './client-table.js';
 import type { Log } from './log.js';
 import type { RequestQueue } from './request-queue.js';
@@ -74,11 +75,12 @@ export class StepContext {
 
   /** Builds a message from this replica in its current view. */
   message(s: DraftState, body: MessageBody): Message {
-    return Object.assign({ cluster: this.config.cluster, replica: this.config.replicaId, viewNumber: s.viewNumber }, body) as Message;
+    return { cluster: this.config.cluster, replica: this.config.replicaId, viewNumber: s.viewNumber, ...body };
   }
 
   send(s: DraftState, to: number, body: MessageBody): void {
-    if (to === this.config.replicaId) throw new Error('invariant: a replica never sends to itself');
+    // A replica's own vote or acknowledgement is recorded directly; a message to itself would count it twice.
+    assert(to !== this.config.replicaId && to < this.config.replicaCount, 'a replica sends only to another replica of the configuration');
     this.effects.push({ kind: 'send', to, message: this.message(s, body) });
   }
 

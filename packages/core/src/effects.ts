@@ -4,9 +4,10 @@
  *
  * The effect contract (docs/architecture.md): the effects of one step are
  * carried out in order; a send or reply never leaves the process before every
- * storage write (log-append, log-truncate, persist-header) that precedes it,
- * in this step or an earlier one, is durable; setting a timer replaces the
- * timer of the same name.
+ * storage write (log-append, log-truncate, log-release, persist-header) that
+ * precedes it, in this step or an earlier one, is durable (a persist-checkpoint
+ * may become durable in the background, but no release overtakes it); setting
+ * a timer replaces the timer of the same name.
  */
 import * as t from 'io-ts';
 import { NonNegativeInteger } from './codec.js';

@@ -11,25 +11,31 @@ import type { ClientRequest, LogEntry } from './messages.js';
 import { decodeWith } from './codec.js';
 import { classifyRequest } from './client-table.js';
 import { maybeTakeCheckpoint } from './checkpoint.js';
+import { assert, defined } from './assert.js';
 
 /** Executes every op that is both known committed and held, up to `commitNumberMax`. */
 export function executeCommitted(s: DraftState, ctx: StepContext): void {
+  // Only committed ops ever run (an Elixir defect set the commit number before applying).
+  assert(s.commitNumber <= s.commitNumberMax, 'the ops executed are known committed');
   const target = Math.min(s.commitNumberMax, s.log.lastOpNumber);
   if (s.commitNumber >= target) return;
   const from = s.commitNumber;
   const isPrimary = s.primary !== null;
   while (s.commitNumber < target) {
     const opNumber = s.commitNumber + 1;
-    const entry = s.log.entryAt(opNumber);
-    if (entry === undefined) throw new Error(`invariant: op ${opNumber} is committed but not in the log`);
+    const entry = defined(s.log.entryAt(opNumber), "a committed op up to the log's last op, in the log");
     executeEntry(s, ctx, entry, isPrimary);
     s.commitNumber = opNumber;
     maybeTakeCheckpoint(s, ctx, entry);
   }
+  // Design rule 6 of docs/protocol.md: as far as committed and held, never past what the log holds.
+  assert(s.commitNumber === target, 'execution stops exactly at min(commitNumberMax, lastOpNumber)');
   ctx.telemetry(s, 'vsr.commit.advance', { from, to: s.commitNumber });
 }
 
 function executeEntry(s: DraftState, ctx: StepContext, entry: LogEntry, isPrimary: boolean): void {
+  // In op order, each once: the client table's verdicts depend on every earlier op having run.
+  assert(entry.opNumber === s.commitNumber + 1, 'ops execute in order, each exactly once');
   let executed = 0;
   for (const request of entry.requests) {
     const verdict = classifyRequest(s.clientTable, request);

@@ -76,9 +76,9 @@ export function measureJson(value: unknown, bytesMax: number, depthMax: number =
         bytes += size;
       } else {
         if (depth >= depthMax) return { ok: false, reason: `is nested more than ${depthMax} levels deep` };
-        const children = Array.isArray(item) ? (item as unknown[]) : Object.values(item as object);
+        const children = Array.isArray(item) ? (item as unknown[]) : Object.values(item);
         bytes += 2 + Math.max(0, children.length - 1); // Brackets and commas.
-        if (!Array.isArray(item)) for (const key of Object.keys(item as object)) bytes += stringBytes(key) + 1;
+        if (!Array.isArray(item)) for (const key of Object.keys(item)) bytes += stringBytes(key) + 1;
         for (const child of children) stack.push({ value: child, depth: depth + 1 });
       }
       if (bytes > bytesMax) return { ok: false, reason: `is over ${bytesMax} bytes as JSON` };

@@ -7,7 +7,7 @@
  */
 import { List } from 'immutable';
 import type { LogEntry } from './messages.js';
-import { defined } from './assert.js';
+import { InvariantError, assert, defined } from './assert.js';
 
 export class Log {
   static readonly EMPTY = new Log(0, List<LogEntry>());
@@ -41,8 +41,9 @@ export class Log {
   }
 
   append(entry: LogEntry): Log {
+    // Callers check untrusted entries first (checkSegment): a gap here is a bug in the core.
     if (entry.opNumber !== this.lastOpNumber + 1) {
-      throw new Error(`invariant: append of op ${entry.opNumber} to a log ending at op ${this.lastOpNumber}`);
+      throw new InvariantError(`append of op ${entry.opNumber} to a log ending at op ${this.lastOpNumber}`);
     }
     return new Log(this.baseOpNumber, this.entries.push(entry));
   }
@@ -50,7 +51,8 @@ export class Log {
   /** Keeps ops up to `opNumber` (never below the base: released ops are gone already). */
   truncateAfter(opNumber: number): Log {
     if (opNumber >= this.lastOpNumber) return this;
-    if (opNumber < this.baseOpNumber) throw new Error(`invariant: truncating to op ${opNumber}, below the log's base ${this.baseOpNumber}`);
+    // Released ops are covered by a checkpoint, so executed: nothing below the base is ever undone.
+    assert(opNumber >= this.baseOpNumber, () => `truncating to op ${opNumber}, below the log's base ${this.baseOpNumber}`);
     return new Log(this.baseOpNumber, this.entries.setSize(opNumber - this.baseOpNumber));
   }
 

@@ -54,7 +54,7 @@ const logEntryArray = t.array(LogEntry);
 export const LogEntries = new t.Type<LogEntry[], LogEntry[], unknown>(
   'Array<LogEntry>',
   (u): u is LogEntry[] => Array.isArray(u) && u.every(isLogEntry),
-  (u, c) => (Array.isArray(u) && u.every(isLogEntry) ? t.success(u as LogEntry[]) : logEntryArray.validate(u, c)),
+  (u, c) => (Array.isArray(u) && u.every(isLogEntry) ? t.success(u) : logEntryArray.validate(u, c)),
   t.identity,
 );
 

@@ -7,12 +7,15 @@
 import { ClientId, decodeWith } from './codec.js';
 import { ClientRequest, type Commit, type Prepare, type PrepareOk } from './messages.js';
 import type { DraftPrimary, DraftState, StepContext } from './context.js';
-import { measureJson } from './json-bounds.js';
+import { JSON_DEPTH_MAX, measureJson } from './json-bounds.js';
 import { classifyRequest } from './client-table.js';
 import { addVote, hasQuorum, primaryOf } from './quorum.js';
 import { executeCommitted } from './execute.js';
 import { checkSegment } from './log.js';
-import { requestRepair } from './state-transfer.js';
+import { learnCommit, requestRepair } from './state-transfer.js';
+import { sendPrepareOk } from './acknowledge.js';
+import { checkPrepare, reachesPrimaryWithinLog } from './message-checks.js';
+import { describeInput } from './describe-input.js';
 import { assert, defined } from './assert.js';
 
 // ---------------------------------------------------------------------------
@@ -22,6 +25,18 @@ import { assert, defined } from './assert.js';
 export const OPERATION_DEPTH_MAX = 32;
 /** The levels a request adds around its operation ({clientId, requestNumber, operation}). */
 const REQUEST_ENVELOPE_DEPTH = 1;
+/**
+ * The levels the deepest message adds around a request it carries: a RecoveryResponse, its
+ * primaryState, its log, an entry, the entry's requests.
+ */
+const MESSAGE_ENVELOPE_DEPTH = 5;
+// An operation the primary accepts must travel in every message that carries the log, within
+// the depth interpreters allow a frame before they parse it; else the op it enters could never
+// reach a backup.
+assert(
+  OPERATION_DEPTH_MAX + REQUEST_ENVELOPE_DEPTH + MESSAGE_ENVELOPE_DEPTH <= JSON_DEPTH_MAX,
+  'an accepted operation fits in every message, within JSON_DEPTH_MAX',
+);
 
 export function onClientRequest(s: DraftState, ctx: StepContext, raw: unknown, receivedAtMs: number): void {
   const decoded = decodeWith(ClientRequest, raw, 'request');
@@ -126,6 +141,8 @@ function queueRequest(s: DraftState, ctx: StepContext, primary: DraftPrimary, re
   }
   primary.queue = primary.queue.push({ request, receivedAtMs, bytes });
   primary.inFlight = primary.inFlight.add(request.clientId, request.requestNumber);
+  // Checked just above: the queue is bounded in requests and in bytes, whatever the clients send.
+  assert(primary.queue.size <= requestQueueMax && primary.queue.bytes <= requestQueueBytesMax, 'the request queue stays within its bounds');
   flushAndCommit(s, ctx);
 }
 
@@ -156,9 +173,12 @@ function prepareQueued(s: DraftState, ctx: StepContext): boolean {
   if (primary === null) return false;
   const { pipelineMax, batchMax } = ctx.config.limits;
   const pipelineWasEmpty = primary.pipeline.length === 0;
+  // The pipeline holds the log's tail after what is executed: a new op extends both.
+  assert((primary.pipeline.at(-1)?.opNumber ?? s.commitNumber) === s.log.lastOpNumber, 'the pipeline ends at the last op of the log');
   let prepared = false;
   while (primary.pipeline.length < pipelineMax && primary.queue.size > 0) {
     const [batch, rest] = primary.queue.take(batchMax);
+    assert(batch.length > 0 && batch.length <= batchMax, 'an op carries between one and batchMax requests');
     primary.queue = rest;
     let timestampMs = s.timestampMs;
     for (const queued of batch) timestampMs = Math.max(timestampMs, queued.receivedAtMs);
@@ -177,6 +197,9 @@ function prepareQueued(s: DraftState, ctx: StepContext): boolean {
     ctx.telemetry(s, 'vsr.prepare.sent', { requests: entry.requests.length });
     prepared = true;
   }
+  // A view change may hand the new primary more than pipelineMax uncommitted ops (replicas that
+  // restarted lost their commit numbers), but preparing never goes past the bound.
+  assert(!prepared || primary.pipeline.length <= pipelineMax, 'preparing keeps the pipeline within pipelineMax');
   if (pipelineWasEmpty && primary.pipeline.length > 0) ctx.setTimer('prepare-retry');
   return prepared;
 }
@@ -195,6 +218,8 @@ function commitReady(s: DraftState, ctx: StepContext): boolean {
   }
   if (committed) {
     executeCommitted(s, ctx);
+    // The primary holds every op it commits, so it executes all of them at once.
+    assert(s.commitNumber === s.commitNumberMax, 'the primary executes every op it commits');
     // The retry measures time without progress: under steady load the pipeline never empties,
     // and a timer armed only when it was empty would resend ops acknowledged a moment later.
     if (primary.pipeline.length === 0) ctx.cancelTimer('prepare-retry');
@@ -204,8 +229,12 @@ function commitReady(s: DraftState, ctx: StepContext): boolean {
 }
 
 export function onPrepareOk(s: DraftState, ctx: StepContext, m: PrepareOk): void {
+  // Ignorable: another view, another status, a replica that is not the primary, an op it lacks.
   if (!reachesPrimaryWithinLog(s, ctx, m)) return;
+  // What must then hold: this is the view's primary, and the acknowledgement is a backup's.
   const primary = defined(s.primary, 'the primary state of a replica that takes PrepareOk');
+  assert(s.status === 'normal' && m.viewNumber === s.viewNumber && ctx.isPrimaryOf(s.viewNumber), 'PrepareOk reaches the primary of its view');
+  assert(m.replica !== ctx.self && m.opNumber <= s.log.lastOpNumber, 'PrepareOk comes from a backup, for an op the primary holds');
   ctx.telemetry(s, 'vsr.prepare_ok.received', { from: m.replica, op: m.opNumber });
   // Acknowledgements are cumulative: the backup holds every op up to m.opNumber.
   for (const op of primary.pipeline) {
@@ -215,30 +244,10 @@ export function onPrepareOk(s: DraftState, ctx: StepContext, m: PrepareOk): void
   flushAndCommit(s, ctx);
 }
 
-/**
- * For messages a backup sends the primary of its view about an op the primary
- * must hold (PrepareOk, GetState): false, after rejecting what is malformed,
- * unless this replica is that primary, in that view, and holds the op.
- */
-export function reachesPrimaryWithinLog(
-  s: DraftState,
-  ctx: StepContext,
-  m: { type: string; replica: number; viewNumber: number; opNumber: number },
-): boolean {
-  if (m.viewNumber !== s.viewNumber || s.status !== 'normal') return false; // Another view: stale or premature.
-  if (s.primary === null) {
-    ctx.reject(s, `${m.type} for view ${m.viewNumber} sent to a replica that is not its primary`, describeInput(m));
-    return false;
-  }
-  if (m.opNumber > s.log.lastOpNumber) {
-    ctx.reject(s, `${m.type} names op ${m.opNumber}, beyond the primary's op ${s.log.lastOpNumber}`, describeInput(m));
-    return false;
-  }
-  return true;
-}
-
 export function onHeartbeatTimeout(s: DraftState, ctx: StepContext): void {
   if (s.status !== 'normal' || s.primary === null) return;
+  // Commit tells backups to execute up to it: only ops the primary holds and has executed.
+  assert(s.commitNumber <= s.log.lastOpNumber && s.commitNumber <= s.commitNumberMax, 'the primary has executed the ops it announces');
   ctx.broadcast(s, { type: 'commit', commitNumber: s.commitNumber });
   ctx.telemetry(s, 'vsr.heartbeat.sent');
   ctx.setTimer('heartbeat');
@@ -256,8 +265,7 @@ export function onPrepareRetryTimeout(s: DraftState, ctx: StepContext): void {
     if (backup === ctx.self) continue;
     for (const op of s.primary.pipeline) {
       if (op.acks.includes(backup)) continue;
-      const entry = s.log.entryAt(op.opNumber);
-      if (entry === undefined) throw new Error(`invariant: pipeline op ${op.opNumber} is not in the log`);
+      const entry = defined(s.log.entryAt(op.opNumber), () => `pipeline op ${op.opNumber} in the log`);
       ctx.send(s, backup, { type: 'prepare', opNumber: op.opNumber, commitNumber: s.commitNumber, entry });
       resent++;
     }
@@ -280,6 +288,8 @@ export function onPrepare(s: DraftState, ctx: StepContext, m: Prepare): void {
     ctx.reject(s, reason, describeInput(m));
     return;
   }
+  // A backup in normal status, in the Prepare's view (routeFromPrimary routed it here).
+  assert(s.status === 'normal' && s.primary === null && m.viewNumber === s.viewNumber, 'a Prepare reaches a backup of its view');
   ctx.setTimer('primary-timeout');
   ctx.telemetry(s, 'vsr.prepare.received', { op: m.opNumber });
   const lastOp = s.log.lastOpNumber;
@@ -301,44 +311,14 @@ export function onPrepare(s: DraftState, ctx: StepContext, m: Prepare): void {
   }
   learnCommit(s, ctx, m.commitNumber);
   if (m.opNumber > s.log.lastOpNumber) requestRepair(s, ctx);
-}
-
-function checkPrepare(m: Prepare): string | null {
-  if (m.entry.opNumber !== m.opNumber) return `Prepare for op ${m.opNumber} carries entry ${m.entry.opNumber}`;
-  // An op inherited from an earlier view keeps its view; none can come from a later one.
-  if (m.entry.viewNumber > m.viewNumber) {
-    return `Prepare in view ${m.viewNumber} carries an entry of view ${m.entry.viewNumber}`;
-  }
-  if (m.commitNumber >= m.opNumber) return `Prepare for op ${m.opNumber} claims commit ${m.commitNumber}`;
-  return null;
-}
-
-export function sendPrepareOk(s: DraftState, ctx: StepContext): void {
-  const primary = s.viewNumber % ctx.replicaCount;
-  ctx.send(s, primary, { type: 'prepare-ok', opNumber: s.log.lastOpNumber });
-  ctx.telemetry(s, 'vsr.prepare_ok.sent', { op: s.log.lastOpNumber });
+  // Design rule 6 of docs/protocol.md: executing never runs ahead of the ops held.
+  assert(s.commitNumber <= s.log.lastOpNumber, 'a backup executes only ops it holds');
 }
 
 /** The heartbeat: learn the commit number, keep the primary timer quiet. */
 export function onCommit(s: DraftState, ctx: StepContext, m: Commit): void {
+  assert(s.status === 'normal' && s.primary === null && m.viewNumber === s.viewNumber, 'a Commit reaches a backup of its view');
   ctx.setTimer('primary-timeout');
   ctx.telemetry(s, 'vsr.heartbeat.received', { commit: m.commitNumber });
   learnCommit(s, ctx, m.commitNumber);
-}
-
-/** Records a commit number heard from the primary and executes what the log holds. */
-export function learnCommit(s: DraftState, ctx: StepContext, commitNumber: number): void {
-  if (commitNumber > s.commitNumberMax) s.commitNumberMax = commitNumber;
-  executeCommitted(s, ctx);
-  if (s.commitNumberMax > s.log.lastOpNumber) requestRepair(s, ctx);
-}
-
-export function onPrimaryTimeout(s: DraftState, ctx: StepContext, startViewChange: (next: number) => void): void {
-  if (s.status !== 'normal' || s.primary !== null) return;
-  ctx.telemetry(s, 'vsr.primary.timeout');
-  startViewChange(s.viewNumber + 1);
-}
-
-export function describeInput(m: { type: string; replica: number; viewNumber: number }): string {
-  return `${m.type} from replica ${m.replica} in view ${m.viewNumber}`;
 }

@@ -2,10 +2,11 @@
  * Quorum arithmetic and vote sets (design rule 1 of docs/protocol.md: quorums are sets of replica
  * ids, never counters, so a duplicated message can never count twice).
  */
-import { defined } from './assert.js';
+import { assert, defined } from './assert.js';
 
 /** f: the number of replicas that may fail. */
 export function faultsTolerated(replicaCount: number): number {
+  // No assertion here: interpreters call it on counts they have not validated yet, and refuse those themselves.
   return Math.floor((replicaCount - 1) / 2);
 }
 
@@ -16,6 +17,8 @@ export function quorumSize(replicaCount: number): number {
 
 /** The primary of view v is replica v mod n. */
 export function primaryOf(viewNumber: number, replicaCount: number): number {
+  // Negative or fractional operands would give an id outside the configuration (-1 % 3 is -1).
+  assert(viewNumber >= 0 && replicaCount >= 1, 'a view number is non-negative and a configuration has a replica');
   return viewNumber % replicaCount;
 }
 
@@ -24,8 +27,11 @@ export type VoteSet = readonly number[];
 
 /** Adds a vote; adding one that is already there returns the same set. */
 export function addVote(votes: VoteSet, replicaId: number): VoteSet {
+  assert(Number.isSafeInteger(replicaId) && replicaId >= 0, 'a vote comes from a replica id');
   if (votes.includes(replicaId)) return votes;
-  return [...votes, replicaId].sort((a, b) => a - b);
+  const added = [...votes, replicaId].sort((a, b) => a - b);
+  assert(added.length === votes.length + 1, 'a new vote grows the set by one');
+  return added;
 }
 
 export function hasVote(votes: VoteSet, replicaId: number): boolean {

@@ -11,18 +11,26 @@
  */
 import type { DraftState, StepContext } from './context.js';
 import type { Recovery, RecoveryResponse } from './messages.js';
+import type { RecoveryAnswer } from './state.js';
 import { Log } from './log.js';
 import { Opaque } from './state.js';
-import { checkLogClaim, logSuffix } from './checkpoint.js';
+import { logSuffix } from './checkpoint.js';
 import { primaryOf, quorumSize } from './quorum.js';
 import { executeCommitted } from './execute.js';
-import { describeInput, sendPrepareOk } from './normal.js';
-import { installSuffix } from './view-change.js';
-import { defined } from './assert.js';
+import { sendPrepareOk } from './acknowledge.js';
+import { becomeNormal } from './become-normal.js';
+import { installSuffix } from './log-install.js';
+import { checkRecoveryResponse } from './message-checks.js';
+import { describeInput } from './describe-input.js';
+import { assert, defined } from './assert.js';
 
 export function beginRecovery(s: DraftState, ctx: StepContext, nonce: number): void {
+  // Only at boot: a replica that has spoken cannot forget its state and start over.
+  assert(s.status === 'booting' && s.recovery === null, 'recovery begins at boot');
   s.status = 'recovering';
   s.recovery = { nonce, responses: [] };
+  // A lost disk is not trusted: the replica holds nothing until a quorum hands it the cluster's state.
+  assert(s.log.lastOpNumber === 0 && s.commitNumber === 0 && s.checkpoint === null, 'a recovering replica starts from nothing');
   ctx.telemetry(s, 'vsr.status.change', { from: 'booting', to: 'recovering' });
   ctx.telemetry(s, 'vsr.recovery.start', { nonce });
   askForRecovery(s, ctx);
@@ -49,6 +57,8 @@ export function onRecoveryRetryTimeout(s: DraftState, ctx: StepContext): void {
 /** A normal replica answers with its view; the primary adds its log and commit number. */
 export function onRecovery(s: DraftState, ctx: StepContext, m: Recovery): void {
   if (s.status !== 'normal') return;
+  // Only the primary's answer carries a log, and it must be the log of the view it names.
+  assert((s.primary !== null) === ctx.isPrimaryOf(s.viewNumber), 'a normal replica has primary state exactly when it is the primary');
   let primaryState = null;
   if (s.primary !== null) {
     const { checkpoint, entries } = logSuffix(s);
@@ -58,21 +68,16 @@ export function onRecovery(s: DraftState, ctx: StepContext, m: Recovery): void {
 }
 
 export function onRecoveryResponse(s: DraftState, ctx: StepContext, m: RecoveryResponse): void {
-  const recovery = s.recovery;
-  if (s.status !== 'recovering' || recovery === null || m.nonce !== recovery.nonce) return; // Stale or not ours.
-  const { primaryState } = m;
-  if (primaryState !== null) {
-    if (m.replica !== primaryOf(m.viewNumber, ctx.replicaCount)) {
-      ctx.reject(s, `recovery-response with a log from replica ${m.replica}, not the primary of view ${m.viewNumber}`, describeInput(m));
-      return;
-    }
-    const problem = checkLogClaim('RecoveryResponse', primaryState, m.viewNumber);
-    if (problem !== null) {
-      ctx.reject(s, problem, describeInput(m));
-      return;
-    }
+  if (s.status !== 'recovering') return; // Stale: this replica is not recovering.
+  const recovery = defined(s.recovery, 'the recovery of a recovering replica');
+  if (m.nonce !== recovery.nonce) return; // An answer to an earlier recovery.
+  const problem = checkRecoveryResponse(m, ctx.replicaCount);
+  if (problem !== null) {
+    ctx.reject(s, problem, describeInput(m));
+    return;
   }
-  const answer = {
+  const { primaryState } = m;
+  const answer: RecoveryAnswer = {
     replica: m.replica,
     viewNumber: m.viewNumber,
     primaryState:
@@ -87,7 +92,9 @@ export function onRecoveryResponse(s: DraftState, ctx: StepContext, m: RecoveryR
   };
   recovery.responses = [...recovery.responses.filter((existing) => existing.replica !== m.replica), answer].sort(
     (a, b) => a.replica - b.replica,
-  ) as never;
+  );
+  // One answer per peer (the latest): a repeated answer never counts twice (design rule 1 of docs/protocol.md).
+  assert(recovery.responses.length < ctx.replicaCount, 'at most one answer from each other replica');
   ctx.telemetry(s, 'vsr.recovery.response', { from: m.replica, responses: recovery.responses.length });
   maybeFinishRecovery(s, ctx);
 }
@@ -100,23 +107,19 @@ function maybeFinishRecovery(s: DraftState, ctx: StepContext): void {
   const fromPrimary = responses.find((answer) => answer.viewNumber === latestView && answer.primaryState !== null);
   if (fromPrimary === undefined) return; // Wait for the primary of the latest view.
   const primaryState = defined(fromPrimary.primaryState, "the primary's state in the primary's answer");
+  // checkRecoveryResponse kept only the primary's log; this replica never answers itself, so it
+  // rejoins as a backup of that view.
+  assert(fromPrimary.replica === primaryOf(latestView, ctx.replicaCount) && !ctx.isPrimaryOf(latestView), 'recovery completes from the answer of the latest view\'s primary');
   // Whatever a lost disk still holds (an earlier recovery cut short by a crash) is not ours to trust.
   ctx.emit({ kind: 'log-truncate', opNumber: 0 });
   const refusal = installSuffix(s, ctx, primaryState.checkpoint?.value ?? null, primaryState.log.toArray());
   if (refusal !== null) {
     ctx.reject(s, `recovery-response ${refusal}`, `recovery-response from replica ${fromPrimary.replica}`);
-    recovery.responses = recovery.responses.filter((answer) => answer.replica !== fromPrimary.replica) as never;
+    recovery.responses = recovery.responses.filter((answer) => answer.replica !== fromPrimary.replica);
     return;
   }
   s.viewNumber = latestView;
-  s.lastNormalView = latestView;
-  s.status = 'normal';
-  s.recovery = null;
-  s.commitNumberMax = Math.max(s.commitNumberMax, primaryState.commitNumber);
-  ctx.emit({ kind: 'persist-header', header: { viewNumber: s.viewNumber, lastNormalView: s.lastNormalView } });
-  ctx.cancelTimer('recovery-retry');
-  ctx.setTimer('primary-timeout');
-  ctx.telemetry(s, 'vsr.status.change', { from: 'recovering', to: 'normal' });
+  becomeNormal(s, ctx, 'recovery', primaryState.commitNumber);
   ctx.telemetry(s, 'vsr.recovery.complete', { primary: fromPrimary.replica, responses: responses.length });
   executeCommitted(s, ctx);
   if (s.log.lastOpNumber > s.commitNumber) sendPrepareOk(s, ctx);

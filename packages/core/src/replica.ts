@@ -10,34 +10,26 @@ import { decodeWith } from './codec.js';
 import { parseConfig } from './config.js';
 import type { DraftState } from './context.js';
 import { StepContext } from './context.js';
-import { BootStorage, type Effect, type Event, TimerName } from './effects.js';
+import { type Effect, type Event, TimerName } from './effects.js';
 import { Message } from './messages.js';
-import { Log, checkSegment } from './log.js';
-import { ClientTable, InFlightRequests } from './client-table.js';
-import { RequestQueue } from './request-queue.js';
+import { Log } from './log.js';
+import { ClientTable } from './client-table.js';
 import { Opaque, type ReplicaState, type StateMachine } from './state.js';
 import { primaryOf } from './quorum.js';
-import {
-  describeInput,
-  onClientRequest,
-  onHeartbeatTimeout,
-  onPrepareOk,
-  onPrepareRetryTimeout,
-  onPrimaryTimeout,
-} from './normal.js';
+import { describeInput } from './describe-input.js';
+import { onBoot } from './boot.js';
+import { onClientRequest, onHeartbeatTimeout, onPrepareOk, onPrepareRetryTimeout } from './normal.js';
+import { routeFromPrimary } from './from-primary.js';
 import {
   onDoViewChange,
+  onPrimaryTimeout,
   onStartView,
-  routeFromPrimary,
   onStartViewChange,
   onViewChangeRetryTimeout,
   onViewChangeTimeout,
-  startViewChange,
 } from './view-change.js';
 import { onGetState, onRepairRetryTimeout } from './state-transfer.js';
-import { adoptCheckpoint } from './checkpoint.js';
-import { beginRecovery, onRecovery, onRecoveryResponse, onRecoveryRetryTimeout } from './recovery.js';
-
+import { onRecovery, onRecoveryResponse, onRecoveryRetryTimeout } from './recovery.js';
 
 /**
  * A replica before boot. `config` is validated here (a ConfigError names the
@@ -47,7 +39,7 @@ export function initialState<S, Op, R>(config: unknown, machine: StateMachine<S,
   const validated = parseConfig(config);
   const state: ReplicaState = {
       config: validated,
-      machine: new Opaque(machine as unknown as StateMachine),
+      machine: new Opaque(machine),
       status: 'booting',
       viewNumber: 0,
       lastNormalView: 0,
@@ -83,7 +75,7 @@ export function initialState<S, Op, R>(config: unknown, machine: StateMachine<S,
 export function step(state: ReplicaState, event: Event): [ReplicaState, Effect[]] {
   const ctx = new StepContext(state.config, state.machine.value);
   const draft = workingCopy(state);
-  dispatch(draft, ctx, event as unknown);
+  dispatch(draft, ctx, event);
   if (unchanged(state, draft)) return [state, ctx.effects];
   return [freeze(draft as ReplicaState, true), ctx.effects];
 }
@@ -200,7 +192,7 @@ function onTimeout(s: DraftState, ctx: StepContext, timer: TimerName): void {
     case 'prepare-retry':
       return onPrepareRetryTimeout(s, ctx);
     case 'primary-timeout':
-      return onPrimaryTimeout(s, ctx, (next) => startViewChange(s, ctx, next));
+      return onPrimaryTimeout(s, ctx);
     case 'view-change-retry':
       return onViewChangeRetryTimeout(s, ctx);
     case 'view-change-timeout':
@@ -215,8 +207,7 @@ function onTimeout(s: DraftState, ctx: StepContext, timer: TimerName): void {
 /**
  * Validates a peer's message (shape, cluster, sender) and routes it.
  * Messages that must come from the primary of their view are checked here
- * (design rule 9 of docs/protocol.md); a message from a later view's primary makes this replica
- * join that view and wait for its StartView.
+ * (design rule 9 of docs/protocol.md); from-primary.ts routes those by view.
  */
 function onMessage(s: DraftState, ctx: StepContext, raw: unknown): void {
   const type = readField(raw, 'type');
@@ -279,82 +270,4 @@ function fromPrimaryOfItsView(
   if (m.replica === primaryOf(m.viewNumber, ctx.replicaCount)) return true;
   ctx.reject(s, `${m.type} from replica ${m.replica}, which is not the primary of view ${m.viewNumber}`, describeInput(m));
   return false;
-}
-
-/**
- * The boot event hands the reducer what storage holds. A fresh replica starts
- * in view 0. A replica with storage resumes its view as a backup (it lost its
- * commit number and application state, and re-executes as commits arrive); a
- * replica that was primary, or was changing views, starts a view change,
- * because it cannot know what its old view committed.
- */
-function onBoot(s: DraftState, ctx: StepContext, rawStorage: unknown): void {
-  if (s.status !== 'booting') {
-    ctx.reject(s, 'boot: the replica has already booted', 'boot');
-    return;
-  }
-  const decoded = decodeWith(BootStorage, rawStorage, 'boot.storage');
-  if (decoded._tag === 'Left') {
-    ctx.reject(s, decoded.left, 'boot');
-    return;
-  }
-  const storage = decoded.right;
-  if (storage !== null && 'lost' in storage) {
-    beginRecovery(s, ctx, storage.nonce);
-    return;
-  }
-  if (storage === null) {
-    ctx.emit({ kind: 'persist-header', header: { viewNumber: 0, lastNormalView: 0 } });
-    becomeNormalAfterBoot(s, ctx);
-    return;
-  }
-  const { header } = storage;
-  const checkpoint = storage.checkpoint ?? null;
-  const base = checkpoint?.opNumber ?? 0;
-  // Entries at or before the checkpoint may linger (a crash between writing
-  // a checkpoint and releasing the log); the checkpoint covers them.
-  const log = storage.log.filter((entry) => entry.opNumber > base);
-  if (header.lastNormalView > header.viewNumber) {
-    ctx.reject(s, 'boot.storage.header: last normal view is after the view', 'boot');
-    return;
-  }
-  // Entries may come from views after the header's last normal view: a crash
-  // can keep a StartView's log writes but lose the header write after them.
-  // The replica then claims only the older last normal view, which is safe:
-  // its log still holds every op committed up to that view.
-  const segment = checkSegment(log, base, Number.MAX_SAFE_INTEGER);
-  if (segment !== null) {
-    ctx.reject(s, `boot.storage.log: ${segment}`, 'boot');
-    return;
-  }
-  if (checkpoint !== null) {
-    // Ops up to the checkpoint are committed and executed: the checkpoint is their result.
-    const failure = adoptCheckpoint(s, ctx, checkpoint);
-    if (failure !== null) {
-      ctx.reject(s, `boot.storage.checkpoint: could not be restored (${failure})`, 'boot');
-      return;
-    }
-  }
-  s.log = Log.fromEntries(log, base);
-  if (storage.log.length > log.length) ctx.emit({ kind: 'log-release', opNumber: base });
-  s.timestampMs = log.at(-1)?.timestampMs ?? checkpoint?.timestampMs ?? 0;
-  s.viewNumber = header.viewNumber;
-  s.lastNormalView = header.lastNormalView;
-  if (header.viewNumber > header.lastNormalView || ctx.isPrimaryOf(header.viewNumber)) {
-    startViewChange(s, ctx, header.viewNumber + (header.viewNumber > header.lastNormalView ? 0 : 1));
-    return;
-  }
-  becomeNormalAfterBoot(s, ctx);
-}
-
-function becomeNormalAfterBoot(s: DraftState, ctx: StepContext): void {
-  s.status = 'normal';
-  ctx.telemetry(s, 'vsr.status.change', { from: 'booting', to: 'normal' });
-  if (ctx.isPrimaryOf(s.viewNumber)) {
-    s.primary = { pipeline: [], queue: RequestQueue.EMPTY, inFlight: InFlightRequests.EMPTY };
-    ctx.telemetry(s, 'vsr.leadership.start');
-    ctx.setTimer('heartbeat');
-  } else {
-    ctx.setTimer('primary-timeout');
-  }
 }

@@ -2,6 +2,11 @@
  * The replica's state: plain data, apart from three persistent collections
  * (the log, the client table, the primary's in-flight index) that share
  * structure between versions so a step never copies them whole.
+ *
+ * Each field's comment says what always holds of it after a step, as etcd raft's
+ * tracker/progress.go does. `checkReplicaInvariants` (invariants.ts) checks those a state shows
+ * on its own at O(pipeline + votes) cost, and names the one that breaks; a bound that an
+ * operation keeps (the client table's, the pipeline's when preparing) is asserted where it runs.
  */
 import type * as t from 'io-ts';
 import type { ClientTable, InFlightRequests } from './client-table.js';
@@ -58,13 +63,29 @@ export interface ClientSession {
 
 export interface PipelineOp {
   readonly opNumber: number;
-  /** Replicas known to hold the op durably in this view (the primary's own vote included). */
+  /**
+   * Replicas known to hold the op durably in this view (the primary's own vote included).
+   * A vote set. Acknowledgements are cumulative, so an op's acks include every later op's: they
+   * never grow along the pipeline.
+   */
   readonly acks: VoteSet;
 }
 
-/** Present only while this replica is the primary of its view, in normal status. */
+/**
+ * Present only while this replica is the primary of its view, in normal status. The primary has
+ * executed every op it committed: commitNumber === commitNumberMax.
+ */
 export interface PrimaryState {
+  /**
+   * The ops after commitNumber, in order, exactly up to log.lastOpNumber. The oldest lacks a
+   * quorum (one that has one is committed at once). Preparing keeps it within pipelineMax; a view
+   * change may hand the new primary more (replicas that restarted lost their commit numbers).
+   */
   readonly pipeline: readonly PipelineOp[];
+  /**
+   * Requests waiting for room in the pipeline: within requestQueueMax requests and
+   * requestQueueBytesMax bytes, and non-empty only while the pipeline holds pipelineMax ops.
+   */
   readonly queue: RequestQueue;
   /** clientId → requestNumber of every request queued or in the pipeline. */
   readonly inFlight: InFlightRequests;
@@ -82,14 +103,20 @@ export interface DoViewChangeVote {
 
 /** Present only while status is view-change. */
 export interface ViewChangeState {
+  /** A vote set, with this replica's own vote from the start. */
   readonly startViewChangeVotes: VoteSet;
+  /** Only once startViewChangeVotes holds a quorum (f + 1). */
   readonly doViewChangeSent: boolean;
-  /** DoViewChange messages received by the would-be primary, one per replica, sorted by replica. */
+  /**
+   * DoViewChange messages received by the would-be primary, one per replica, sorted by replica;
+   * empty at any other replica. Each vote's lastNormalView is before the view. The primary's own
+   * vote is among them from the moment it has a StartViewChange quorum (doViewChangeSent).
+   */
   readonly doViewChanges: readonly DoViewChangeVote[];
   /**
-   * By replica: the op of its durable checkpoint, as it reported in this view
-   * change (StartViewChange or DoViewChange), or null. A log sent to a replica
-   * whose checkpoint is at least the sender's may leave the snapshot out.
+   * By replica (one entry each): the op of its durable checkpoint, as it reported in this view
+   * change (StartViewChange or DoViewChange), or null; this replica's own is its checkpoint's op.
+   * A log sent to a replica whose checkpoint is at least the sender's may leave the snapshot out.
    */
   readonly checkpointOpNumbers: readonly (number | null)[];
   /**
@@ -102,7 +129,7 @@ export interface ViewChangeState {
 /** Present only while status is recovering. */
 export interface RecoveryState {
   readonly nonce: number;
-  /** One answer per replica (the latest), sorted by replica. */
+  /** One answer per other replica (the latest), sorted by replica; never this replica's own. */
   readonly responses: readonly RecoveryAnswer[];
 }
 
@@ -123,25 +150,58 @@ export type Status = 'booting' | 'normal' | 'view-change' | 'recovering';
 export interface ReplicaState {
   readonly config: ReplicaConfig;
   readonly machine: Opaque<StateMachine>;
+  /**
+   * Decides which of primary, viewChange and recovery exist (see each). While booting or
+   * recovering the replica holds nothing of its own: view 0, an empty log, nothing executed, no
+   * checkpoint (a lost disk is not trusted).
+   */
   readonly status: Status;
+  /** A safe integer; views only count up. */
   readonly viewNumber: number;
+  /**
+   * lastNormalView <= viewNumber: equal in normal status, below it in view-change status. It
+   * changes only when the replica enters normal status (become-normal.ts).
+   */
   readonly lastNormalView: number;
-  /** Entries after the checkpoint (the log's base is the checkpoint's op number, or 0). */
+  /**
+   * Entries after log.baseOpNumber, which is the checkpoint's op, the previous checkpoint's, or
+   * 0 (so log.baseOpNumber <= checkpoint op): every entry after the checkpoint is held. The last
+   * entry has op log.lastOpNumber.
+   */
   readonly log: Log;
-  /** The latest checkpoint, or null before the first. Boxed: its snapshot may be large. */
+  /**
+   * The latest checkpoint, or null before the first; its op is at most commitNumber. Boxed: its
+   * snapshot may be large.
+   */
   readonly checkpoint: Opaque<Checkpoint> | null;
-  /** Ops executed; every one of them is known committed. */
+  /**
+   * Ops executed; every one of them is known committed and held or covered by the checkpoint:
+   * commitNumber === min(commitNumberMax, log.lastOpNumber) after every step (design rules 5
+   * and 6 of docs/protocol.md).
+   */
   readonly commitNumber: number;
-  /** The highest commit number heard of; can run ahead of the log while a backup repairs. */
+  /**
+   * The highest commit number heard of: commitNumber <= commitNumberMax. It can run ahead of
+   * the log while a backup repairs; at the primary it equals commitNumber.
+   */
   readonly commitNumberMax: number;
   readonly app: Opaque<unknown>;
-  /** Insertion order is recency of execution: the first session is the one to evict. */
+  /**
+   * Insertion order is recency of execution: the first session is the one to evict. Recording
+   * a session never grows it past clientTableMax.
+   */
   readonly clientTable: ClientTable;
-  /** Timestamp of the latest op in the log. */
+  /** Timestamp of the latest op in the log: at least the last entry's. */
   readonly timestampMs: number;
+  /** Non-null iff status is normal and this replica is primaryOf(viewNumber). */
   readonly primary: PrimaryState | null;
+  /** Non-null iff status is view-change. */
   readonly viewChange: ViewChangeState | null;
-  /** A backup waiting for NewState: the op number it asked after. */
+  /**
+   * A backup waiting for NewState: the op number it asked after, at most log.lastOpNumber.
+   * Non-null only at a backup in normal status.
+   */
   readonly repairOpNumber: number | null;
+  /** Non-null iff status is recovering. */
   readonly recovery: RecoveryState | null;
 }

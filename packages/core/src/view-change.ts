@@ -1,6 +1,6 @@
 /**
  * The view change (VR Revisited §4.2), with the pitfalls of design rules 2–5 (docs/protocol.md)
- * and 9 designed out:
+ * designed out:
  * - a replica that starts a view change moves to the new view at once, so it
  *   accepts no Prepare from the older view;
  * - StartViewChange and DoViewChange votes are sets of replica ids;
@@ -15,47 +15,40 @@
  *   snapshot when the receiver reported (in this view change) a checkpoint at
  *   least as recent: it has executed every op the checkpoint covers, so it
  *   needs only the entries after it. Others get the checkpoint whole.
+ * Installing the chosen log is log-install.ts's; entering normal status, become-normal.ts's.
  */
 import type { DraftState, StepContext } from './context.js';
-import { isCheckpointReference } from './messages.js';
-import type { Checkpoint, CheckpointReference, Commit, DoViewChange, LogEntry, NewState, Prepare, StartView, StartViewChange } from './messages.js';
+import type { Checkpoint, CheckpointReference, DoViewChange, StartView, StartViewChange } from './messages.js';
 import type { DoViewChangeVote } from './state.js';
 import { InFlightRequests } from './client-table.js';
 import { RequestQueue } from './request-queue.js';
 import { addVote, chooseLog, hasVote, primaryOf, quorumSize } from './quorum.js';
 import { Log } from './log.js';
 import { Opaque } from './state.js';
-import { checkLogClaim, checkpointOpNumber, installCheckpoint, logSuffix } from './checkpoint.js';
+import { VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX } from './config.js';
+import { checkpointOpNumber, logSuffix } from './checkpoint.js';
 import { executeCommitted } from './execute.js';
-import { describeInput, flushAndCommit, onCommit, onPrepare, sendPrepareOk } from './normal.js';
-import { onNewState } from './state-transfer.js';
-import { defined } from './assert.js';
+import { flushAndCommit } from './normal.js';
+import { sendPrepareOk } from './acknowledge.js';
+import { becomeNormal } from './become-normal.js';
+import { installSuffix } from './log-install.js';
+import { checkDoViewChange, checkStartView } from './message-checks.js';
+import { describeInput } from './describe-input.js';
+import { assert, defined } from './assert.js';
 
-/**
- * Routes what the primary of a view sends during normal operation (Prepare,
- * Commit, NewState; the sender is already checked). From an older view: stale.
- * From a later view: this replica missed a view change, so it joins that view;
- * the view's primary answers its StartViewChange with StartView, which carries
- * the log to install. From its own view: only while normal — once a replica
- * starts a view change it accepts nothing from the old view (§8.1, design rule 2 of docs/protocol.md).
- */
-export function routeFromPrimary(s: DraftState, ctx: StepContext, m: Prepare | Commit | NewState): void {
-  if (m.viewNumber < s.viewNumber) return;
-  if (m.viewNumber > s.viewNumber) {
-    startViewChange(s, ctx, m.viewNumber);
-    return;
-  }
+/** A backup that hears nothing from the primary for `primaryTimeoutMs` starts a view change to the next view. */
+export function onPrimaryTimeout(s: DraftState, ctx: StepContext): void {
   if (s.status !== 'normal' || s.primary !== null) return;
-  if (m.type === 'prepare') return onPrepare(s, ctx, m);
-  if (m.type === 'commit') return onCommit(s, ctx, m);
-  return onNewState(s, ctx, m);
+  ctx.telemetry(s, 'vsr.primary.timeout');
+  startViewChange(s, ctx, s.viewNumber + 1);
 }
 
 /** Moves to `viewNumber` in view-change status and tells everyone (§4.2 step 1). */
 export function startViewChange(s: DraftState, ctx: StepContext, viewNumber: number): void {
-  if (viewNumber <= s.viewNumber && s.status !== 'booting') {
-    throw new Error(`invariant: view change to view ${viewNumber} from view ${s.viewNumber}`);
-  }
+  assert(viewNumber > s.viewNumber || s.status === 'booting', () => `view change to view ${viewNumber} from view ${s.viewNumber}`);
+  // Views only count up, and VIEW_NUMBER_MAX leaves room to: the next view is always a safe integer.
+  assert(Number.isSafeInteger(viewNumber), () => `view ${viewNumber} is a safe integer`);
+  assert(s.status !== 'recovering', 'a recovering replica takes part in no view change');
   const wasPrimary = s.primary !== null;
   const previousStatus = s.status;
   const attempt = previousStatus === 'view-change' && s.viewChange !== null ? s.viewChange.attempt + 1 : 0;
@@ -66,7 +59,7 @@ export function startViewChange(s: DraftState, ctx: StepContext, viewNumber: num
   const checkpointOpNumbers: (number | null)[] = new Array<number | null>(ctx.replicaCount).fill(null);
   checkpointOpNumbers[ctx.self] = checkpointOpNumber(s);
   s.viewChange = { startViewChangeVotes: [ctx.self], doViewChangeSent: false, doViewChanges: [], checkpointOpNumbers, attempt };
-  // Guide rule 8: the new view is durable before this replica says anything in it.
+  // Design rule 8 of docs/protocol.md: the new view is durable before this replica says anything in it.
   ctx.emit({ kind: 'persist-header', header: { viewNumber, lastNormalView: s.lastNormalView } });
   ctx.cancelTimer('heartbeat');
   ctx.cancelTimer('prepare-retry');
@@ -79,6 +72,8 @@ export function startViewChange(s: DraftState, ctx: StepContext, viewNumber: num
   ctx.telemetry(s, 'vsr.view_change.start', { lastNormalView: s.lastNormalView });
   ctx.broadcast(s, { type: 'start-view-change', checkpointOpNumber: checkpointOpNumber(s) });
   maybeSendDoViewChange(s, ctx);
+  // A view change among a single replica (or a quorum of one) completes at once.
+  assert(s.status === 'view-change' || s.status === 'normal', () => `a view change left status ${s.status}`);
 }
 
 export function onStartViewChange(s: DraftState, ctx: StepContext, m: StartViewChange): void {
@@ -89,6 +84,8 @@ export function onStartViewChange(s: DraftState, ctx: StepContext, m: StartViewC
     return;
   }
   if (m.viewNumber > s.viewNumber) startViewChange(s, ctx, m.viewNumber);
+  if (s.status === 'normal') return; // With f = 0 (two replicas) the view change completed at once.
+  assert(s.status === 'view-change' && s.viewNumber === m.viewNumber, 'a StartViewChange is counted in its own view change');
   const viewChange = defined(s.viewChange, 'the view change of a replica in view-change status');
   viewChange.startViewChangeVotes = addVote(viewChange.startViewChangeVotes, m.replica) as number[];
   reportCheckpoint(s, m.replica, m.checkpointOpNumber);
@@ -104,6 +101,8 @@ function maybeSendDoViewChange(s: DraftState, ctx: StepContext): void {
   const viewChange = s.viewChange;
   if (s.status !== 'view-change' || viewChange === null || viewChange.doViewChangeSent) return;
   if (viewChange.startViewChangeVotes.length < quorumSize(ctx.replicaCount)) return;
+  // The quorum counts this replica: it voted when it started the view change.
+  assert(hasVote(viewChange.startViewChangeVotes, ctx.self), 'a replica votes in its own view change');
   viewChange.doViewChangeSent = true;
   if (ctx.isPrimaryOf(s.viewNumber)) {
     recordDoViewChange(s, ctx, ownVote(s, ctx));
@@ -133,6 +132,7 @@ function reportCheckpoint(s: DraftState, replica: number, opNumber: number): voi
   const updated = [...viewChange.checkpointOpNumbers];
   updated[replica] = opNumber;
   viewChange.checkpointOpNumbers = updated;
+  assert(updated.length === s.config.replicaCount, 'one reported checkpoint per replica');
 }
 
 /**
@@ -147,6 +147,7 @@ function checkpointFor(checkpoint: Checkpoint | null, receiverCheckpointOpNumber
 }
 
 function sendDoViewChange(s: DraftState, ctx: StepContext): void {
+  assert(s.status === 'view-change' && !ctx.isPrimaryOf(s.viewNumber), 'DoViewChange is sent by a replica changing views to another primary');
   const { checkpoint, entries } = logSuffix(s);
   const primary = primaryOf(s.viewNumber, ctx.replicaCount);
   ctx.send(s, primary, {
@@ -157,7 +158,7 @@ function sendDoViewChange(s: DraftState, ctx: StepContext): void {
     checkpoint: checkpointFor(checkpoint, s.viewChange?.checkpointOpNumbers[primary] ?? null),
     log: entries,
   });
-  ctx.telemetry(s, 'vsr.view_change.do_view_change_sent', { to: primaryOf(s.viewNumber, ctx.replicaCount) });
+  ctx.telemetry(s, 'vsr.view_change.do_view_change_sent', { to: primary });
 }
 
 export function onDoViewChange(s: DraftState, ctx: StepContext, m: DoViewChange): void {
@@ -176,6 +177,8 @@ export function onDoViewChange(s: DraftState, ctx: StepContext, m: DoViewChange)
     return;
   }
   if (m.viewNumber > s.viewNumber) startViewChange(s, ctx, m.viewNumber);
+  if (s.status === 'normal') return; // With f = 0 (two replicas) the view change completed at once.
+  assert(s.status === 'view-change' && s.viewNumber === m.viewNumber, 'a DoViewChange is counted in its own view change');
   const viewChange = defined(s.viewChange, 'the view change of a replica in view-change status');
   // A replica that sent DoViewChange has also started this view change.
   viewChange.startViewChangeVotes = addVote(viewChange.startViewChangeVotes, m.replica) as number[];
@@ -197,19 +200,15 @@ export function onDoViewChange(s: DraftState, ctx: StepContext, m: DoViewChange)
   maybeStartView(s, ctx);
 }
 
-function checkDoViewChange(m: DoViewChange): string | null {
-  if (m.lastNormalView >= m.viewNumber) {
-    return `DoViewChange for view ${m.viewNumber} claims last normal view ${m.lastNormalView}`;
-  }
-  return checkLogClaim('DoViewChange', m, m.lastNormalView);
-}
-
 /** One vote per replica: a duplicate DoViewChange never counts twice. */
-function recordDoViewChange(s: DraftState, _ctx: StepContext, vote: DoViewChangeVote): void {
+function recordDoViewChange(s: DraftState, ctx: StepContext, vote: DoViewChangeVote): void {
   const viewChange = defined(s.viewChange, 'the view change of a replica in view-change status');
+  // Checked for messages by checkDoViewChange; the own vote is from a replica changing views.
+  assert(vote.lastNormalView < s.viewNumber && vote.replica < ctx.replicaCount, 'a DoViewChange vote comes from the configuration and an earlier normal view');
   if (viewChange.doViewChanges.some((existing) => existing.replica === vote.replica)) return;
-  viewChange.doViewChanges.push(vote as never);
+  viewChange.doViewChanges.push(vote);
   viewChange.doViewChanges.sort((a, b) => a.replica - b.replica);
+  assert(viewChange.doViewChanges.length <= ctx.replicaCount, 'at most one DoViewChange vote per replica');
 }
 
 /**
@@ -236,10 +235,30 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
   const problem = installSuffix(s, ctx, chosen.checkpoint?.value ?? null, chosen.log.toArray());
   if (problem !== null) {
     ctx.reject(s, `the chosen DoViewChange log ${problem}; waiting for other votes`, 'do-view-change');
-    viewChange.doViewChanges = votes.filter((vote) => vote.replica === ctx.self) as never;
+    viewChange.doViewChanges = votes.filter((vote) => vote.replica === ctx.self);
     return;
   }
-  enterNormal(s, ctx, commitNumber);
+  becomeNormal(s, ctx, 'view-change', commitNumber);
+  s.primary = startPipeline(s, ctx);
+  // Its last normal view is now this view: a later view change prefers its log to older ones (design rule 3 of docs/protocol.md).
+  assert(ctx.isPrimaryOf(s.viewNumber) && s.lastNormalView === s.viewNumber, 'the new primary leads the view it started, as its last normal view');
+  ctx.telemetry(s, 'vsr.view_change.complete', { chosenFrom: chosen.replica, votes: votes.length });
+  ctx.telemetry(s, 'vsr.leadership.start');
+  for (let to = 0; to < ctx.replicaCount; to++) {
+    if (to !== ctx.self) sendStartView(s, ctx, to, reported[to] ?? null);
+  }
+  ctx.setTimer('heartbeat');
+  if (s.primary.pipeline.length > 0) ctx.setTimer('prepare-retry');
+  executeCommitted(s, ctx);
+  flushAndCommit(s, ctx);
+}
+
+/**
+ * The new primary's pipeline: every op of the installed log after the known commit number, each
+ * acknowledged by this replica alone so far; their requests are in flight (a client's retry must
+ * not enter the log again while its first copy waits to commit).
+ */
+function startPipeline(s: DraftState, ctx: StepContext): NonNullable<DraftState['primary']> {
   const pipeline = [];
   let inFlight = InFlightRequests.EMPTY;
   for (let opNumber = s.commitNumberMax + 1; opNumber <= s.log.lastOpNumber; opNumber++) {
@@ -248,19 +267,11 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
       inFlight = inFlight.add(request.clientId, request.requestNumber);
     }
   }
-  s.primary = { pipeline, queue: RequestQueue.EMPTY, inFlight };
-  ctx.telemetry(s, 'vsr.view_change.complete', { chosenFrom: chosen.replica, votes: votes.length });
-  ctx.telemetry(s, 'vsr.leadership.start');
-  for (let to = 0; to < ctx.replicaCount; to++) {
-    if (to !== ctx.self) sendStartView(s, ctx, to, reported[to] ?? null);
-  }
-  ctx.setTimer('heartbeat');
-  if (pipeline.length > 0) ctx.setTimer('prepare-retry');
-  executeCommitted(s, ctx);
-  flushAndCommit(s, ctx);
+  return { pipeline, queue: RequestQueue.EMPTY, inFlight };
 }
 
 function sendStartView(s: DraftState, ctx: StepContext, to: number, receiverCheckpointOpNumber: number | null): void {
+  assert(s.status === 'normal' && s.primary !== null, 'StartView is sent by the primary of a view in normal status');
   const { checkpoint, entries } = logSuffix(s);
   ctx.send(s, to, {
     type: 'start-view',
@@ -280,131 +291,36 @@ export function onStartView(s: DraftState, ctx: StepContext, m: StartView): void
   }
   if (m.viewNumber < s.viewNumber) return;
   if (m.viewNumber === s.viewNumber && s.status === 'normal') return; // Already in this view.
+  // The sender is the view's primary (replica.ts checked) and not this replica: this is a backup of it.
+  assert(!ctx.isPrimaryOf(m.viewNumber), 'a StartView reaches only the backups of its view');
   const refusal = installSuffix(s, ctx, m.checkpoint, m.log);
   if (refusal !== null) {
     ctx.reject(s, `StartView log ${refusal}`, describeInput(m));
     return;
   }
   s.viewNumber = m.viewNumber;
-  enterNormal(s, ctx, m.commitNumber);
+  becomeNormal(s, ctx, 'view-change', m.commitNumber);
   ctx.telemetry(s, 'vsr.view_change.complete', { primary: m.replica });
   ctx.setTimer('primary-timeout');
   executeCommitted(s, ctx);
   if (s.log.lastOpNumber > s.commitNumber) sendPrepareOk(s, ctx);
 }
 
-function checkStartView(m: StartView): string | null {
-  return checkLogClaim('StartView', m, m.viewNumber);
-}
-
 /**
- * Makes this replica's log the log a view starts from, given as a checkpoint
- * and the entries after it. Behind the checkpoint, the replica installs it.
- * Returns a reason, with nothing changed, if the log contradicts an op this
- * replica executed or the checkpoint cannot be restored.
- */
-export function installSuffix(
-  s: DraftState,
-  ctx: StepContext,
-  checkpoint: Checkpoint | CheckpointReference | null,
-  entries: readonly LogEntry[],
-): string | null {
-  const base = checkpoint?.opNumber ?? 0;
-  if (base > s.commitNumber) {
-    // Every op we executed is below the checkpoint, which covers committed ops only.
-    const given = defined(checkpoint, 'a checkpoint, since the base is above 0');
-    if (isCheckpointReference(given)) {
-      // Sent on the word of a checkpoint this replica reported; it does not hold it (yet).
-      return `names checkpoint ${base} without its contents, but this replica has executed only up to op ${s.commitNumber}`;
-    }
-    const reason = installCheckpoint(s, ctx, given);
-    if (reason !== null) return reason;
-  } else {
-    const conflict = conflictWithExecuted(s, entries, base);
-    if (conflict !== null) return conflict;
-  }
-  installLog(s, ctx, entries, base);
-  return null;
-}
-
-/**
- * A log that disagrees with an op this replica already executed would undo a
- * committed op; correct peers never send one. Entries are identified by (op,
- * view): the same op number prepared in the same view is the same op, and
- * logs that agree at an op agree before it.
- */
-function conflictWithExecuted(s: DraftState, log: readonly LogEntry[], base: number): string | null {
-  if (s.commitNumber <= base) return null; // Their checkpoint covers everything we executed.
-  const ours = s.log.entryAt(s.commitNumber);
-  const theirs = log[s.commitNumber - base - 1];
-  if (ours === undefined) return null; // Released: our own checkpoint covers it.
-  if (theirs === undefined) return `lacks op ${s.commitNumber}, which this replica executed`;
-  if (theirs.viewNumber !== ours.viewNumber) {
-    return `disagrees at op ${s.commitNumber}, which this replica executed (view ${theirs.viewNumber}, not ${ours.viewNumber})`;
-  }
-  return null;
-}
-
-/**
- * Makes the log after op `base` equal to `entries` (which follow op `base`):
- * truncates where they diverge, appends the rest. Ops this replica executed
- * are committed and equal in both; the comparison starts after them.
- */
-export function installLog(s: DraftState, ctx: StepContext, entries: readonly LogEntry[], base = 0): void {
-  const ourLast = s.log.lastOpNumber;
-  const theirLast = base + entries.length;
-  const common = Math.min(ourLast, theirLast);
-  const theirs = (opNumber: number) => defined(entries[opNumber - base - 1], () => `op ${opNumber} in the log installed after ${base}`);
-  let divergeAt = common + 1;
-  for (let opNumber = Math.max(s.commitNumber, base, s.log.baseOpNumber) + 1; opNumber <= common; opNumber++) {
-    if (defined(s.log.entryAt(opNumber), () => `op ${opNumber} in our log`).viewNumber !== theirs(opNumber).viewNumber) {
-      divergeAt = opNumber;
-      break;
-    }
-  }
-  if (divergeAt <= ourLast) {
-    if (divergeAt - 1 < s.commitNumber) throw new Error('invariant: truncating an executed op');
-    s.log = s.log.truncateAfter(divergeAt - 1);
-    ctx.emit({ kind: 'log-truncate', opNumber: divergeAt - 1 });
-    ctx.telemetry(s, 'vsr.log.truncate', { removed: ourLast - (divergeAt - 1) });
-  }
-  for (let opNumber = Math.max(divergeAt, base + 1); opNumber <= theirLast; opNumber++) {
-    const entry = theirs(opNumber);
-    s.log = s.log.append(entry);
-    ctx.emit({ kind: 'log-append', entry });
-  }
-  const last = s.log.entryAt(s.log.lastOpNumber);
-  s.timestampMs = Math.max(s.timestampMs, last?.timestampMs ?? 0);
-}
-
-function enterNormal(s: DraftState, ctx: StepContext, commitNumber: number): void {
-  const previousStatus = s.status;
-  s.status = 'normal';
-  s.lastNormalView = s.viewNumber;
-  s.viewChange = null;
-  s.repairOpNumber = null;
-  s.primary = null;
-  if (commitNumber > s.commitNumberMax) s.commitNumberMax = Math.min(commitNumber, s.log.lastOpNumber);
-  ctx.emit({ kind: 'persist-header', header: { viewNumber: s.viewNumber, lastNormalView: s.lastNormalView } });
-  ctx.cancelTimer('view-change-retry');
-  ctx.cancelTimer('view-change-timeout');
-  ctx.telemetry(s, 'vsr.status.change', { from: previousStatus, to: 'normal' });
-}
-
-/**
- * View changes that fail in a row wait longer each time (×2, up to ×16): a
- * view change whose messages take longer than the timeout to arrive and be
- * processed (a slow network, a large checkpoint) would otherwise be abandoned
- * again and again, and replicas that time out together would keep racing.
+ * View changes that fail in a row wait longer each time (×2, up to
+ * ×2^VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX): a view change whose messages take
+ * longer than the timeout to arrive and be processed (a slow network, a large
+ * checkpoint) would otherwise be abandoned again and again, and replicas that
+ * time out together would keep racing.
  */
 function backoff(attempt: number): number {
-  return 2 ** Math.min(attempt, 4);
+  return 2 ** Math.min(attempt, VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX);
 }
 
-/** Guide rule 4: nothing relies on one message arriving. */
+/** Design rule 4 of docs/protocol.md: nothing relies on one message arriving. */
 export function onViewChangeRetryTimeout(s: DraftState, ctx: StepContext): void {
-  const viewChange = s.viewChange;
-  if (s.status !== 'view-change' || viewChange === null) return;
+  if (s.status !== 'view-change') return;
+  const viewChange = defined(s.viewChange, 'the view change of a replica in view-change status');
   ctx.broadcast(s, { type: 'start-view-change', checkpointOpNumber: checkpointOpNumber(s) });
   if (viewChange.doViewChangeSent && !ctx.isPrimaryOf(s.viewNumber)) sendDoViewChange(s, ctx);
   ctx.setTimer('view-change-retry', backoff(viewChange.attempt));

@@ -1,5 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { ConfigError, DEFAULT_LIMITS, DEFAULT_TIMEOUTS, initialState, parseConfig, validateConfig } from '../src/index.js';
+import { VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX, relationshipProblems } from '../src/config.js';
 import { counterMachine } from './counter.js';
 
 
@@ -30,6 +31,14 @@ describe('configuration', () => {
     [
       { replicaId: 0, replicaCount: 3, limits: { batchMax: 64, requestQueueMax: 8 } },
       'config.limits.requestQueueMax: must be at least batchMax (64), got 8',
+    ],
+    [
+      { replicaId: 0, replicaCount: 3, limits: { requestBytesMax: 2048, requestQueueBytesMax: 1024 } },
+      'config.limits.requestQueueBytesMax: must be at least requestBytesMax (2048), got 1024',
+    ],
+    [
+      { replicaId: 0, replicaCount: 3, timeouts: { viewChangeTimeoutMs: 2 ** 50 } },
+      'config.timeouts.viewChangeTimeoutMs: must be at most 562949953421311, so that its backoff (×16) stays a safe integer, got 1125899906842624',
     ],
     [null, 'config: expected an object, got null'],
   ])('rejects %j naming the field', (input, message) => {
@@ -68,6 +77,7 @@ describe('configuration', () => {
     const hostile = [
       { replicaId: 0, replicaCount: 3, get limits(): never { throw new Error('getter'); } },
       new Proxy({}, { ownKeys: () => { throw new Error('ownKeys'); } }),
+      // eslint-disable-next-line @typescript-eslint/only-throw-error -- a thrown non-Error, on purpose: validateConfig must survive it
       { replicaId: 0, replicaCount: 3, timeouts: new Proxy({}, { ownKeys: () => { throw throwing; } }) },
       (() => { const { proxy, revoke } = Proxy.revocable({}, {}); revoke(); return proxy; })(),
     ];
@@ -76,6 +86,29 @@ describe('configuration', () => {
       expect(() => (result = validateConfig(input))).not.toThrow();
       expect(result).toMatchObject({ ok: false, error: expect.stringMatching(/^config: could not be read \(/) });
     }
+  });
+
+  test('refuses every broken relationship at once, each naming its fields', () => {
+    const result = validateConfig({ replicaId: 0, replicaCount: 3, timeouts: { heartbeatMs: 600, viewChangeRetryMs: 5000 }, limits: { batchMax: 64, requestQueueMax: 8 } });
+    expect(result.ok ? [] : result.error.split('; ')).toEqual([
+      'config.timeouts.heartbeatMs: must be below primaryTimeoutMs (500), got 600',
+      'config.timeouts.viewChangeRetryMs: must be below viewChangeTimeoutMs (1000), got 5000',
+      'config.limits.requestQueueMax: must be at least batchMax (64), got 8',
+    ]);
+  });
+
+  test('accepts the relationships at their edges', () => {
+    const backedOffMsMax = Math.floor(Number.MAX_SAFE_INTEGER / 2 ** VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX);
+    const edges = { timeouts: { heartbeatMs: 499, viewChangeTimeoutMs: backedOffMsMax }, limits: { requestQueueMax: 32, requestQueueBytesMax: 1024 * 1024 } };
+    expect(validateConfig({ replicaId: 0, replicaCount: 3, ...edges }).ok).toBe(true);
+    expect(Number.isSafeInteger(backedOffMsMax * 2 ** VIEW_CHANGE_BACKOFF_DOUBLINGS_MAX)).toBe(true);
+  });
+
+  test('the defaults keep every relationship (checked when config.ts loads), and the check would see them broken', () => {
+    expect(relationshipProblems(DEFAULT_TIMEOUTS, DEFAULT_LIMITS)).toEqual([]);
+    expect(relationshipProblems({ ...DEFAULT_TIMEOUTS, primaryTimeoutMs: DEFAULT_TIMEOUTS.heartbeatMs }, DEFAULT_LIMITS)).toEqual([
+      `config.timeouts.heartbeatMs: must be below primaryTimeoutMs (${DEFAULT_TIMEOUTS.heartbeatMs}), got ${DEFAULT_TIMEOUTS.heartbeatMs}`,
+    ]);
   });
 
   test('initialState throws a ConfigError for invalid configuration', () => {

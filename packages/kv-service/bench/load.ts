@@ -28,6 +28,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { UsageError, integerFlag } from '@vsr/core/cli-flags';
 import { KEY_LENGTH_MAX, VALUE_LENGTH_MAX } from '@vsr/kv';
 import type { ReplicaStatus } from '@vsr/node';
 import { startCluster, stopCluster, type ReplicaProcess } from '../src/cluster.js';
@@ -57,8 +58,6 @@ const USAGE = `usage: npm run bench:kv -- [options]
 
 Exit status: 0, or 1 if any measured request failed (each failure is listed), 2 for bad flags.
 `;
-
-class UsageError extends Error {}
 
 interface Options {
   readonly clients: number;
@@ -115,14 +114,6 @@ function parseOptions(argv: string[]): Options | null {
   });
   if (values.help) return null;
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (flags start with --)`);
-  const integer = (text: string | undefined, flag: string, min: number, max: number, fallback: number): number => {
-    if (text === undefined) return fallback;
-    const value = Number(text);
-    if (text.trim() === '' || !Number.isInteger(value) || value < min || value > max) {
-      throw new UsageError(`${flag}: expected an integer from ${min} to ${max}, got ${JSON.stringify(text)}`);
-    }
-    return value;
-  };
   const seconds = (text: string | undefined, flag: string, min: number, fallback: number): number => {
     if (text === undefined) return fallback;
     const value = Number(text);
@@ -134,7 +125,7 @@ function parseOptions(argv: string[]): Options | null {
   const target = values.target ?? 'all';
   if (target !== 'all' && target !== 'primary') throw new UsageError(`--target: expected all or primary, got ${JSON.stringify(target)}`);
   if (values.urls !== undefined && values.port !== undefined) throw new UsageError('--port applies to the cluster this script starts; with --urls it starts none');
-  const port = integer(values.port, '--port', 1, 65535 - 102, 7400);
+  const port = integerFlag(values.port, '--port', { min: 1, max: 65535 - 102, fallback: 7400 });
   const security = values.security ?? 'on';
   if (security !== 'on' && security !== 'off') throw new UsageError(`--security: expected on or off, got ${JSON.stringify(security)}`);
   if (values.urls === undefined && (values.ca !== undefined || values['token-file'] !== undefined)) throw new UsageError('--ca and --token-file go with --urls');
@@ -142,15 +133,15 @@ function parseOptions(argv: string[]): Options | null {
     security,
     caFile: values.ca ?? null,
     tokenFile: values['token-file'] ?? null,
-    clients: integer(values.clients, '--clients', 1, 10_000, 16),
+    clients: integerFlag(values.clients, '--clients', { min: 1, max: 10_000, fallback: 16 }),
     seconds: seconds(values.seconds, '--seconds', 0.1, 10),
     warmup: seconds(values.warmup, '--warmup', 0, 1),
-    valueBytes: integer(values['value-bytes'], '--value-bytes', 0, VALUE_LENGTH_MAX, 100),
-    keys: integer(values.keys, '--keys', 1, 1_000_000_000, 1000),
+    valueBytes: integerFlag(values['value-bytes'], '--value-bytes', { min: 0, max: VALUE_LENGTH_MAX, fallback: 100 }),
+    keys: integerFlag(values.keys, '--keys', { min: 1, max: 1_000_000_000, fallback: 1000 }),
     target,
     urls: values.urls === undefined ? null : parseUrls(values.urls),
     port,
-    requestTimeoutMs: integer(values['request-timeout-ms'], '--request-timeout-ms', 1, 3_600_000, 30_000),
+    requestTimeoutMs: integerFlag(values['request-timeout-ms'], '--request-timeout-ms', { min: 1, max: 3_600_000, fallback: 30_000 }),
     json: values.json,
   };
 }

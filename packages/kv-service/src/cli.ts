@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { UsageError, integerFlag } from '@vsr/core/cli-flags';
 import type { Address } from '@vsr/node';
 import { serve } from './serve.js';
 import { startCluster, superviseCluster } from './cluster.js';
@@ -65,23 +66,14 @@ HTTP API (any replica; requests reach the primary):
   "expected": null creates an absent key)   GET /health   GET /status   GET /metrics
 `;
 
-export class UsageError extends Error {}
+// Where it was first defined, for the users who import it from here.
+export { UsageError };
 
 export function parseAddress(text: string, flag: string): Address {
   const match = /^(.+):(\d{1,5})$/.exec(text.trim());
   const port = match ? Number(match[2]) : NaN;
   if (match === null || port > 65535) throw new UsageError(`${flag}: expected HOST:PORT, got ${JSON.stringify(text)}`);
   return { host: match[1]!, port };
-}
-
-function integer(text: string | undefined, flag: string, min: number, fallback?: number): number {
-  if (text === undefined) {
-    if (fallback === undefined) throw new UsageError(`${flag} is required`);
-    return fallback;
-  }
-  const value = Number(text);
-  if (!Number.isInteger(value) || value < min) throw new UsageError(`${flag}: expected an integer ≥ ${min}, got ${JSON.stringify(text)}`);
-  return value;
 }
 
 function required(value: string | undefined, flag: string): string {
@@ -144,7 +136,7 @@ async function runServe(argv: string[]): Promise<void> {
   const peers = required(values.peers, '--peers')
     .split(',')
     .map((peer) => parseAddress(peer, '--peers'));
-  const replicaId = integer(values.id, '--id', 0);
+  const replicaId = integerFlag(values.id, '--id', { min: 0 });
   const tlsDirectory = values['tls-dir'];
   const secret = tlsDirectory === undefined ? readSecret(values.secret, values['secret-file']) : undefined;
   const token = values['token-file'] === undefined ? process.env['VSR_TOKEN'] : readKeyFile(values['token-file'], '--token-file');
@@ -159,8 +151,8 @@ async function runServe(argv: string[]): Promise<void> {
     ...(token === undefined || token === '' ? {} : { token }),
     ...(values['allow-origin'] === undefined ? {} : { allowedOrigins: values['allow-origin'].split(',').map((origin) => origin.trim()) }),
     init: values.init,
-    requestTimeoutMs: integer(values['timeout-ms'], '--timeout-ms', 1, 5_000),
-    sessionsMax: integer(values.sessions, '--sessions', 1, 256),
+    requestTimeoutMs: integerFlag(values['timeout-ms'], '--timeout-ms', { min: 1, fallback: 5_000 }),
+    sessionsMax: integerFlag(values.sessions, '--sessions', { min: 1, fallback: 256 }),
     ...(config === undefined ? {} : { config }),
   });
   const status = service.replica.status();
@@ -228,8 +220,8 @@ async function runCluster(argv: string[]): Promise<void> {
       'no-token': { type: 'boolean', default: false },
     },
   });
-  const replicaCount = integer(values.replicas, '--replicas', 1, 3);
-  const port = integer(values.port, '--port', 1, 7000);
+  const replicaCount = integerFlag(values.replicas, '--replicas', { min: 1, fallback: 3 });
+  const port = integerFlag(values.port, '--port', { min: 1, fallback: 7000 });
   if (port + 100 + replicaCount > 65535) throw new UsageError(`--port: ${port} leaves no room for HTTP ports up to ${port + 100 + replicaCount - 1}`);
   const directory = required(values.dir, '--dir');
   const replicas = await startCluster({

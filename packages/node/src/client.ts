@@ -27,12 +27,10 @@ import { randomBytes } from 'node:crypto';
 import { Reply, type ClientRequest } from '@vsr/core';
 import { TcpClientEndpoint, type Address, type TcpClientEndpointOptions } from './tcp-transport.js';
 import { silentLogger, type Logger } from './logger.js';
+import type { ClientEndpoint } from './transport.js';
 
-/** One way to reach one replica: best effort, replies arrive through the link's `onReply`. */
-export interface ClientEndpoint {
-  send(request: ClientRequest): void;
-  close(): void;
-}
+// Where it was first defined, for the users who import it from here.
+export type { ClientEndpoint } from './transport.js';
 
 export interface ClusterLinkOptions {
   /** The replicas' peer addresses, by replica id (clients speak TCP to them unless `connect` says otherwise). */
@@ -78,6 +76,11 @@ export class ClusterLink {
         ...(options.tls === undefined ? {} : { tls: options.tls }),
       });
     });
+  }
+
+  /** Whether `close()` was called: nothing more is sent. */
+  get isClosed(): boolean {
+    return this.closed;
   }
 
   send(replicaId: number, request: ClientRequest): void {
@@ -162,6 +165,8 @@ export class VsrClient {
   private tail: Promise<unknown> = Promise.resolve();
   private unsubscribe: () => void;
   private onReply: ((reply: Reply, from: number) => void) | null = null;
+  /** Ends the attempt in flight with an error (set while one is). */
+  private abortAttempt: ((error: Error) => void) | null = null;
   private closed = false;
 
   constructor(options: VsrClientOptions) {
@@ -211,8 +216,10 @@ export class VsrClient {
     return run;
   }
 
+  /** Stops: a request in flight fails at once with a "closed" error, and later ones too. */
   close(): void {
     this.closed = true;
+    this.abortAttempt?.(new Error('VsrClient: closed'));
     this.unsubscribe();
     if (this.ownsLink) this.link.close();
   }
@@ -263,7 +270,14 @@ export class VsrClient {
         if (timer !== null) clearTimeout(timer);
         timer = null;
         if (this.onReply === onReply) this.onReply = null;
+        if (this.abortAttempt === abort) this.abortAttempt = null;
       };
+      const abort = (error: Error): void => {
+        if (finished) return;
+        finish();
+        reject(error);
+      };
+      this.abortAttempt = abort;
       const sendTo = (replicaId: number, delayMs: number): void => {
         if (finished) return;
         if (timer !== null) clearTimeout(timer);
@@ -277,6 +291,8 @@ export class VsrClient {
         timer = setTimeout(
           () => {
             if (finished) return;
+            // The link is shared (a pool of clients on one link) and was closed under this request.
+            if (this.link.isClosed) return abort(new Error('VsrClient: the cluster link was closed'));
             tried.push(replicaId);
             timer = setTimeout(() => sendTo((replicaId + 1) % this.link.replicaCount, 0), Math.min(this.attemptTimeoutMs, Math.max(1, deadline - Date.now())));
             this.link.send(replicaId, request);

@@ -4,7 +4,7 @@
  * inside another), as JSON copies, and links can be cut.
  */
 import type { Message } from '@vsr/core';
-import type { ClientRequestHandler, Transport } from './replica.js';
+import type { ClientRequestHandler, Transport } from './transport.js';
 
 const copy = (value: unknown): unknown => JSON.parse(JSON.stringify(value));
 

@@ -2,13 +2,12 @@
  * `startReplica`: runs one @vsr/core replica in a Node process. It feeds the
  * reducer events one at a time and carries out its effects under the effect
  * contract: storage effects go to the durable store; sends and replies that
- * follow a storage effect wait until the store has made it durable. Flushes
- * run on libuv's thread pool, one at a time, so the event loop keeps taking
- * messages and running steps during an fsync; the next flush takes all the
- * effects those steps produced (group commit: one fsync for many steps,
- * more of them the busier the replica); timers are
- * named `setTimeout`s, a new one replacing the old; telemetry is published
- * on `node:diagnostics_channel`, one channel per event name.
+ * follow a storage effect wait until the store has made it durable
+ * (`GroupCommit`, group-commit.ts: flushes on libuv's thread pool, one at a
+ * time, each taking every effect the steps before it produced; the core's
+ * `EffectBarrier` says which sends may leave). Timers are named
+ * `setTimeout`s, a new one replacing the old; telemetry is published on
+ * `node:diagnostics_channel`, one channel per event name.
  *
  * The transport and the reply channel are pluggable, like the Elixir
  * library's `send_vsr` / `vsr_send` and `send_reply`.
@@ -23,7 +22,6 @@ import {
   step,
   type Effect,
   type Event,
-  type Message,
   type ReplicaState,
   type Reply,
   type StateMachine,
@@ -31,29 +29,15 @@ import {
   type TimerName,
 } from '@vsr/core';
 import { FileStorage, type OpenReport } from './storage.js';
-import { ClusterLink, VsrClient, type ClientEndpoint } from './client.js';
+import { ClusterLink, VsrClient } from './client.js';
 import { tcpTransport, type Address, type TcpTransport } from './tcp-transport.js';
 import { Refusals, silentLogger, type Logger } from './logger.js';
 import type { TlsCredentials } from './peer-auth.js';
+import { GroupCommit } from './group-commit.js';
+import type { Transport } from './transport.js';
 
-/**
- * Takes a client request (decoded JSON, not yet validated) and a way to
- * answer that client: the replica calls `respond` with its reply (a result,
- * a redirect to the primary, or an error), now or once the op commits.
- */
-export type ClientRequestHandler = (request: unknown, respond: (reply: Reply) => void) => void;
-
-/** Carries protocol messages between replicas. Delivery is best effort. */
-export interface Transport {
-  send(to: number, message: Message): void;
-  /** The transport hands every message it receives (decoded JSON, not yet validated) to `deliver`. */
-  listen(deliver: (message: unknown) => void): void;
-  /** Optional: a transport that also carries client requests hands them to `handler`. */
-  serveClients?(handler: ClientRequestHandler): void;
-  /** Optional: a way for this process to send client requests to replica `replicaId` (its replies go to `onReply`). */
-  clientEndpoint?(replicaId: number, onReply: (reply: unknown) => void): ClientEndpoint | undefined;
-  close(): void;
-}
+// Where they were first defined, for the users who import them from here.
+export type { ClientRequestHandler, Transport } from './transport.js';
 
 export interface ReplicaOptions<S, Op, R> {
   /** Replica configuration (validated by the core: a ConfigError names the field). */
@@ -149,168 +133,119 @@ export class RequestTimeout extends Error {
 }
 
 export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): ReplicaHandle {
-  let state = initialState(options.config, options.machine);
-  const logger = options.logger ?? silentLogger;
-  const refusals = options.refusals ?? new Refusals({ logger });
-  // The store first: it may refuse to start (a format this build does not know), and then nothing is listening yet.
-  const { storage, report } = FileStorage.open(options.directory, { create: options.create === true });
-  storage.onJournalFsync = options.onJournalFsync ?? null;
-  let transport: Transport;
-  try {
-    transport = options.transport ?? defaultTransport(state.config.replicaId, state.config.replicaCount, options, logger, refusals);
-  } catch (error) {
-    storage.close();
-    throw error;
-  }
-  const timers = new Map<TimerName, NodeJS.Timeout>();
-  const waiting = new Map<string, Array<(reply: Reply) => void>>();
-  /**
-   * Where to send each client's next reply: the channel its latest request
-   * came in on. A client has one request outstanding, so one route each;
-   * bounded like the client table (the oldest route goes first).
-   */
-  const routes = new Map<string, (reply: Reply) => void>();
-  const routesMax = state.config.limits.clientTableMax;
-  /**
-   * Sends and replies waiting for a flush: `after` is the number of the flush
-   * that makes durable every storage effect before them. Released in order.
-   */
-  let held: Array<{ readonly after: number; readonly send: () => void }> = [];
-  /** Flushes started, and flushes that have completed: flush n takes every effect buffered before it starts. */
-  let flushesStarted = 0;
-  let flushesDone = 0;
-  let writing: Promise<void> | null = null;
-  let flushScheduled = false;
-  let closed = false;
+  return new RunningReplica(options).start();
+}
+
+/** One replica in this process: the reducer's state, and the interpreter that carries out its effects. */
+class RunningReplica<S, Op, R> {
+  private state: ReplicaState;
+  private readonly logger: Logger;
+  private readonly refusals: Refusals;
+  private readonly storage: FileStorage;
+  private readonly report: OpenReport;
+  private readonly transport: Transport;
+  private readonly commit: GroupCommit;
+  private readonly timers = new ReplicaTimers();
+  private readonly replies: ReplyRoutes;
+  private closed = false;
   /** The session `request` uses, made on first use. */
-  let client: VsrClient | undefined;
-  let link: ClusterLink | undefined;
+  private client: VsrClient | undefined;
+  private link: ClusterLink | undefined;
 
-  const release = (): void => {
-    let ready = 0;
-    while (ready < held.length && held[ready]!.after <= flushesDone) ready++;
-    for (const { send } of held.splice(0, ready)) send();
-  };
-
-  const startFlush = (): void => {
-    flushScheduled = false;
-    if (closed || writing !== null || !storage.dirty) return;
-    const flush = ++flushesStarted;
-    const startedMs = performance.now();
-    writing = storage.flushAsync().then(
-      () => {
-        writing = null;
-        options.onFlush?.(performance.now() - startedMs);
-        if (closed) return;
-        flushesDone = flush;
-        release();
-        // Everything the steps during this flush buffered goes in the next one, at once.
-        if (storage.dirty) startFlush();
-      },
-      (error: unknown) => {
-        writing = null;
-        if (closed) return;
-        fail('store', error);
-      },
-    );
-  };
-
-  const scheduleFlush = (): void => {
-    if (flushScheduled || writing !== null) return; // A running flush starts the next when it ends.
-    flushScheduled = true;
-    setImmediate(startFlush);
-  };
-
-  const outgoing = (send: () => void): void => {
-    // Effects buffered now go in the next flush to start; if none, a running flush may hold
-    // the effects this send follows; and order is kept behind what already waits.
-    const after = Math.max(storage.dirty ? flushesStarted + 1 : writing !== null ? flushesStarted : 0, held.at(-1)?.after ?? 0);
-    if (after <= flushesDone) send();
-    else held.push({ after, send });
-  };
-
-  const deliverReply = (clientId: string, reply: Reply): void => {
-    options.onReply?.(clientId, reply);
-    const route = routes.get(clientId);
-    if (route !== undefined) {
-      routes.delete(clientId);
-      route(reply);
+  constructor(private readonly options: ReplicaOptions<S, Op, R>) {
+    this.state = initialState(options.config, options.machine);
+    this.logger = options.logger ?? silentLogger;
+    this.refusals = options.refusals ?? new Refusals({ logger: this.logger });
+    // The store first: it may refuse to start (a format this build does not know), and then nothing is listening yet.
+    const { storage, report } = FileStorage.open(options.directory, { create: options.create === true });
+    storage.onJournalFsync = options.onJournalFsync ?? null;
+    [this.storage, this.report] = [storage, report];
+    try {
+      this.transport = options.transport ?? defaultTransport(this.state.config.replicaId, this.state.config.replicaCount, options, this.logger, this.refusals);
+    } catch (error) {
+      storage.close();
+      throw error;
     }
-    const key = `${clientId}#${reply.requestNumber}`;
-    const resolvers = waiting.get(key);
-    if (resolvers === undefined) return;
-    waiting.delete(key);
-    for (const resolve of resolvers) resolve(reply);
-  };
+    this.commit = new GroupCommit(storage, { onFlush: options.onFlush, onFailure: (error) => this.fail('store', error) });
+    this.replies = new ReplyRoutes(this.state.config.limits.clientTableMax);
+  }
 
-  const carryOut = (effects: readonly Effect[]): void => {
-    for (const effect of effects) {
-      switch (effect.kind) {
-        case 'log-append':
-        case 'log-truncate':
-        case 'log-release':
-        case 'persist-header':
-        case 'persist-checkpoint':
-          storage.apply(effect);
-          scheduleFlush();
-          break;
-        case 'send': {
-          const { to, message } = effect;
-          outgoing(() => transport.send(to, message));
-          break;
-        }
-        case 'reply': {
-          const { clientId, reply } = effect;
-          outgoing(() => deliverReply(clientId, reply));
-          break;
-        }
-        case 'set-timer': {
-          const timer = effect.timer;
-          clearTimeout(timers.get(timer));
-          timers.set(
-            timer,
-            setTimeout(() => {
-              timers.delete(timer);
-              run({ kind: 'timeout', timer });
-            }, effect.afterMs),
-          );
-          break;
-        }
-        case 'cancel-timer':
-          clearTimeout(timers.get(effect.timer));
-          timers.delete(effect.timer);
-          break;
-        case 'telemetry':
-          publish(effect.event);
-          logMilestone(logger, effect.event);
-          break;
-        case 'reject':
-          // The reason key is the input's kind ('client-request', 'prepare', ...): a metric label, so a
-          // bounded set; `input` itself may name a sender and a view.
-          refusals.refuse(`invalid-${effect.input.split(' ', 1)[0] ?? 'input'}`, effect.reason, { ...positionOf(state), input: effect.input });
-          options.onReject?.(effect.reason, effect.input);
-          break;
-      }
-    }
-  };
+  start(): ReplicaHandle {
+    const submit = (request: unknown, respond: (reply: Reply) => void) => this.submit(request, respond);
+    this.transport.listen((message) => this.run({ kind: 'message', message }));
+    this.transport.serveClients?.(submit);
+    this.run({ kind: 'boot', storage: this.report.boot });
+    return {
+      ready: (this.transport as Partial<TcpTransport>).ready ?? Promise.resolve(),
+      boot: this.report,
+      submit,
+      request: (operation, requestOptions) => this.request(operation, requestOptions),
+      requestAs: (clientId, requestNumber, operation, timeoutMs = 5_000) => this.requestAs(clientId, requestNumber, operation, timeoutMs),
+      status: () => this.status(),
+      dump: () => describe(this.state),
+      state: () => this.state,
+      close: () => this.close(),
+      crash: () => this.crash(),
+    };
+  }
 
-  const run = (event: Event): void => {
-    if (closed) return;
+  private run(event: Event): void {
+    if (this.closed) return;
     let stepped: [ReplicaState, readonly Effect[]];
     try {
-      stepped = step(state, event);
+      stepped = step(this.state, event);
     } catch (error) {
       // The reducer is total on any input: a throw is a broken invariant, a bug. Stop rather than run on.
-      return fail('core', error);
+      return this.fail('core', error);
     }
-    const before = state;
-    state = stepped[0];
-    logTransition(logger, before, state);
-    carryOut(stepped[1]);
-  };
+    const before = this.state;
+    this.state = stepped[0];
+    logTransition(this.logger, before, this.state);
+    for (const effect of stepped[1]) this.carryOut(effect);
+  }
 
-  const submit = (request: unknown, respond: (reply: Reply) => void): void => {
-    if (closed) return;
+  /** The effect contract: storage effects to the store, sends and replies through the barrier, named timers. */
+  private carryOut(effect: Effect): void {
+    switch (effect.kind) {
+      case 'log-append':
+      case 'log-truncate':
+      case 'log-release':
+      case 'persist-header':
+      case 'persist-checkpoint':
+        return this.commit.write(effect);
+      case 'send': {
+        const { to, message } = effect;
+        return this.commit.send(() => this.transport.send(to, message));
+      }
+      case 'reply': {
+        const { clientId, reply } = effect;
+        return this.commit.send(() => this.deliverReply(clientId, reply));
+      }
+      case 'set-timer': {
+        const timer = effect.timer;
+        return this.timers.set(timer, effect.afterMs, () => this.run({ kind: 'timeout', timer }));
+      }
+      case 'cancel-timer':
+        return this.timers.cancel(effect.timer);
+      case 'telemetry':
+        publish(effect.event);
+        return logMilestone(this.logger, effect.event);
+      case 'reject':
+        // The reason key is the input's kind ('client-request', 'prepare', ...): a metric label, so a
+        // bounded set; `input` itself may name a sender and a view.
+        this.refusals.refuse(`invalid-${effect.input.split(' ', 1)[0] ?? 'input'}`, effect.reason, { ...positionOf(this.state), input: effect.input });
+        this.options.onReject?.(effect.reason, effect.input);
+        return;
+    }
+  }
+
+  private deliverReply(clientId: string, reply: Reply): void {
+    this.options.onReply?.(clientId, reply);
+    this.replies.deliver(clientId, reply);
+  }
+
+  private submit(request: unknown, respond: (reply: Reply) => void): void {
+    if (this.closed) return;
     const clientId = readClientId(request);
     if (clientId === null) {
       respond({
@@ -322,120 +257,172 @@ export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): Repli
       });
       return;
     }
-    routes.delete(clientId);
-    routes.set(clientId, respond);
-    if (routes.size > routesMax) {
-      const oldest = routes.keys().next().value;
-      if (oldest !== undefined) routes.delete(oldest);
-    }
-    run({ kind: 'client-request', request, receivedAtMs: Date.now() });
-  };
+    this.replies.route(clientId, respond);
+    this.run({ kind: 'client-request', request, receivedAtMs: Date.now() });
+  }
 
-  transport.listen((message) => run({ kind: 'message', message }));
-  transport.serveClients?.(submit);
-  run({ kind: 'boot', storage: report.boot });
+  private request(operation: unknown, requestOptions?: { timeoutMs?: number }): Promise<unknown> {
+    if (this.closed) return Promise.reject(new Error(`replica ${this.state.config.replicaId}: closed`));
+    this.client ??= this.localClient();
+    return this.client.request(operation, requestOptions);
+  }
 
-  const handle: ReplicaHandle = {
-    ready: (transport as Partial<TcpTransport>).ready ?? Promise.resolve(),
-    boot: report,
-    submit,
-    request(operation, requestOptions) {
-      if (closed) return Promise.reject(new Error(`replica ${state.config.replicaId}: closed`));
-      client ??= localClient();
-      return client.request(operation, requestOptions);
-    },
-    requestAs(clientId, requestNumber, operation, timeoutMs = 5_000) {
-      return new Promise<Reply>((resolve, reject) => {
-        const key = `${clientId}#${requestNumber}`;
-        const timer = setTimeout(() => {
-          const resolvers = waiting.get(key)?.filter((candidate) => candidate !== done) ?? [];
-          if (resolvers.length > 0) waiting.set(key, resolvers);
-          else waiting.delete(key);
-          reject(new RequestTimeout(clientId, requestNumber, timeoutMs));
-        }, timeoutMs);
-        const done = (reply: Reply) => {
-          clearTimeout(timer);
-          resolve(reply);
-        };
-        waiting.set(key, [...(waiting.get(key) ?? []), done]);
-        run({ kind: 'client-request', request: { clientId, requestNumber, operation }, receivedAtMs: Date.now() });
-      });
-    },
-    status() {
-      return {
-        replica: state.config.replicaId,
-        view: state.viewNumber,
-        status: state.status,
-        primary: primaryOf(state.viewNumber, state.config.replicaCount),
-        op: state.log.lastOpNumber,
-        commit: state.commitNumber,
-        pid: process.pid,
+  private requestAs(clientId: string, requestNumber: number, operation: unknown, timeoutMs: number): Promise<Reply> {
+    return new Promise<Reply>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.replies.abandon(clientId, requestNumber, done);
+        reject(new RequestTimeout(clientId, requestNumber, timeoutMs));
+      }, timeoutMs);
+      const done = (reply: Reply) => {
+        clearTimeout(timer);
+        resolve(reply);
       };
-    },
-    dump: () => describe(state),
-    state: () => state,
-    async close() {
-      if (closed) return;
-      link?.close();
-      stopTimers();
-      closed = true;
-      try {
-        if (writing !== null) await writing;
-        await storage.settle(); // A checkpoint being written in the background.
-        storage.flush(); // What the last steps buffered, now that nothing else is writing.
-        for (const { send } of held.splice(0)) send();
-      } finally {
-        transport.close();
-        storage.close();
-      }
-    },
-    async crash() {
-      if (closed) return;
-      link?.close();
-      stopTimers();
-      closed = true;
-      held = [];
-      transport.close();
-      storage.close();
-      await writing?.catch(() => {});
-      await storage.settle();
-    },
-  };
-  return handle;
+      this.replies.await(clientId, requestNumber, done);
+      this.run({ kind: 'client-request', request: { clientId, requestNumber, operation }, receivedAtMs: Date.now() });
+    });
+  }
+
+  private status(): ReplicaStatus {
+    const state = this.state;
+    return {
+      replica: state.config.replicaId,
+      view: state.viewNumber,
+      status: state.status,
+      primary: primaryOf(state.viewNumber, state.config.replicaCount),
+      op: state.log.lastOpNumber,
+      commit: state.commitNumber,
+      pid: process.pid,
+    };
+  }
+
+  private async close(): Promise<void> {
+    if (this.closed) return;
+    this.link?.close();
+    this.timers.stop();
+    this.closed = true;
+    try {
+      await this.commit.stop();
+    } finally {
+      this.transport.close();
+      this.storage.close();
+    }
+  }
+
+  private async crash(): Promise<void> {
+    if (this.closed) return;
+    this.link?.close();
+    this.timers.stop();
+    this.closed = true;
+    this.commit.drop();
+    this.transport.close();
+    this.storage.close();
+    await this.commit.settled();
+  }
 
   /** The session behind `request`: this replica in process, the others through the transport. */
-  function localClient(): VsrClient {
-    const self = state.config.replicaId;
-    link = new ClusterLink({
-      replicaCount: state.config.replicaCount,
+  private localClient(): VsrClient {
+    const self = this.state.config.replicaId;
+    this.link = new ClusterLink({
+      replicaCount: this.state.config.replicaCount,
       connect: (replicaId, onReply) => {
-        if (replicaId === self) return { send: (request) => submit(request, onReply), close: () => {} };
-        const endpoint = transport.clientEndpoint?.(replicaId, onReply);
+        if (replicaId === self) return { send: (request) => this.submit(request, onReply), close: () => {} };
+        const endpoint = this.transport.clientEndpoint?.(replicaId, onReply);
         if (endpoint !== undefined) return endpoint;
         // Without a path to the others, requests still work while this replica is the primary.
         return { send: () => {}, close: () => {} };
       },
     });
-    return new VsrClient({ link, primaryGuess: primaryOf(state.viewNumber, state.config.replicaCount), timeoutMs: 5_000, attemptTimeoutMs: 500 });
-  }
-
-  function stopTimers(): void {
-    for (const timer of timers.values()) clearTimeout(timer);
-    timers.clear();
+    return new VsrClient({ link: this.link, primaryGuess: primaryOf(this.state.viewNumber, this.state.config.replicaCount), timeoutMs: 5_000, attemptTimeoutMs: 500 });
   }
 
   /** The store failed, or the core broke an invariant: stop as in a crash and report the true cause. */
-  function fail(source: 'store' | 'core', cause: unknown): void {
-    void handle.crash();
+  private fail(source: 'store' | 'core', cause: unknown): void {
+    void this.crash();
     const error = cause instanceof Error ? cause : new Error(String(cause));
     const what = source === 'store' ? `the store failed (${error.message})` : `the core broke an invariant, a bug (${error.message})`;
-    const fatal = new Error(`replica ${state.config.replicaId}: ${what}; the replica stopped`, { cause: error });
-    logger.error({ ...positionOf(state), cause: source, error: error.message, stack: error.stack }, fatal.message);
-    if (options.onFatal !== undefined) options.onFatal(fatal);
+    const fatal = new Error(`replica ${this.state.config.replicaId}: ${what}; the replica stopped`, { cause: error });
+    this.logger.error({ ...positionOf(this.state), cause: source, error: error.message, stack: error.stack }, fatal.message);
+    if (this.options.onFatal !== undefined) this.options.onFatal(fatal);
     else
       setImmediate(() => {
         throw fatal;
       });
+  }
+}
+
+/** The reducer's named timers as `setTimeout`s: setting one replaces the timer of that name. */
+class ReplicaTimers {
+  private readonly timers = new Map<TimerName, NodeJS.Timeout>();
+
+  set(timer: TimerName, afterMs: number, fire: () => void): void {
+    clearTimeout(this.timers.get(timer));
+    this.timers.set(
+      timer,
+      setTimeout(() => {
+        this.timers.delete(timer);
+        fire();
+      }, afterMs),
+    );
+  }
+
+  cancel(timer: TimerName): void {
+    clearTimeout(this.timers.get(timer));
+    this.timers.delete(timer);
+  }
+
+  stop(): void {
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+  }
+}
+
+/** Where each reply goes: the channel its client's latest request came in on, and the `requestAs` callers waiting for it. */
+class ReplyRoutes {
+  /**
+   * A client has one request outstanding, so one route each; bounded like
+   * the client table (the oldest route goes first).
+   */
+  private readonly routes = new Map<string, (reply: Reply) => void>();
+  /** `clientId#requestNumber` → the callers waiting for that reply. */
+  private readonly waiting = new Map<string, Array<(reply: Reply) => void>>();
+
+  constructor(private readonly routesMax: number) {}
+
+  /** The client's next reply goes to `respond`. */
+  route(clientId: string, respond: (reply: Reply) => void): void {
+    this.routes.delete(clientId);
+    this.routes.set(clientId, respond);
+    if (this.routes.size > this.routesMax) {
+      const oldest = this.routes.keys().next().value;
+      if (oldest !== undefined) this.routes.delete(oldest);
+    }
+  }
+
+  /** `resolve` gets the reply to `clientId#requestNumber`. */
+  await(clientId: string, requestNumber: number, resolve: (reply: Reply) => void): void {
+    const key = `${clientId}#${requestNumber}`;
+    this.waiting.set(key, [...(this.waiting.get(key) ?? []), resolve]);
+  }
+
+  /** `resolve` stops waiting (its caller timed out); the others still wait. */
+  abandon(clientId: string, requestNumber: number, resolve: (reply: Reply) => void): void {
+    const key = `${clientId}#${requestNumber}`;
+    const resolvers = this.waiting.get(key)?.filter((candidate) => candidate !== resolve) ?? [];
+    if (resolvers.length > 0) this.waiting.set(key, resolvers);
+    else this.waiting.delete(key);
+  }
+
+  deliver(clientId: string, reply: Reply): void {
+    const route = this.routes.get(clientId);
+    if (route !== undefined) {
+      this.routes.delete(clientId);
+      route(reply);
+    }
+    const key = `${clientId}#${reply.requestNumber}`;
+    const resolvers = this.waiting.get(key);
+    if (resolvers === undefined) return;
+    this.waiting.delete(key);
+    for (const resolve of resolvers) resolve(reply);
   }
 }
 

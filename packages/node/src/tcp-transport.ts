@@ -35,8 +35,7 @@
 import { createServer as createTcpServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket } from 'node:tls';
 import type { ClientRequest, Message, Reply } from '@vsr/core';
-import type { ClientRequestHandler, Transport } from './replica.js';
-import type { ClientEndpoint } from './client.js';
+import type { ClientEndpoint, ClientRequestHandler, Transport } from './transport.js';
 import { FrameWriter, describeUntrusted, encodeFrame, frameOf, parseFrameBody, readFrameBodies, type FrameRefusal } from './frames.js';
 import { FrameMac, acceptProof, dialProof, freshNonce, isNonce, proofMatches, replicaIdOfCertificate, type HandshakeFacts, type TlsCredentials } from './peer-auth.js';
 import { Refusals, silentLogger, type Logger } from './logger.js';

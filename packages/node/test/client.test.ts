@@ -68,7 +68,7 @@ test('no replica answers: the request fails with a timeout that says the outcome
   const client = new VsrClient({ replicas: addresses, timeoutMs: 600, attemptTimeoutMs: 100 });
   cleanups.push(() => client.close());
   expect(await client.request({ type: 'write', key: 'k', value: 1 })).toEqual({ ok: true });
-  await Promise.all(replicas.map((replica) => replica?.crash()));
+  await Promise.all(replicas.flatMap((replica) => (replica === null ? [] : [replica.crash()])));
   replicas.fill(null);
   const started = Date.now();
   const failure = await client.request({ type: 'write', key: 'k', value: 2 }).catch((error: unknown) => error);
@@ -169,4 +169,36 @@ test('a redirect that arrives synchronously inside send (an in-process replica) 
   expect(sends.length).toBe(settled); // Nothing is resent after the requests completed.
   // Each request went to replica 1 at most once (only the first, before the client learned the primary) and never to replica 2.
   expect(sends.filter(([replica]) => replica === 2)).toEqual([]);
+});
+
+test('closing a shared link under a request in flight fails that request with a reason, and nothing throws later', async () => {
+  // A pool of clients shares one link; the service closing at shutdown closed the link under a
+  // request that was waiting to be retried, and the retry timer threw "ClusterLink: closed"
+  // as an uncaught exception, which stops a process.
+  const link = new ClusterLink({
+    replicas: [0, 1, 2].map((port) => ({ host: '127.0.0.1', port })),
+    connect: () => ({ send: () => {}, close: () => {} }), // Nobody answers.
+  });
+  const client = new VsrClient({ link, timeoutMs: 5_000, attemptTimeoutMs: 20 });
+  const uncaught: unknown[] = [];
+  const onUncaught = (error: unknown) => uncaught.push(error);
+  process.on('uncaughtException', onUncaught);
+  try {
+    const pending = client.request({ n: 1 }).catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 50)); // Some attempts went out.
+    link.close();
+    const failure = await pending;
+    expect(failure).toBeInstanceOf(Error);
+    expect((failure as Error).message).toMatch(/cluster link was closed/);
+    await new Promise((resolve) => setTimeout(resolve, 100)); // Any stray retry timer fires now.
+    expect(uncaught).toEqual([]);
+    // A client closed under a request fails it at once, too.
+    const other = new VsrClient({ link: new ClusterLink({ replicas: [{ host: '127.0.0.1', port: 1 }], connect: () => ({ send: () => {}, close: () => {} }) }), timeoutMs: 5_000 });
+    const waiting = other.request({ n: 2 }).catch((error: unknown) => error);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    other.close();
+    expect(((await waiting) as Error).message).toBe('VsrClient: closed');
+  } finally {
+    process.off('uncaughtException', onUncaught);
+  }
 });

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { kvMachine } from '@vsr/kv';
 import type { Message, Reply } from '@vsr/core';
-import { MemoryNetwork, Refusals, RequestTimeout, VsrTimeoutError, startReplica, type ReplicaHandle } from '../src/index.js';
+import { MemoryNetwork, Refusals, RequestTimeout, VsrTimeoutError, startReplica, type ReplicaHandle, type ReplicaStatus } from '../src/index.js';
 import { TIMEOUTS, tcpCluster } from './support.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -37,7 +37,7 @@ function cluster(replicaCount = 3, watch?: (from: number, message: Message, dire
   };
   for (let r = 0; r < replicaCount; r++) replicas.push(start(r, true));
   cleanups.push(async () => {
-    await Promise.all(replicas.map((replica) => replica?.close()));
+    await Promise.all(replicas.map((replica) => replica?.close() ?? Promise.resolve()));
     rmSync(root, { recursive: true, force: true });
   });
   return { root, network, replicas, start };
@@ -127,9 +127,9 @@ describe('startReplica', () => {
     replicas[2] = null;
     for (let i = 6; i <= 20; i++) await send(replicas, 'alice', i, { type: 'write', key: 'k', value: i });
     replicas[2] = start(2, false);
-    expect(replicas[2]!.boot.damage).toBeNull();
-    await waitFor(() => replicas[2]!.status().commit === 21);
-    expect(kvMachine.snapshot(replicas[2]!.state().app.value as never)).toEqual([['k', 20]]);
+    expect(replicas[2].boot.damage).toBeNull();
+    await eventually(() => replicas[2]!.status(), 'the restarted replica catches up to commit 21').toMatchObject({ commit: 21 });
+    expect(kvMachine.snapshot(replicas[2].state().app.value as never)).toEqual([['k', 20]]);
   });
 
   test('a replica whose disk is lost recovers from its peers instead of rejoining as new', async () => {
@@ -139,9 +139,11 @@ describe('startReplica', () => {
     await replicas[1]!.crash();
     rmSync(join(root, 'replica-1'), { recursive: true, force: true });
     replicas[1] = start(1, false);
-    expect(replicas[1]!.boot.boot).toMatchObject({ lost: true });
-    await waitFor(() => replicas[1]!.status().status === 'normal' && replicas[1]!.status().commit >= 13);
-    expect(kvMachine.snapshot(replicas[1]!.state().app.value as never)).toEqual([['k', 12]]);
+    expect(replicas[1].boot.boot).toMatchObject({ lost: true });
+    await eventually(() => replicas[1]!.status(), 'the wiped replica recovers: normal, at commit 13 or later').toSatisfy(
+      (status: ReplicaStatus) => status.status === 'normal' && status.commit >= 13,
+    );
+    expect(kvMachine.snapshot(replicas[1].state().app.value as never)).toEqual([['k', 12]]);
   });
 });
 
@@ -157,12 +159,12 @@ test('three replicas over TCP on 127.0.0.1, authenticated with the cluster secre
   expect(await replicas[1]!.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'via replica 2' });
 });
 
-async function waitFor(condition: () => boolean, timeoutMs = 3_000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/**
+ * Polls `read` until the matcher that follows holds, for up to `timeoutMs`; a timeout fails with `what`,
+ * the expectation and the value `read` last returned.
+ */
+function eventually<T>(read: () => T, what: string, timeoutMs = 3_000) {
+  return expect.poll(read, { timeout: timeoutMs, interval: 10, message: what });
 }
 
 test('TCP is the default transport: peers and a secret are enough; without them, a clear error', async () => {
@@ -198,7 +200,7 @@ test('TCP is the default transport: peers and a secret are enough; without them,
 });
 
 describe('refused input', () => {
-  test('is counted under a bounded set of reasons, whatever senders and views the inputs name', async () => {
+  test('is counted under a bounded set of reasons, whatever senders and views the inputs name', () => {
     const root = mkdtempSync(join(tmpdir(), 'vsr-node-'));
     let deliver: (message: unknown) => void = () => {};
     const refusals = new Refusals();

@@ -217,7 +217,9 @@ describe('the Node store', () => {
     const operation = fc.oneof(modelEffect, fc.constant({ kind: 'flush' as const }), fc.constant({ kind: 'crash' as const }));
     fc.assert(
       fc.property(fc.array(operation, { maxLength: 60 }), (operations) => {
-        let { directory, storage } = created();
+        const fresh = created();
+        const directory = fresh.directory;
+        let storage = fresh.storage;
         storage.apply(header(0));
         storage.flush();
         // The model: what is durable, and what is buffered.
@@ -270,11 +272,11 @@ describe('the Node store', () => {
     );
     await fc.assert(
       fc.asyncProperty(fc.array(operation, { maxLength: 40 }), async (operations) => {
-        let { directory, storage } = created();
+        const { directory, storage } = created();
         storage.apply(header(0));
         storage.flush();
         let durable: Model = { base: 0, log: [], view: 0, checkpoint: 0 };
-        let buffered: Model = structuredClone(durable);
+        const buffered: Model = structuredClone(durable);
         const reopen = () => {
           const opened = FileStorage.open(directory);
           expect(opened.report.damage).toBeNull();

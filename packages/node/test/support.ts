@@ -35,7 +35,7 @@ export async function tcpCluster(
     }),
   );
   cleanup(async () => {
-    await Promise.all(replicas.map((replica) => replica?.close()));
+    await Promise.all(replicas.flatMap((replica) => (replica === null ? [] : [replica.close()])));
     rmSync(root, { recursive: true, force: true });
   });
   return { replicas, addresses: transports.map((transport) => transport.address()) };

@@ -54,12 +54,17 @@ async function loneTransport(options: Partial<TcpTransportOptions> & { replicaCo
   return { transport, logs };
 }
 
-async function until(condition: () => boolean, timeoutMs = 2_000): Promise<void> {
-  const started = Date.now();
-  while (!condition()) {
-    if (Date.now() - started > timeoutMs) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
+/**
+ * Polls `read` until the matcher that follows holds, for up to `timeoutMs`; a timeout fails saying what
+ * was expected and what `read` last returned.
+ */
+function eventually<T>(read: () => T, timeoutMs = 2_000) {
+  return expect.poll(read, { timeout: timeoutMs, interval: 10 });
+}
+
+/** Waits for a log line containing `text` (or matching it); a timeout fails showing every line logged. */
+function logged(logs: readonly string[], text: string | RegExp): Promise<void> {
+  return eventually(() => logs).toContainEqual(typeof text === 'string' ? expect.stringContaining(text) : expect.stringMatching(text));
 }
 
 async function rawConnection(port: number, bytes: Buffer): Promise<void> {
@@ -79,15 +84,18 @@ describe('the TCP transport', () => {
     const { transports, received } = await pair();
     for (let i = 1; i <= 5; i++) transports[0]!.send(1, commit(0, i));
     transports[1]!.send(0, commit(1, 9));
-    await until(() => received[1]!.length === 5 && received[0]!.length === 1);
+    await eventually(() => received.map((messages) => messages.length)).toEqual([1, 5]);
     expect(received[1]!.map((message) => (message as { commitNumber: number }).commitNumber)).toEqual([1, 2, 3, 4, 5]);
   });
 
   test('a peer without the secret cannot deliver anything', async () => {
     const { transports, received, logs } = await pair(['s3cret', 'wrong']);
     transports[1]!.send(0, commit(1, 1));
-    await until(() => logs.some((line) => line.includes('authentication failed')));
-    expect(received[0]).toEqual([]);
+    transports[0]!.send(1, commit(0, 1));
+    // Each refuses the other, and goes on refusing as the dialers retry: nothing crosses either way.
+    await eventually(() => logs.filter((line) => line.includes('authentication failed for replica 1')).length).toBeGreaterThanOrEqual(2);
+    await logged(logs, 'authentication failed for replica 0');
+    expect(received).toEqual([[], []]);
   });
 
   test('garbage, oversized frames and forged senders close that connection; the replica runs on', async () => {
@@ -95,16 +103,15 @@ describe('the TCP transport', () => {
     const port = transports[0]!.address().port;
     await rawConnection(port, Buffer.from('GET / HTTP/1.1\r\n\r\n'));
     await rawConnection(port, Buffer.concat([Buffer.from([0, 0, 0x10, 0]), Buffer.alloc(8)]));
-    await until(() => logs.some((line) => line.includes('over the 1024-byte limit')));
+    // Each connection is refused for its own first frame: the HTTP request's first four bytes read as a length, then 4 KiB.
+    await logged(logs, `a frame of ${Buffer.from('GET ').readUInt32BE(0)} bytes, over the 1024-byte limit`);
+    await logged(logs, 'a frame of 4096 bytes, over the 1024-byte limit');
     // A peer that authenticates as replica 1 but sends a message claiming to be from replica 0.
     transports[1]!.send(0, commit(0, 7));
-    await until(() => logs.some((line) => line.includes('claiming replica 0')));
-    expect(received[0]).toEqual([]);
-    // Honest traffic still flows (the dialer reconnects).
+    await logged(logs, 'claiming replica 0');
+    // Honest traffic still flows (the dialer reconnects); the forged message never arrived.
     transports[1]!.send(0, commit(1, 8));
-    await until(() => received[0]!.length === 1);
-    expect(received[0]![0]).toMatchObject({ commitNumber: 8 });
-    expect(logs.some((line) => line.includes('expected an auth or client frame') || line.includes('over the'))).toBe(true);
+    await eventually(() => received[0]).toEqual([commit(1, 8)]);
   });
 
   test('a frame with bytes that are not JSON is refused', async () => {
@@ -113,7 +120,7 @@ describe('the TCP transport', () => {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(body.length, 0);
     await rawConnection(transports[0]!.address().port, Buffer.concat([header, body]));
-    await until(() => logs.some((line) => line.includes('not JSON')));
+    await logged(logs, 'not JSON');
     expect(encodeFrame({ a: 1 }).readUInt32BE(0)).toBe(7);
   });
 
@@ -121,9 +128,9 @@ describe('the TCP transport', () => {
     const { transports, received, logs } = await pair(['s3cret', 's3cret'], 64 * 1024);
     const padded = (bytes: number) => ({ ...commit(1, 1), padding: 'x'.repeat(bytes) }) as unknown as Message;
     transports[1]!.send(0, padded(32 * 1024)); // Far over the 1 KiB handshake limit, within frameBytesMax.
-    await until(() => received[0]!.length === 1);
+    await eventually(() => received[0]!.length).toBe(1);
     transports[1]!.send(0, padded(100 * 1024));
-    await until(() => logs.some((line) => line.includes('over the 65536-byte limit')));
+    await logged(logs, 'over the 65536-byte limit');
     expect(received[0]).toHaveLength(1);
   });
 
@@ -132,7 +139,7 @@ describe('the TCP transport', () => {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(2048, 0);
     await rawConnection(transports[0]!.address().port, Buffer.concat([header, Buffer.alloc(2048, 32)]));
-    await until(() => logs.some((line) => line.includes('a frame of 2048 bytes, over the 1024-byte limit')));
+    await logged(logs, 'a frame of 2048 bytes, over the 1024-byte limit');
   });
 });
 
@@ -188,7 +195,7 @@ describe('peer authentication is mutual and bound to the connection', () => {
     attackerPort = attacker.port;
     try {
       transports[0]!.send(2, commit(0, 1));
-      await until(() => logs.some((line) => line.includes('authentication failed for replica 0')));
+      await logged(logs, 'authentication failed for replica 0');
       expect(relayed).toContain('auth');
       expect(received).toEqual([]);
     } finally {
@@ -208,9 +215,10 @@ describe('peer authentication is mutual and bound to the connection', () => {
     const { transport, logs } = await loneTransport({ replicaCount: 2, peer: () => ({ host: '127.0.0.1', port: impostor.port }) });
     try {
       transport.send(1, commit(0, 1));
-      await until(() => logs.some((line) => line.includes('could not prove it holds the secret')));
+      await logged(logs, 'could not prove it holds the secret');
       await new Promise((resolve) => setTimeout(resolve, 100));
-      expect(seen.every((type) => type === 'auth')).toBe(true);
+      expect(seen).toContain('auth'); // It answered the auth frame, so the dialer got that far.
+      expect(seen.filter((type) => type !== 'auth'), 'frames the impostor got besides the auth frame').toEqual([]);
     } finally {
       impostor.close();
     }
@@ -238,14 +246,14 @@ describe('peer authentication is mutual and bound to the connection', () => {
     const { transport: viaProxy } = await loneTransport({ replicaId: 1, replicaCount: 2, peer: () => ({ host: '127.0.0.1', port: proxy.port }) });
     try {
       viaProxy.send(0, commit(1, 1));
-      await until(() => received[0]!.length === 1);
+      await eventually(() => received[0]!.length).toBe(1);
       tamper = true;
       viaProxy.send(0, commit(1, 2));
-      await until(() => logs.some((line) => line.includes('MAC is wrong')));
+      await logged(logs, 'MAC is wrong');
       expect(received[0]).toHaveLength(1);
       // Best effort: a message sent before the dialer sees its connection close is lost, so resend.
       const resend = setInterval(() => viaProxy.send(0, commit(1, 3)), 50);
-      await until(() => received[0]!.length >= 2).finally(() => clearInterval(resend));
+      await eventually(() => received[0]!.length).toBeGreaterThanOrEqual(2).finally(() => clearInterval(resend));
       expect(received[0]![1]).toMatchObject({ commitNumber: 3 });
     } finally {
       proxy.close();
@@ -266,7 +274,7 @@ describe('peer authentication is mutual and bound to the connection', () => {
     open.push(confused);
     await confused.ready;
     confused.send(2, commit(1, 1));
-    await until(() => logs.some((line) => line.includes('says it is replica 1')));
+    await logged(logs, 'says it is replica 1');
   });
 });
 
@@ -277,7 +285,7 @@ describe('frames and connections are bounded', () => {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(deep.length, 0);
     await rawConnection(transports[0]!.address().port, Buffer.concat([header, deep]));
-    await until(() => logs.some((line) => line.includes('nested more than')));
+    await logged(logs, 'nested more than');
   });
 
   test('with a client token, a client without it is refused and one with it is served', async () => {
@@ -291,12 +299,12 @@ describe('frames and connections are bounded', () => {
     const replies: unknown[] = [];
     const withoutToken = new TcpClientEndpoint({ address: { host: '127.0.0.1', port }, replicaId: 0, frameBytesMax: 1 << 20, onReply: (reply) => replies.push(reply) });
     withoutToken.send({ clientId: 'c', requestNumber: 0, operation: null });
-    await until(() => logs.some((line) => line.includes('without the right token')));
+    await logged(logs, 'without the right token');
     withoutToken.close();
     expect(served).toEqual([]);
     const withToken = new TcpClientEndpoint({ address: { host: '127.0.0.1', port }, replicaId: 0, frameBytesMax: 1 << 20, token: 't0ken', onReply: (reply) => replies.push(reply) });
     withToken.send({ clientId: 'c', requestNumber: 0, operation: null });
-    await until(() => replies.length === 1);
+    await eventually(() => replies.length).toBe(1);
     withToken.close();
     expect(served).toHaveLength(1);
   });
@@ -308,19 +316,19 @@ describe('frames and connections are bounded', () => {
     const header = Buffer.alloc(4);
     header.writeUInt32BE(hostile.length, 0);
     await rawConnection(transports[0]!.address().port, Buffer.concat([header, hostile]));
-    await until(() => logs.some((line) => line.includes('auth names replica an object, not a peer')));
+    await logged(logs, 'auth names replica an object, not a peer');
     // A listener that answers a dialer with such a hello is refused too.
     const impostor = await fakeListener((socket) => socket.write(encodeFrame({ type: 'hello', replica: { toString: 1 }, nonce: 'ab'.repeat(16) })));
     const dialer = tcpTransport({ replicaId: 1, replicaCount: 2, listen: { host: '127.0.0.1', port: 0 }, peer: () => ({ host: '127.0.0.1', port: impostor.port }), secret: 's3cret', refusals: new Refusals({ logger: lineLogger((line) => logs.push(line)), intervalMs: 0 }) });
     open.push(dialer);
     await dialer.ready;
     try {
-      await until(() => logs.some((line) => line.includes('says it is replica an object')));
+      await logged(logs, 'says it is replica an object');
     } finally {
       impostor.close();
     }
     transports[1]!.send(0, commit(1, 1));
-    await until(() => received[0]!.length === 1);
+    await eventually(() => received[0]!.length).toBe(1);
   });
 
   test('a refused sender is told why in a last frame before the connection closes', async () => {
@@ -351,8 +359,8 @@ describe('frames and connections are bounded', () => {
     }, 50);
     await closed;
     clearInterval(dribble);
-    expect(logs.some((line) => line.includes('completed no frame in 200 ms'))).toBe(true);
-    await until(() => transport.clientConnections().open === 0); // The server's side closes a moment after the client sees it.
+    expect(logs).toContainEqual(expect.stringContaining('completed no frame in 200 ms'));
+    await eventually(() => transport.clientConnections().open).toBe(0); // The server's side closes a moment after the client sees it.
   });
 
   test('connections stuck in their handshake are capped: the oldest is closed for a new one', async () => {
@@ -365,7 +373,7 @@ describe('frames and connections are bounded', () => {
     });
     const firstClosed = new Promise<void>((resolve) => sockets[0]!.on('close', () => resolve()));
     await firstClosed;
-    expect(logs.some((line) => line.includes('4 connections already in their handshake'))).toBe(true);
+    expect(logs).toContainEqual(expect.stringContaining('4 connections already in their handshake'));
     for (const socket of sockets) socket.destroy();
   });
 });
@@ -393,13 +401,13 @@ describe('mutual TLS between replicas', () => {
   test('replicas whose certificates name them exchange messages', async () => {
     const { sender, received, logs } = await tlsPair({ replicaId: 1, tls: credentials(1) });
     sender.send(0, commit(1, 5));
-    await until(() => received.length === 1);
+    await eventually(() => received.length).toBe(1);
     expect(received[0]).toMatchObject({ replica: 1, commitNumber: 5 });
     expect(sender.peers().find((peer) => peer.replicaId === 0)?.connected).toBe(true);
     // Past the handshake deadline, the authenticated link is not taken for a stuck handshake.
     await new Promise((resolve) => setTimeout(resolve, 500));
     sender.send(0, commit(1, 6));
-    await until(() => received.length === 2);
+    await eventually(() => received.length).toBe(2);
     expect(logs).toEqual([]);
   });
 
@@ -407,14 +415,14 @@ describe('mutual TLS between replicas', () => {
     // Replica 2's certificate, claiming to be replica 1.
     const { sender, received, logs } = await tlsPair({ replicaId: 1, tls: credentials(2) });
     sender.send(0, commit(1, 5));
-    await until(() => logs.some((line) => line.includes('authentication failed for replica 1: its certificate names replica 2')));
+    await logged(logs, 'authentication failed for replica 1: its certificate names replica 2');
     expect(received).toEqual([]);
   });
 
   test('a certificate from another CA is refused', async () => {
     const { sender, received, logs } = await tlsPair({ replicaId: 1, tls: { ...credentials(1, foreign), ca: certificates.ca.cert } });
     sender.send(0, commit(1, 5));
-    await until(() => logs.some((line) => line.includes('no certificate from the cluster CA') || line.includes('TLS to replica 0 failed')));
+    await logged(logs, /no certificate from the cluster CA|TLS to replica 0 failed/);
     expect(received).toEqual([]);
   });
 
@@ -422,7 +430,7 @@ describe('mutual TLS between replicas', () => {
     // Replica 1 believes replica 0 listens where replica 0 does, but dials it as replica 2.
     const { sender, logs } = await tlsPair({ replicaId: 1, tls: credentials(1), misdirected: [2] });
     sender.send(2, commit(1, 5));
-    await until(() => logs.some((line) => line.includes("the server's certificate names replica 0, not replica 2")));
+    await logged(logs, "the server's certificate names replica 0, not replica 2");
   });
 
   test('a client reaches a TLS replica with the CA and the token', async () => {
@@ -434,7 +442,7 @@ describe('mutual TLS between replicas', () => {
     const replies: unknown[] = [];
     const endpoint = new TcpClientEndpoint({ address: transport.address(), replicaId: 0, frameBytesMax: 1 << 20, token: 't0ken', tls: { ca: certificates.ca.cert }, onReply: (reply) => replies.push(reply) });
     endpoint.send({ clientId: 'c', requestNumber: 0, operation: null });
-    await until(() => replies.length === 1);
+    await eventually(() => replies.length).toBe(1);
     endpoint.close();
     expect(replies[0]).toMatchObject({ result: 'over tls' });
   });

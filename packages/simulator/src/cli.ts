@@ -4,9 +4,14 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { parseArgs as parseFlags, type ParseArgsConfig } from 'node:util';
+import { UsageError, integerFlag } from '@vsr/core/cli-flags';
 import { parseFaults, type FaultName } from './faults.js';
 import { simulate, type SimulationResult, type SimulationSummary } from './simulation.js';
 import { renderReport } from './report.js';
+
+// Where it was first defined, for the users who import it from here.
+export { UsageError };
 
 export interface CliOptions {
   seed: number;
@@ -35,14 +40,23 @@ const USAGE = `usage: npm run sim -- [flags]
   --html FILE.html    that seed's space-time diagram
   --quiet             no progress bar or table`;
 
-export class UsageError extends Error {}
+/** The flags, for `node:util`'s parser; what each means is in USAGE and `applyFlag`. */
+const FLAGS = {
+  seed: { type: 'string' },
+  seeds: { type: 'string' },
+  replicas: { type: 'string' },
+  clients: { type: 'string' },
+  requests: { type: 'string' },
+  faults: { type: 'string' },
+  json: { type: 'boolean' },
+  trace: { type: 'string' },
+  history: { type: 'string' },
+  html: { type: 'string' },
+  quiet: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const satisfies ParseArgsConfig['options'];
 
-function integer(flag: string, text: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number {
-  if (text === undefined || !/^-?\d+$/.test(text)) throw new UsageError(`${flag}: expected an integer, got ${text === undefined ? 'nothing' : `'${text}'`}`);
-  const value = Number(text);
-  if (value < min || value > max) throw new UsageError(`${flag}: must be between ${min} and ${max}, got ${value}`);
-  return value;
-}
+type FlagName = keyof typeof FLAGS;
 
 export function parseArgs(argv: readonly string[]): CliOptions {
   const options: CliOptions = {
@@ -58,59 +72,69 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     html: null,
     quiet: false,
   };
-  for (let i = 0; i < argv.length; i++) {
-    const flag = argv[i]!;
-    const value = () => {
-      const next = argv[++i];
-      if (next === undefined || next.startsWith('--')) throw new UsageError(`${flag}: expected a value`);
-      return next;
-    };
-    switch (flag) {
-      case '--seed':
-        options.seed = integer(flag, value(), -0x8000_0000, 0x7fff_ffff);
-        break;
-      case '--seeds':
-        options.seeds = integer(flag, value(), 1, 1_000_000);
-        break;
-      case '--replicas':
-        options.replicas = value().split(',').map((part) => integer(flag, part, 1, 15));
-        break;
-      case '--clients':
-        options.clients = integer(flag, value(), 1, 1000);
-        break;
-      case '--requests':
-        options.requests = integer(flag, value(), 0, 10_000_000);
-        break;
-      case '--faults':
-        try {
-          options.faults = parseFaults(value());
-        } catch (error) {
-          throw new UsageError((error as Error).message);
-        }
-        break;
-      case '--json':
-        options.json = true;
-        break;
-      case '--trace':
-        options.trace = value();
-        break;
-      case '--history':
-        options.history = value();
-        break;
-      case '--html':
-        options.html = value();
-        break;
-      case '--quiet':
-        options.quiet = true;
-        break;
-      case '--help':
-      case '-h':
-        throw new UsageError('');
-      default:
-        throw new UsageError(`unknown flag '${flag}'`);
+  // Not strict: the tokens come back as given, and the loop below refuses what it must in the order
+  // given, with this tool's messages (a negative --seed, "-5", is a value here, not a flag).
+  const { tokens } = parseFlags({ args: [...argv], options: FLAGS, strict: false, allowPositionals: true, tokens: true });
+  for (const token of tokens) {
+    const given = argv[token.index] ?? '';
+    if (token.kind !== 'option' || !Object.hasOwn(FLAGS, token.name) || (token.rawName.length === 2 && given !== token.rawName)) {
+      // A positional, `--`, an unknown flag, or a group of short flags (-hx).
+      throw new UsageError(`unknown flag '${given}'`);
     }
+    const name = token.name as FlagName;
+    if (FLAGS[name].type === 'boolean') {
+      if (token.value !== undefined) throw new UsageError(`unknown flag '${given}'`);
+      applySwitch(options, name);
+      continue;
+    }
+    const value = token.value;
+    if (value === undefined || (token.inlineValue === false && value.startsWith('--'))) {
+      throw new UsageError(`${token.rawName}: expected a value`);
+    }
+    applyFlag(options, name, value);
   }
   return options;
+}
+
+function applySwitch(options: CliOptions, name: FlagName): void {
+  if (name === 'help') throw new UsageError('');
+  if (name === 'json') options.json = true;
+  if (name === 'quiet') options.quiet = true;
+}
+
+function applyFlag(options: CliOptions, name: FlagName, value: string): void {
+  const flag = `--${name}`;
+  switch (name) {
+    case 'seed':
+      options.seed = integerFlag(value, flag, { min: -0x8000_0000, max: 0x7fff_ffff });
+      return;
+    case 'seeds':
+      options.seeds = integerFlag(value, flag, { min: 1, max: 1_000_000 });
+      return;
+    case 'replicas':
+      options.replicas = value.split(',').map((part) => integerFlag(part, flag, { min: 1, max: 15 }));
+      return;
+    case 'clients':
+      options.clients = integerFlag(value, flag, { min: 1, max: 1000 });
+      return;
+    case 'requests':
+      options.requests = integerFlag(value, flag, { min: 0, max: 10_000_000 });
+      return;
+    case 'faults':
+      try {
+        options.faults = parseFaults(value);
+      } catch (error) {
+        throw new UsageError((error as Error).message);
+      }
+      return;
+    case 'trace':
+    case 'history':
+    case 'html':
+      options[name] = value;
+      return;
+    default:
+      return;
+  }
 }
 
 export function replayCommand(summary: Pick<SimulationSummary, 'seed' | 'replicas' | 'faults'>, options: CliOptions): string {

@@ -305,6 +305,7 @@ class KeySearch {
    * determinate candidates first makes the nodes with fewer indeterminate ops
    * the ones reached first.
    */
+  // eslint-disable-next-line max-lines-per-function -- one search loop whose state lives in its locals (the hot path of the checker); split, its parts would pass a dozen of them back and forth
   run(budget: { readonly stepsMax: number; stepsLeft: number }): Verdict {
     const determinateCount = this.determinate.length;
     if (determinateCount === 0) return null;

@@ -134,119 +134,12 @@ function buildModel(result: SimulationResult, options: ReportOptions): Model {
   const lastTrace = trace.length > 0 ? trace[trace.length - 1]!.t : 0;
   const lastHistory = Math.max(0, ...history.map((op) => op.returnMs ?? op.callMs));
   const end = Math.max(1, summary.sim_ms, lastTrace, lastHistory);
-
-  // Each replica's current segment; a change of view or status (or a crash, or a restart) ends it.
-  const segments: Segment[] = [];
-  const current: Segment[] = [];
-  const finish = (segment: Segment, t: number) => {
-    segment.to = t;
-    if (segment.to > segment.from) segments.push(segment);
-  };
-  const open = (r: number, t: number, status: string, view: number | null, op: number, commit: number) => {
-    const previous = current[r];
-    if (previous !== undefined) finish(previous, t);
-    current[r] = { r, from: t, to: t, status, view, opFrom: op, commitFrom: commit, opTo: op, commitTo: commit };
-  };
-  for (let r = 0; r < replicas; r++) open(r, 0, 'booting', 0, 0, 0);
-
-  const partitions: Partition[] = [];
-  const openPartitions: Partition[] = [];
-  const timers: Model['timers'] = [];
-  const violations: Model['violations'] = [];
-  const messages: Msg[] = [];
-  const byId = new Map<number, Msg>();
-  const moments: Moment[] = [];
-  const viewsSeen = new Set<number>([0]);
-  const primariesSeen = new Set<number>([0]);
-  let faultsEnd: number | null = null;
-
-  for (const event of trace) {
-    switch (event.e) {
-      case 'state': {
-        const segment = current[event.r];
-        if (segment === undefined) break;
-        if (segment.status !== event.status || segment.view !== event.view) {
-          open(event.r, event.t, event.status, event.view, event.op, event.commit);
-        } else {
-          segment.opTo = event.op;
-          segment.commitTo = event.commit;
-        }
-        if (!viewsSeen.has(event.view)) {
-          viewsSeen.add(event.view);
-          const label = event.status === 'view-change' ? `view change to v${event.view} starts at r${event.r}` : `r${event.r} enters v${event.view}`;
-          moments.push({ t: event.t, label });
-        }
-        if (event.status === 'normal' && event.r === event.view % replicas && !primariesSeen.has(event.view)) {
-          primariesSeen.add(event.view);
-          moments.push({ t: event.t, label: `v${event.view}: r${event.r} is primary` });
-        }
-        break;
-      }
-      case 'crash': {
-        const segment = current[event.r];
-        if (segment !== undefined) open(event.r, event.t, 'down', segment.view, segment.opTo, segment.commitTo);
-        moments.push({ t: event.t, label: `r${event.r} crashes` });
-        break;
-      }
-      case 'wipe': {
-        // The process is down (the simulator crashes it first) and its disk is gone.
-        const segment = current[event.r];
-        open(event.r, event.t, 'wiped', segment?.view ?? null, 0, 0);
-        moments.push({ t: event.t, label: `r${event.r} loses its disk` });
-        break;
-      }
-      case 'restart':
-        open(event.r, event.t, 'booting', null, 0, 0);
-        moments.push({ t: event.t, label: `r${event.r} restarts` });
-        break;
-      case 'partition': {
-        const partition: Partition = { from: event.t, to: end, blocked: event.blocked };
-        partitions.push(partition);
-        openPartitions.push(partition);
-        moments.push({ t: event.t, label: `partition ${linkSummary(event.blocked)}` });
-        break;
-      }
-      case 'heal': {
-        // The simulator keeps at most one partition at a time; heal the oldest.
-        const healed = openPartitions.shift();
-        if (healed !== undefined) healed.to = event.t;
-        moments.push({ t: event.t, label: 'partition heals' });
-        break;
-      }
-      case 'faults-end':
-        faultsEnd = event.t;
-        moments.push({ t: event.t, label: 'faults end' });
-        break;
-      case 'timer':
-        timers.push(event);
-        break;
-      case 'violation':
-        violations.push(event);
-        moments.push({ t: event.t, label: `VIOLATION: ${truncate(event.message, 80)}` });
-        break;
-      case 'send': {
-        const { id, from, to, type, view, op, t } = event;
-        if (!validReplica(from, replicas) || !validReplica(to, replicas)) break; // only in a hand-made result
-        const message: Msg = { id, from, to, type, view, op, t, deliveries: [], drops: [] };
-        messages.push(message);
-        byId.set(event.id, message);
-        break;
-      }
-      case 'deliver':
-        byId.get(event.id)?.deliveries.push(event.t);
-        break;
-      case 'drop':
-        byId.get(event.id)?.drops.push({ t: event.t, reason: event.reason });
-        break;
-      case 'call':
-      case 'return':
-        break; // The history has the operations, with their outcomes.
-    }
-  }
-  for (const segment of current) finish(segment, end);
+  const read = new TraceReader(replicas, end);
+  for (const event of trace) read.event(event);
+  read.finish();
 
   const focus = clampWindow(options.focusMs ?? defaultFocus(trace, end), end);
-  const { drawn, detail } = chooseDetail(messages, focus, options.maxArrows ?? MAX_ARROWS_DEFAULT, end);
+  const { drawn, detail } = chooseDetail(read.messages, focus, options.maxArrows ?? MAX_ARROWS_DEFAULT, end);
   const clients = clientLanes(
     history.filter((op) => op.callMs <= detail.to && (op.returnMs ?? end) >= detail.from),
     end,
@@ -254,19 +147,160 @@ function buildModel(result: SimulationResult, options: ReportOptions): Model {
   return {
     replicas,
     end,
-    segments,
-    partitions,
-    timers: timers.filter((timer) => timer.t >= detail.from && timer.t <= detail.to),
-    faultsEnd,
-    violations,
-    messages,
+    segments: read.segments,
+    partitions: read.partitions,
+    timers: read.timers.filter((timer) => timer.t >= detail.from && timer.t <= detail.to),
+    faultsEnd: read.faultsEnd,
+    violations: read.violations,
+    messages: read.messages,
     drawn,
     detail,
     focus,
     clients,
-    moments,
+    moments: read.moments,
     scale: clampScale(DEFAULT_VIEW_PX / (focus.to - focus.from), end),
   };
+}
+
+/** The trace, read event by event into lane segments, partitions, timers, violations, messages and moments. */
+class TraceReader {
+  readonly segments: Segment[] = [];
+  readonly partitions: Partition[] = [];
+  readonly timers: Model['timers'] = [];
+  readonly violations: Model['violations'] = [];
+  readonly messages: Msg[] = [];
+  readonly moments: Moment[] = [];
+  faultsEnd: number | null = null;
+  /** Each replica's current segment; a change of view or status (or a crash, or a restart) ends it. */
+  private readonly current: Segment[] = [];
+  private readonly openPartitions: Partition[] = [];
+  private readonly byId = new Map<number, Msg>();
+  private readonly viewsSeen = new Set<number>([0]);
+  private readonly primariesSeen = new Set<number>([0]);
+
+  constructor(
+    private readonly replicas: number,
+    private readonly end: number,
+  ) {
+    for (let r = 0; r < replicas; r++) this.open(r, 0, 'booting', 0, 0, 0);
+  }
+
+  event(event: TraceEvent): void {
+    switch (event.e) {
+      case 'state':
+        return this.state(event);
+      case 'crash':
+      case 'wipe':
+      case 'restart':
+        return this.replicaFault(event);
+      case 'partition':
+      case 'heal':
+        return this.partition(event);
+      case 'faults-end':
+        this.faultsEnd = event.t;
+        this.moments.push({ t: event.t, label: 'faults end' });
+        return;
+      case 'timer':
+        this.timers.push(event);
+        return;
+      case 'violation':
+        this.violations.push(event);
+        this.moments.push({ t: event.t, label: `VIOLATION: ${truncate(event.message, 80)}` });
+        return;
+      case 'send':
+      case 'deliver':
+      case 'drop':
+        return this.message(event);
+      case 'call':
+      case 'return':
+        return; // The history has the operations, with their outcomes.
+    }
+  }
+
+  /** The end of the trace ends every segment still open. */
+  finish(): void {
+    for (const segment of this.current) this.finishSegment(segment, this.end);
+  }
+
+  private state(event: Extract<TraceEvent, { e: 'state' }>): void {
+    const segment = this.current[event.r];
+    if (segment === undefined) return;
+    if (segment.status !== event.status || segment.view !== event.view) {
+      this.open(event.r, event.t, event.status, event.view, event.op, event.commit);
+    } else {
+      segment.opTo = event.op;
+      segment.commitTo = event.commit;
+    }
+    if (!this.viewsSeen.has(event.view)) {
+      this.viewsSeen.add(event.view);
+      const label = event.status === 'view-change' ? `view change to v${event.view} starts at r${event.r}` : `r${event.r} enters v${event.view}`;
+      this.moments.push({ t: event.t, label });
+    }
+    if (event.status === 'normal' && event.r === event.view % this.replicas && !this.primariesSeen.has(event.view)) {
+      this.primariesSeen.add(event.view);
+      this.moments.push({ t: event.t, label: `v${event.view}: r${event.r} is primary` });
+    }
+  }
+
+  private replicaFault(event: Extract<TraceEvent, { e: 'crash' | 'wipe' | 'restart' }>): void {
+    const segment = this.current[event.r];
+    switch (event.e) {
+      case 'crash':
+        if (segment !== undefined) this.open(event.r, event.t, 'down', segment.view, segment.opTo, segment.commitTo);
+        this.moments.push({ t: event.t, label: `r${event.r} crashes` });
+        return;
+      case 'wipe':
+        // The process is down (the simulator crashes it first) and its disk is gone.
+        this.open(event.r, event.t, 'wiped', segment?.view ?? null, 0, 0);
+        this.moments.push({ t: event.t, label: `r${event.r} loses its disk` });
+        return;
+      case 'restart':
+        this.open(event.r, event.t, 'booting', null, 0, 0);
+        this.moments.push({ t: event.t, label: `r${event.r} restarts` });
+        return;
+    }
+  }
+
+  private partition(event: Extract<TraceEvent, { e: 'partition' | 'heal' }>): void {
+    if (event.e === 'partition') {
+      const partition: Partition = { from: event.t, to: this.end, blocked: event.blocked };
+      this.partitions.push(partition);
+      this.openPartitions.push(partition);
+      this.moments.push({ t: event.t, label: `partition ${linkSummary(event.blocked)}` });
+      return;
+    }
+    // The simulator keeps at most one partition at a time; heal the oldest.
+    const healed = this.openPartitions.shift();
+    if (healed !== undefined) healed.to = event.t;
+    this.moments.push({ t: event.t, label: 'partition heals' });
+  }
+
+  private message(event: Extract<TraceEvent, { e: 'send' | 'deliver' | 'drop' }>): void {
+    if (event.e === 'deliver') {
+      this.byId.get(event.id)?.deliveries.push(event.t);
+      return;
+    }
+    if (event.e === 'drop') {
+      this.byId.get(event.id)?.drops.push({ t: event.t, reason: event.reason });
+      return;
+    }
+    const { id, from, to, type, view, op, t } = event;
+    if (!validReplica(from, this.replicas) || !validReplica(to, this.replicas)) return; // only in a hand-made result
+    const message: Msg = { id, from, to, type, view, op, t, deliveries: [], drops: [] };
+    this.messages.push(message);
+    this.byId.set(event.id, message);
+  }
+
+  private open(r: number, t: number, status: string, view: number | null, op: number, commit: number): void {
+    const previous = this.current[r];
+    if (previous !== undefined) this.finishSegment(previous, t);
+    this.current[r] = { r, from: t, to: t, status, view, opFrom: op, commitFrom: commit, opTo: op, commitTo: commit };
+  }
+
+  private finishSegment(segment: Segment, t: number): void {
+    segment.to = t;
+    if (segment.to > segment.from) this.segments.push(segment);
+  }
 }
 
 /** The default focus window spans about this much simulated time. */
@@ -591,24 +625,62 @@ function crossPath(x: number, y: number, color: string): string {
 
 function renderDiagram(model: Model): string {
   const height = diagramHeight(model);
-  const x = (t: number) => fmt(PAD + t * model.scale);
-  const width = fmt(2 * PAD + model.end * model.scale);
+  const pen = penFor(model);
   const out: string[] = [];
+  openDiagram(out, model, height);
+  drawReplicaLanes(out, model, pen);
+  drawPartitions(out, model, pen);
+  // The time axis and grid (redrawn by the script on zoom), and what lies outside the detail window.
+  out.push(`<g id="axis">${axisTicks(model.end, model.scale, height)}</g>`);
+  if (model.detail.from > 0) out.push(pen.rect(0, model.detail.from, 0, AXIS_H, 'class="omitted"', '<title>message arrows omitted here</title>'));
+  if (model.detail.to < model.end) out.push(pen.rect(model.detail.to, model.end, 0, AXIS_H, 'class="omitted"', '<title>message arrows omitted here</title>'));
+  drawTimers(out, model, pen);
+  drawMessages(out, model, pen);
+  drawClientLanes(out, model, pen);
+  drawMarks(out, model, pen, height);
+  out.push('</svg>');
 
-  // Time-anchored elements, as the script expects them (see SCRIPT).
-  const span = (a: number, b: number) => `data-t="${a} ${b}"`;
-  const rect = (a: number, b: number, y: number, h: number, attributes: string, inner = '') =>
-    `<rect ${span(a, b)} x="${x(a)}" y="${fmt(y)}" width="${fmt(Math.max(1, (b - a) * model.scale))}" height="${fmt(h)}" ${attributes}>${inner}</rect>`;
-  const line = (a: number, ya: number, b: number, yb: number, attributes: string, inner = '') =>
-    `<line ${span(a, b)} x1="${x(a)}" y1="${fmt(ya)}" x2="${x(b)}" y2="${fmt(yb)}" ${attributes}>${inner}</line>`;
-  const at = (t: number, inner: string, attributes = '') => `<g data-t="${t}" transform="translate(${x(t)},0)"${attributes}>${inner}</g>`;
+  return [
+    '<div class="diagram">',
+    renderLaneLabels(model, height),
+    `<div id="scroller">${out.join('\n')}</div>`,
+    '</div>',
+  ].join('\n');
+}
+
+/** Time-anchored elements, as the script expects them (see SCRIPT): each carries its time span in `data-t`. */
+interface Pen {
+  /** The x coordinate of time `t`. */
+  readonly x: (t: number) => string;
+  readonly rect: (a: number, b: number, y: number, h: number, attributes: string, inner?: string) => string;
+  readonly line: (a: number, ya: number, b: number, yb: number, attributes: string, inner?: string) => string;
+  /** A group translated to time `t`. */
+  readonly at: (t: number, inner: string, attributes?: string) => string;
   /** A label at the start of [a, b], hidden when it does not fit in it; the script keeps it in view while [a, b] is partly scrolled off. */
-  const fitted = (a: number, b: number, inner: string, text: string) => {
-    const need = text.length * CHAR_PX + 6;
-    const hidden = (b - a) * model.scale < need ? ' visibility="hidden"' : '';
-    return `<g ${span(a, b)} data-fit="${need}" transform="translate(${x(a)},0)"${hidden}>${inner}</g>`;
-  };
+  readonly fitted: (a: number, b: number, inner: string, text: string) => string;
+}
 
+function penFor(model: Model): Pen {
+  const x = (t: number) => fmt(PAD + t * model.scale);
+  const span = (a: number, b: number) => `data-t="${a} ${b}"`;
+  return {
+    x,
+    rect: (a, b, y, h, attributes, inner = '') =>
+      `<rect ${span(a, b)} x="${x(a)}" y="${fmt(y)}" width="${fmt(Math.max(1, (b - a) * model.scale))}" height="${fmt(h)}" ${attributes}>${inner}</rect>`,
+    line: (a, ya, b, yb, attributes, inner = '') =>
+      `<line ${span(a, b)} x1="${x(a)}" y1="${fmt(ya)}" x2="${x(b)}" y2="${fmt(yb)}" ${attributes}>${inner}</line>`,
+    at: (t, inner, attributes = '') => `<g data-t="${t}" transform="translate(${x(t)},0)"${attributes}>${inner}</g>`,
+    fitted: (a, b, inner, text) => {
+      const need = text.length * CHAR_PX + 6;
+      const hidden = (b - a) * model.scale < need ? ' visibility="hidden"' : '';
+      return `<g ${span(a, b)} data-fit="${need}" transform="translate(${x(a)},0)"${hidden}>${inner}</g>`;
+    },
+  };
+}
+
+/** The <svg> element, with what the script needs to zoom, and the markers and patterns the diagram uses. */
+function openDiagram(out: string[], model: Model, height: number): void {
+  const width = fmt(2 * PAD + model.end * model.scale);
   out.push(
     `<svg id="diagram" xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" data-pad="${PAD}" data-end="${model.end}" data-scale="${model.scale}" data-max-scale="${clampScale(
       MAX_SCALE,
@@ -625,40 +697,43 @@ function renderDiagram(model: Model): string {
     hatch('hatch-omitted', '#999', 0.35),
     '</defs>',
   );
+}
 
-  // Replica lanes: one band per view and status.
+/** Replica lanes: one band per view and status. */
+function drawReplicaLanes(out: string[], model: Model, pen: Pen): void {
   for (let r = 0; r < model.replicas; r++) {
     out.push(`<g class="replica-lane" id="lane-r${r}">`);
-    out.push(rect(0, model.end, laneTop(r), LANE_H, 'class="lane-bg"'));
-    for (const segment of model.segments.filter((s) => s.r === r)) {
-      const y = laneTop(r);
-      const primary = segment.status === 'normal' && segment.view !== null && segment.view % model.replicas === r;
-      const title = segmentTitle(segment, primary);
-      if (segment.status === 'down') {
-        out.push(rect(segment.from, segment.to, y, LANE_H, 'class="crash"', `<title>${esc(title)}</title>`));
-        out.push(fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 13)}" class="crash-label">crashed</text>`, 'crashed'));
-        continue;
-      }
-      if (segment.status === 'wiped') {
-        out.push(rect(segment.from, segment.to, y, LANE_H, 'class="wiped"', `<title>${esc(title)}</title>`));
-        out.push(fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 13)}" class="crash-label">disk lost</text>`, 'disk lost'));
-        continue;
-      }
-      const waiting = segment.status === 'booting' || segment.status === 'recovering';
-      const fill = segment.view === null || waiting ? '#ececec' : VIEW_TINTS[segment.view % VIEW_TINTS.length]!;
-      out.push(rect(segment.from, segment.to, y, LANE_H, `class="seg s-${esc(segment.status)}" fill="${fill}"`, `<title>${esc(title)}</title>`));
-      if (segment.status === 'view-change') out.push(rect(segment.from, segment.to, y, LANE_H, 'class="vc-hatch" fill="url(#hatch-vc)"'));
-      if (primary) out.push(rect(segment.from, segment.to, y, 4, 'class="primary-bar"'));
-      const label =
-        waiting || segment.view === null
-          ? segment.status === 'recovering' ? 'recovering (lost disk)' : 'booting'
-          : `v${segment.view}${primary ? ' ★' : ''}${segment.status === 'view-change' ? ' view change' : ''}`;
-      out.push(fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 14)}" class="seg-label">${esc(label)}</text>`, label));
-    }
+    out.push(pen.rect(0, model.end, laneTop(r), LANE_H, 'class="lane-bg"'));
+    for (const segment of model.segments.filter((s) => s.r === r)) drawSegment(out, model, pen, segment);
     out.push('</g>');
   }
+}
 
-  // Partitions: an overlay across the replica lanes, the blocked links in the strip above.
+function drawSegment(out: string[], model: Model, pen: Pen, segment: Segment): void {
+  const r = segment.r;
+  const y = laneTop(r);
+  const primary = segment.status === 'normal' && segment.view !== null && segment.view % model.replicas === r;
+  const title = segmentTitle(segment, primary);
+  if (segment.status === 'down' || segment.status === 'wiped') {
+    const [cls, label] = segment.status === 'down' ? ['crash', 'crashed'] : ['wiped', 'disk lost'];
+    out.push(pen.rect(segment.from, segment.to, y, LANE_H, `class="${cls}"`, `<title>${esc(title)}</title>`));
+    out.push(pen.fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 13)}" class="crash-label">${label}</text>`, label));
+    return;
+  }
+  const waiting = segment.status === 'booting' || segment.status === 'recovering';
+  const fill = segment.view === null || waiting ? '#ececec' : VIEW_TINTS[segment.view % VIEW_TINTS.length]!;
+  out.push(pen.rect(segment.from, segment.to, y, LANE_H, `class="seg s-${esc(segment.status)}" fill="${fill}"`, `<title>${esc(title)}</title>`));
+  if (segment.status === 'view-change') out.push(pen.rect(segment.from, segment.to, y, LANE_H, 'class="vc-hatch" fill="url(#hatch-vc)"'));
+  if (primary) out.push(pen.rect(segment.from, segment.to, y, 4, 'class="primary-bar"'));
+  const label =
+    waiting || segment.view === null
+      ? segment.status === 'recovering' ? 'recovering (lost disk)' : 'booting'
+      : `v${segment.view}${primary ? ' ★' : ''}${segment.status === 'view-change' ? ' view change' : ''}`;
+  out.push(pen.fitted(segment.from, segment.to, `<text x="4" y="${fmt(y + 14)}" class="seg-label">${esc(label)}</text>`, label));
+}
+
+/** Partitions: an overlay across the replica lanes, the blocked links in the strip above. */
+function drawPartitions(out: string[], model: Model, pen: Pen): void {
   const lanesBottom = laneTop(model.replicas) - LANE_GAP;
   for (const partition of model.partitions) {
     const label = `partition ${linkSummary(partition.blocked)}`;
@@ -666,28 +741,25 @@ function renderDiagram(model: Model): string {
       .map(([a, b]) => `${a}→${b}`)
       .join(', ')}`;
     out.push(
-      `<g class="partition">${rect(partition.from, partition.to, LANES_TOP - 2, lanesBottom - LANES_TOP + 4, 'class="partition-area"', `<title>${esc(title)}</title>`)}${rect(
+      `<g class="partition">${pen.rect(partition.from, partition.to, LANES_TOP - 2, lanesBottom - LANES_TOP + 4, 'class="partition-area"', `<title>${esc(title)}</title>`)}${pen.rect(
         partition.from,
         partition.to,
         AXIS_H + 2,
         STRIP_H - 4,
         'class="partition-strip"',
-      )}${fitted(partition.from, partition.to, `<text x="4" y="${AXIS_H + 14}" class="partition-label">${esc(label)}</text>`, label)}</g>`,
+      )}${pen.fitted(partition.from, partition.to, `<text x="4" y="${AXIS_H + 14}" class="partition-label">${esc(label)}</text>`, label)}</g>`,
     );
   }
+}
 
-  // The time axis and grid (redrawn by the script on zoom), and what lies outside the detail window.
-  out.push(`<g id="axis">${axisTicks(model.end, model.scale, height)}</g>`);
-  if (model.detail.from > 0) out.push(rect(0, model.detail.from, 0, AXIS_H, 'class="omitted"', '<title>message arrows omitted here</title>'));
-  if (model.detail.to < model.end) out.push(rect(model.detail.to, model.end, 0, AXIS_H, 'class="omitted"', '<title>message arrows omitted here</title>'));
-
-  // Timers, as small marks at the top of the lane.
+/** Timers, as small marks at the top of the lane. */
+function drawTimers(out: string[], model: Model, pen: Pen): void {
   out.push('<g class="timers">');
   for (const timer of model.timers) {
     const y = laneTop(timer.r) + 4;
     const vc = timer.timer !== 'heartbeat' && timer.timer !== 'prepare-retry' && timer.timer !== 'repair-retry';
     out.push(
-      at(
+      pen.at(
         timer.t,
         `<path d="M-3.5 ${fmt(y)} L3.5 ${fmt(y)} L0 ${fmt(y + 6)} Z" class="${vc ? 'timer timer-vc' : 'timer'}"><title>${esc(
           `r${timer.r}: timer ${timer.timer} fires at ${timer.t} ms`,
@@ -696,9 +768,13 @@ function renderDiagram(model: Model): string {
     );
   }
   out.push('</g>');
+}
 
-  // Messages: arrows from (send time, sender) to (delivery time, receiver). Normal traffic first, so the
-  // view-change messages are drawn on top.
+/**
+ * Messages: arrows from (send time, sender) to (delivery time, receiver). Normal traffic first, so the
+ * view-change messages are drawn on top.
+ */
+function drawMessages(out: string[], model: Model, pen: Pen): void {
   const ordered = [...model.drawn.filter((m) => !VIEW_CHANGE_TYPES.has(m.type)), ...model.drawn.filter((m) => VIEW_CHANGE_TYPES.has(m.type))];
   out.push('<g class="messages">');
   for (const message of ordered) {
@@ -707,19 +783,19 @@ function renderDiagram(model: Model): string {
     const cls = `msg ${typeClass(message.type)}${VIEW_CHANGE_TYPES.has(message.type) ? ' vc' : ''}`;
     const what = `message ${message.id}, ${message.type} v${message.view}${message.op === undefined ? '' : ` op ${message.op}`}: r${message.from}→r${message.to}, sent ${message.t} ms`;
     for (const t of message.deliveries) {
-      out.push(line(message.t, y1, t, y2, `class="${esc(cls)}"`, `<title>${esc(`${what}, delivered ${t} ms`)}</title>`));
+      out.push(pen.line(message.t, y1, t, y2, `class="${esc(cls)}"`, `<title>${esc(`${what}, delivered ${t} ms`)}</title>`));
     }
     for (const drop of message.drops) {
       const title = `<title>${esc(`${what}, dropped (${drop.reason}) ${drop.t} ms`)}</title>`;
       if (drop.t > message.t) {
         // It travelled and died on arrival (receiver down, or a partition began): dashed all the way, × at the receiver.
-        out.push(line(message.t, y1, drop.t, y2, `class="${esc(cls)} dropped"`, title));
-        out.push(at(drop.t, crossPath(0, y2, '#c62828'), ' class="drop-x"'));
+        out.push(pen.line(message.t, y1, drop.t, y2, `class="${esc(cls)} dropped"`, title));
+        out.push(pen.at(drop.t, crossPath(0, y2, '#c62828'), ' class="drop-x"'));
       } else {
         // Lost at the send (loss, or a partition): a short stub toward the receiver, × at its tip.
         const tipY = y1 + (y2 - y1) * 0.3;
         out.push(
-          at(
+          pen.at(
             message.t,
             `<line x1="0" y1="${fmt(y1)}" x2="12" y2="${fmt(tipY)}" class="${esc(cls)} dropped">${title}</line>${crossPath(12, tipY, '#c62828')}`,
             ' class="drop-x"',
@@ -729,12 +805,14 @@ function renderDiagram(model: Model): string {
     }
   }
   out.push('</g>');
+}
 
-  // Client operations, one lane per client, below the replicas.
+/** Client operations, one lane per client, below the replicas. */
+function drawClientLanes(out: string[], model: Model, pen: Pen): void {
   let y = clientsTop(model);
   for (const lane of model.clients) {
     out.push(`<g class="client-lane" id="lane-${esc(lane.name)}">`);
-    out.push(rect(0, model.end, y, clientLaneHeight(lane), 'class="client-bg"'));
+    out.push(pen.rect(0, model.end, y, clientLaneHeight(lane), 'class="client-bg"'));
     lane.rows.forEach((row, index) => {
       const rowY = y + 2 + index * ROW_H;
       for (const operation of row) {
@@ -745,18 +823,20 @@ function renderDiagram(model: Model): string {
           ? 'class="op indeterminate" fill="url(#hatch-indeterminate)" stroke="#888"'
           : `class="op" fill="${fill}" stroke="${stroke}"`;
         const label = opLabel(operation);
-        out.push(rect(operation.callMs, to, rowY, ROW_H - 3, attributes, `<title>${esc(opTitle(operation))}</title>`));
-        out.push(fitted(operation.callMs, to, `<text x="3" y="${fmt(rowY + 10.5)}" class="op-label">${esc(label)}</text>`, label));
+        out.push(pen.rect(operation.callMs, to, rowY, ROW_H - 3, attributes, `<title>${esc(opTitle(operation))}</title>`));
+        out.push(pen.fitted(operation.callMs, to, `<text x="3" y="${fmt(rowY + 10.5)}" class="op-label">${esc(label)}</text>`, label));
       }
     });
     out.push('</g>');
     y += clientLaneHeight(lane) + CLIENT_GAP;
   }
+}
 
-  // Vertical marks over everything: the end of the faults, and violations.
+/** Vertical marks over everything: the end of the faults, and violations. */
+function drawMarks(out: string[], model: Model, pen: Pen, height: number): void {
   if (model.faultsEnd !== null) {
     out.push(
-      at(
+      pen.at(
         model.faultsEnd,
         `<line x1="0" y1="${AXIS_H}" x2="0" y2="${height}" class="faults-end"/><text x="4" y="${AXIS_H + 14}" class="faults-end-label">faults end</text>`,
       ),
@@ -769,7 +849,7 @@ function renderDiagram(model: Model): string {
     const flagW = text.length * 7 + 10;
     const flagY = LANES_TOP + 2;
     out.push(
-      at(
+      pen.at(
         violation.t,
         `<line x1="0" y1="${AXIS_H}" x2="0" y2="${height}" class="violation-line"/><rect x="${left ? -3 - flagW : 3}" y="${flagY}" width="${flagW}" height="18" class="violation-flag"/><text x="${
           left ? -8 : 8
@@ -778,14 +858,6 @@ function renderDiagram(model: Model): string {
       ),
     );
   }
-  out.push('</svg>');
-
-  return [
-    '<div class="diagram">',
-    renderLaneLabels(model, height),
-    `<div id="scroller">${out.join('\n')}</div>`,
-    '</div>',
-  ].join('\n');
 }
 
 /** The fixed column on the left: lane names, which stay put while the diagram scrolls. */

@@ -20,17 +20,15 @@
  * exactly-once execution and linearizability.
  */
 import {
-  applyLogEffect,
+  InvariantError,
+  EffectBarrier,
   faultsTolerated,
   initialState,
   step,
-  type Checkpoint,
   type ClientRequest,
-  type DurableHeader,
   type Effect,
   type Event,
   type Limits,
-  type LogEntry,
   type Message,
   type ReplicaState,
   type Reply,
@@ -38,7 +36,7 @@ import {
   type Timeouts,
 } from '@vsr/core';
 import type { KvOperation, KvResult } from '@vsr/kv';
-import { SafetyMonitor, SafetyViolation } from '@vsr/testing';
+import { BlockedLinks, MemoryDisk, SafetyMonitor, SafetyViolation, type StorageEffect } from '@vsr/testing';
 import { EventQueue } from './queue.js';
 import { Random } from './random.js';
 import { faultRates, type FaultClass, type FaultName, type FaultRates } from './faults.js';
@@ -83,6 +81,8 @@ export interface SimulationOptions {
   readonly timeouts?: Partial<Timeouts>;
   readonly limits?: Partial<Limits>;
   readonly bugs?: InterpreterBugs;
+  /** Check every replica's state invariants after each step (default true; see SafetyMonitor). */
+  readonly stateInvariants?: boolean;
   /** Replace some of the drawn fault rates (for targeted campaigns and tests). */
   readonly rates?: Partial<FaultRates>;
   /**
@@ -187,28 +187,6 @@ type WorldEvent =
   | { kind: 'liveness-check' }
   | { kind: 'scheduled'; fault: ScheduledFault };
 
-interface Disk {
-  header: DurableHeader | null;
-  checkpoint: Checkpoint | null;
-  /** `log` holds the entries after op `base`. */
-  base: number;
-  log: LogEntry[];
-  /** Wiped: boot reports lost storage until a header is durable again. */
-  lost: boolean;
-  /**
-   * Records whose checksum no longer matches (corrupted, or torn by a crash).
-   * Checksums are modelled as perfect detectors: at boot a damaged store is
-   * refused and the replica recovers from its peers.
-   */
-  damaged: number;
-}
-
-interface Write {
-  readonly apply: (disk: Disk) => void;
-  /** A log release: it may reach the disk only once a checkpoint at or after this op is there. */
-  readonly releaseOpNumber?: number;
-}
-
 interface ReplicaProcess {
   state: ReplicaState;
   up: boolean;
@@ -216,17 +194,11 @@ interface ReplicaProcess {
   timers: Map<TimerName, number>;
   /** Timers run at (1 + drift) × their nominal duration. */
   drift: number;
-  disk: Disk;
-  /** Written but not yet synced, in order. */
-  pending: Write[];
+  /** What is durable, what waits in the cache for an fsync, and the checkpoints written in the background. */
+  readonly disk: MemoryDisk;
   fsyncScheduled: boolean;
-  /** Writes queued and writes made durable in this incarnation (a send waits for those queued before it). */
-  writesQueued: number;
-  writesDurable: number;
-  /** Sends and replies waiting for the writes before them to become durable. */
-  held: Array<{ readonly after: number; readonly send: () => void }>;
-  /** Checkpoints being written in the background, oldest first. */
-  checkpointWrites: Checkpoint[];
+  /** Sends and replies waiting for the writes before them to become durable (numbered per incarnation). */
+  readonly barrier: EffectBarrier<() => void>;
   checkpointWriteScheduled: boolean;
 }
 
@@ -279,7 +251,7 @@ class World {
   private readonly trace: TraceEvent[] = [];
   private readonly tracing: boolean;
   private readonly violations: string[] = [];
-  private readonly blocked = new Set<string>();
+  private readonly blocked = new BlockedLinks();
   private readonly partitions = new Map<number, Array<[number, number]>>();
   private readonly viewsCompleted = new Set<number>();
   private nowMs = 0;
@@ -320,7 +292,7 @@ class World {
     this.rates = drawn.rates;
     this.classes = drawn.classes;
     this.f = faultsTolerated(options.replicaCount);
-    this.monitor = new SafetyMonitor(options.replicaCount);
+    this.monitor = new SafetyMonitor(options.replicaCount, { stateInvariants: options.stateInvariants ?? true });
     this.workload = new Workload(this.clientRandom.fork());
     this.tracing = options.trace ?? false;
     if (options.replicaCount < 1) throw new Error('--replicas: at least one replica');
@@ -329,7 +301,18 @@ class World {
   }
 
   run(): SimulationResult {
-    const started = Date.now();
+    const startedMs = Date.now();
+    this.startReplicas();
+    this.startClients();
+    this.scheduleFaults();
+    if (this.options.requests === 0) this.endFaults();
+    this.runEvents();
+    const linearizable = this.checkHistory();
+    return { summary: this.summarize(linearizable, Date.now() - startedMs), history: this.history, trace: this.trace };
+  }
+
+  /** Every replica formatted with the new cluster, booted with empty storage; each draws its clock drift. */
+  private startReplicas(): void {
     for (let r = 0; r < this.options.replicaCount; r++) {
       const drift = this.rates.clockDrift > 0 ? (this.faultRandom.float() * 2 - 1) * this.rates.clockDrift : 0;
       this.processes.push({
@@ -338,17 +321,16 @@ class World {
         incarnation: 0,
         timers: new Map(),
         drift,
-        disk: { header: null, checkpoint: null, base: 0, log: [], lost: false, damaged: 0 },
-        pending: [],
+        disk: new MemoryDisk(`replica ${r}'s disk`),
         fsyncScheduled: false,
-        writesQueued: 0,
-        writesDurable: 0,
-        held: [],
-        checkpointWrites: [],
+        barrier: new EffectBarrier<() => void>(),
         checkpointWriteScheduled: false,
       });
     }
     for (let r = 0; r < this.options.replicaCount; r++) this.runStep(r, { kind: 'boot', storage: null });
+  }
+
+  private startClients(): void {
     for (let c = 0; c < this.options.clientCount; c++) {
       this.clients.push({
         index: c,
@@ -363,37 +345,48 @@ class World {
       });
       this.queue.push(this.clientRandom.int(0, 20), { kind: 'client-next', client: c });
     }
+  }
+
+  /** The faults of the schedule given, or the first tick of each fault class the rates enable. */
+  private scheduleFaults(): void {
     if (this.options.schedule !== undefined) {
       for (const fault of this.options.schedule) this.queue.push(fault.atMs, { kind: 'scheduled', fault });
-    } else {
-      if (this.rates.crashEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.crashEveryMs), { kind: 'crash-tick' });
-      if (this.rates.wipeEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.wipeEveryMs), { kind: 'wipe-tick' });
-      if (this.rates.corruptEveryMs > 0) {
-        this.queue.push(this.nextFaultDelay(this.rates.corruptEveryMs), { kind: 'corrupt-tick' });
-      }
-      if (this.rates.partitionEveryMs > 0) {
-        this.queue.push(this.nextFaultDelay(this.rates.partitionEveryMs), { kind: 'partition-tick' });
-      }
+      return;
     }
-    if (this.options.requests === 0) this.endFaults();
+    if (this.rates.crashEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.crashEveryMs), { kind: 'crash-tick' });
+    if (this.rates.wipeEveryMs > 0) this.queue.push(this.nextFaultDelay(this.rates.wipeEveryMs), { kind: 'wipe-tick' });
+    if (this.rates.corruptEveryMs > 0) {
+      this.queue.push(this.nextFaultDelay(this.rates.corruptEveryMs), { kind: 'corrupt-tick' });
+    }
+    if (this.rates.partitionEveryMs > 0) {
+      this.queue.push(this.nextFaultDelay(this.rates.partitionEveryMs), { kind: 'partition-tick' });
+    }
+  }
 
+  /** Runs the world until it finishes, runs out of events, or a safety check fails. */
+  private runEvents(): void {
     while (!this.finished) {
       const next = this.queue.pop();
       if (next === undefined) {
         this.violation('the world ran out of events (no timers armed)');
-        break;
+        return;
       }
       this.nowMs = next.atMs;
       this.events++;
       try {
         this.handle(next.event);
       } catch (error) {
-        if (!(error instanceof SafetyViolation)) throw error;
-        this.violation(error.message);
-        break;
+        // A core assertion that fires is a bug found, reported with the seed like any violation.
+        if (error instanceof InvariantError) this.violation(`a core assertion failed: ${error.message}`);
+        else if (error instanceof SafetyViolation) this.violation(error.message);
+        else throw error;
+        return;
       }
     }
+  }
 
+  /** The checks made on the whole run: linearizability of the history, and no request executed twice. */
+  private checkHistory(): boolean {
     const linearizability = checkLinearizability(this.history);
     if (!linearizability.linearizable) {
       const example = linearizability.counterexample;
@@ -405,7 +398,11 @@ class World {
       const duplicates = (process.state.app.value as CountedState).duplicates;
       if (duplicates > 0) this.violation(`replica ${r} executed ${duplicates} request(s) twice`);
     }
-    const summary: SimulationSummary = {
+    return linearizability.linearizable;
+  }
+
+  private summarize(linearizable: boolean, wallMs: number): SimulationSummary {
+    return {
       seed: this.options.seed,
       replicas: this.options.replicaCount,
       faults: this.options.faults.join(','),
@@ -430,14 +427,13 @@ class World {
       rejected_inputs: this.rejectedInputs,
       steps: this.steps,
       events: this.events,
-      linearizable: linearizability.linearizable,
+      linearizable,
       converged: this.converged,
       violations: this.violations,
       trace_digest: this.digest(),
       sim_ms: this.nowMs,
-      wall_ms: Date.now() - started,
+      wall_ms: wallMs,
     };
-    return { summary, history: this.history, trace: this.trace };
   }
 
   // -------------------------------------------------------------------------
@@ -554,21 +550,12 @@ class World {
         }
         case 'log-append':
         case 'log-truncate':
-        case 'log-release': {
-          const logEffect = effect;
-          this.write(
-            replica,
-            (disk) => {
-              const problem = applyLogEffect(disk, logEffect);
-              if (problem !== null) throw new SafetyViolation(`replica ${replica}'s disk: ${problem}`);
-            },
-            logEffect.kind === 'log-release' ? logEffect.opNumber : undefined,
-          );
+        case 'log-release':
+          this.write(replica, effect);
           break;
-        }
         case 'persist-checkpoint': {
           // In the background: sends do not wait for it; a release that relies on it does.
-          process.checkpointWrites.push(effect.checkpoint);
+          process.disk.writeCheckpointInBackground(effect.checkpoint);
           if (!process.checkpointWriteScheduled) {
             process.checkpointWriteScheduled = true;
             this.queue.push(this.nowMs + this.faultRandom.int(this.rates.fsyncMinMs, 4 * this.rates.fsyncMaxMs), {
@@ -579,15 +566,10 @@ class World {
           }
           break;
         }
-        case 'persist-header': {
-          const header = effect.header;
+        case 'persist-header':
           if (this.options.bugs?.skipHeaderWrites === true) break;
-          this.write(replica, (disk) => {
-            disk.header = header;
-            disk.lost = false;
-          });
+          this.write(replica, effect);
           break;
-        }
         case 'set-timer': {
           const generation = this.nextTimerGeneration++;
           process.timers.set(effect.timer, generation);
@@ -614,16 +596,17 @@ class World {
     }
   }
 
-  private write(replica: number, apply: (disk: Disk) => void, releaseOpNumber?: number): void {
+  /** A storage write into the disk's cache; it also joins the effect stream the barrier orders sends by. */
+  private write(replica: number, effect: StorageEffect): void {
     const process = this.processes[replica]!;
-    process.pending.push(releaseOpNumber === undefined ? { apply } : { apply, releaseOpNumber });
-    process.writesQueued++;
+    process.disk.write(effect);
+    process.barrier.write();
     this.scheduleFsync(replica);
   }
 
   private scheduleFsync(replica: number): void {
     const process = this.processes[replica]!;
-    if (process.fsyncScheduled || process.pending.length === 0) return;
+    if (process.fsyncScheduled || process.disk.cached === 0) return;
     process.fsyncScheduled = true;
     this.queue.push(this.nowMs + this.faultRandom.int(this.rates.fsyncMinMs, this.rates.fsyncMaxMs), {
       kind: 'fsync',
@@ -632,45 +615,35 @@ class World {
     });
   }
 
-  /** A send or reply leaves only once every write before it is durable. */
+  /** A send or reply leaves only once every write before it is durable (the effect barrier). */
   private outgoing(process: ReplicaProcess, send: () => void): void {
-    const after = process.writesQueued;
-    if (process.writesDurable >= after || this.options.bugs?.sendBeforeDurable === true) send();
-    else process.held.push({ after, send });
+    if (this.options.bugs?.sendBeforeDurable === true || process.barrier.admit(send)) send();
   }
 
-  /** How many of the pending writes may reach the disk now: all, up to a release its checkpoint does not yet cover. */
+  /** How many of the cached writes may reach the disk now: all, up to a release its checkpoint does not yet cover. */
   private writable(process: ReplicaProcess): number {
-    if (this.options.bugs?.releaseBeforeCheckpoint === true) return process.pending.length;
-    const durableCheckpoint = process.disk.checkpoint?.opNumber ?? 0;
-    const blocked = process.pending.findIndex((write) => write.releaseOpNumber !== undefined && write.releaseOpNumber > durableCheckpoint);
-    return blocked < 0 ? process.pending.length : blocked;
+    if (this.options.bugs?.releaseBeforeCheckpoint === true) return process.disk.cached;
+    return process.disk.writable();
   }
 
-  /** Group commit: one fsync makes the pending writes durable (up to a release still waiting for its checkpoint), then releases the sends that waited. */
+  /** Group commit: one fsync makes the cached writes durable (up to a release still waiting for its checkpoint), then releases the sends that waited. */
   private onFsync(replica: number, incarnation: number): void {
     const process = this.processes[replica]!;
     if (process.incarnation !== incarnation) return;
     process.fsyncScheduled = false;
     const count = this.writable(process);
-    for (const write of process.pending.slice(0, count)) write.apply(process.disk);
-    process.pending = process.pending.slice(count);
-    process.writesDurable += count;
-    const ready = process.held.filter((held) => held.after <= process.writesDurable);
-    process.held = process.held.filter((held) => held.after > process.writesDurable);
-    for (const { send } of ready) send();
+    process.disk.sync(count);
+    for (const send of process.barrier.durableThrough(process.barrier.writesDurable + count)) send();
     // A release waiting for its checkpoint is retried when the checkpoint is written.
-    if (process.pending.length > 0 && this.writable(process) > 0) this.scheduleFsync(replica);
+    if (process.disk.cached > 0 && this.writable(process) > 0) this.scheduleFsync(replica);
   }
 
   private onCheckpointWritten(replica: number, incarnation: number): void {
     const process = this.processes[replica]!;
     if (process.incarnation !== incarnation) return;
     process.checkpointWriteScheduled = false;
-    const checkpoint = process.checkpointWrites.shift();
-    if (checkpoint === undefined) return;
-    process.disk.checkpoint = checkpoint;
-    if (process.checkpointWrites.length > 0) {
+    if (!process.disk.landCheckpoint()) return;
+    if (process.disk.checkpointsWriting > 0) {
       process.checkpointWriteScheduled = true;
       this.queue.push(this.nowMs + this.faultRandom.int(this.rates.fsyncMinMs, 4 * this.rates.fsyncMaxMs), {
         kind: 'checkpoint-written',
@@ -714,7 +687,7 @@ class World {
   }
 
   private isBlocked(from: number, to: number): boolean {
-    return this.blocked.size > 0 && this.blocked.has(`${from}>${to}`);
+    return this.blocked.isBlocked(from, to);
   }
 
   // -------------------------------------------------------------------------
@@ -761,7 +734,7 @@ class World {
   /** The process dies and its disk is lost. */
   private wipe(replica: number): void {
     if (this.processes[replica]!.up) this.crash(replica);
-    this.processes[replica]!.disk = { header: null, checkpoint: null, base: 0, log: [], lost: true, damaged: 0 };
+    this.processes[replica]!.disk.wipe();
     this.wipes++;
     this.record(`wipe${replica}`);
     if (this.tracing) this.trace.push({ t: this.nowMs, e: 'wipe', r: replica });
@@ -784,24 +757,18 @@ class World {
     process.up = false;
     process.incarnation++;
     process.timers.clear();
-    process.held = [];
+    process.barrier.reset();
     // Checkpoints being written in the background may have landed, oldest first.
-    const landed = this.faultRandom.int(0, process.checkpointWrites.length);
-    if (landed > 0) process.disk.checkpoint = process.checkpointWrites[landed - 1]!;
-    process.checkpointWrites = [];
+    process.disk.crashCheckpoints(this.faultRandom.int(0, process.disk.checkpointsWriting));
     process.checkpointWriteScheduled = false;
     // Unsynced writes may have reached the disk in part: keep a prefix (never past a release its checkpoint does not cover).
-    const kept = this.faultRandom.int(0, this.writable(process));
-    for (const write of process.pending.slice(0, kept)) write.apply(process.disk);
-    if (kept < process.pending.length && this.faultRandom.chance(this.rates.tornWriteRate)) {
+    const interrupted = process.disk.crashCache(this.faultRandom.int(0, this.writable(process)));
+    if (interrupted && this.faultRandom.chance(this.rates.tornWriteRate)) {
       // The write the crash interrupted is half on the disk: its checksum will not match.
       process.disk.damaged++;
       this.storageFaults++;
     }
-    process.pending = [];
     process.fsyncScheduled = false;
-    process.writesQueued = 0;
-    process.writesDurable = 0;
     this.crashes++;
     this.record(`crash${replica}`);
     if (this.tracing) this.trace.push({ t: this.nowMs, e: 'crash', r: replica });
@@ -818,21 +785,11 @@ class World {
     if (process.disk.damaged > 0) {
       // A checksum failed at boot: the store is refused and the replica recovers from its peers.
       this.repairs++;
-      process.disk = { header: null, checkpoint: null, base: 0, log: [], lost: true, damaged: 0 };
+      process.disk.wipe();
     }
     if (this.options.bugs?.truncateTailAtBoot === true && process.disk.log.length > 0) process.disk.log.pop();
-    if (this.options.bugs?.skipHeaderWrites === true && process.disk.header === null && !process.disk.lost) {
-      process.disk = { header: null, checkpoint: null, base: 0, log: [], lost: false, damaged: 0 };
-    }
-    const { header, log, lost, checkpoint } = process.disk;
-    this.runStep(replica, {
-      kind: 'boot',
-      storage: lost
-        ? { lost: true, nonce: this.faultRandom.int(0, 0x7fff_ffff) }
-        : header === null
-          ? null
-          : { header, checkpoint, log: [...log] },
-    });
+    if (this.options.bugs?.skipHeaderWrites === true && process.disk.header === null && !process.disk.lost) process.disk.format();
+    this.runStep(replica, { kind: 'boot', storage: process.disk.bootStorage(() => this.faultRandom.int(0, 0x7fff_ffff)) });
   }
 
   private onScheduledFault(fault: ScheduledFault): void {
@@ -906,7 +863,7 @@ class World {
 
   private rebuildBlocked(): void {
     this.blocked.clear();
-    for (const links of this.partitions.values()) for (const [a, b] of links) this.blocked.add(`${a}>${b}`);
+    for (const links of this.partitions.values()) this.blocked.blockAll(links);
   }
 
   /** The faults are over: heal partitions, restart every replica; the liveness clock starts. */

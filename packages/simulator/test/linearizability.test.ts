@@ -642,7 +642,7 @@ function clientHistory(seed: number, opCount: number, clientCount: number): Hist
   // Apply in order of the instants; completed ops record the result they saw.
   let state: KvState = kvMachine.init();
   const history = planned.map(({ op }): HistoryOperation => op);
-  for (const { op, instantMs, returnMs, fate } of [...planned].sort((a, b) => a.instantMs - b.instantMs || a.op.id - b.op.id)) {
+  for (const { op, returnMs, fate } of [...planned].sort((a, b) => a.instantMs - b.instantMs || a.op.id - b.op.id)) {
     if (fate === 'lost') continue;
     const [next, result] = applyKv(state, op.operation);
     state = next;

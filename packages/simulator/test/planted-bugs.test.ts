@@ -1,18 +1,34 @@
 /**
  * Teeth: plant a known bug, run seeds until the simulator reports a
- * violation, and require that it does so within a bounded number of seeds.
- * Core bugs are planted by replacing one small function of @vsr/core's
- * quorum module for this test only; interpreter bugs through the
- * simulator's `bugs` option.
+ * violation, and require that it does so within a bounded number of seeds,
+ * and that the violation is the one the bug must cause. Core bugs are planted
+ * by replacing one small function of a @vsr/core module for this test only;
+ * interpreter bugs through the simulator's `bugs` option.
  */
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { FaultName, SimulationOptions, SimulationSummary } from '../src/index.js';
 
 const QUORUM = '../../core/src/quorum.ts';
-const VIEW_CHANGE = '../../core/src/view-change.ts';
+const FROM_PRIMARY = '../../core/src/from-primary.ts';
 const LOSSY = { lossRate: 0.3, delayMaxMs: 40, partitionEveryMs: 150 };
 
 type Quorum = typeof import('../../core/src/quorum.js');
+
+/**
+ * The durability check of the SafetyMonitor: a replica became primary of a view without an op
+ * that a client saw answered (the op named as `opNumber@viewNumber t timestampMs [requests]`).
+ */
+const lostAcknowledgedOp = (view = String.raw`\d+`) =>
+  new RegExp(String.raw`^replica \d+ became primary of view ${view} without acknowledged op \d+@\d+t\d+\[c\d+(\.\d+)?#\d+:.*\]$`);
+
+/** The state invariant a planted bug breaks, when `checkReplicaInvariants` runs after each step. */
+const brokeInvariant = (invariant: string) => new RegExp(String.raw`^replica \d+ broke a state invariant: invariant: replica \d+: ${invariant.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
+
+/** The violations of the first failing seed: exactly one, of the kind given. */
+function expectOnly(caught: SimulationSummary | undefined, kind: RegExp): void {
+  expect(caught, 'no seed reported a violation').toBeDefined();
+  expect(caught?.violations).toEqual([expect.stringMatching(kind)]);
+}
 
 async function firstViolation(
   seedsMax: number,
@@ -26,6 +42,8 @@ async function firstViolation(
       clientCount: 4,
       requests: 200,
       faults: ['network', 'crash', 'partition', 'clock'],
+      // The symptom checks on their own: the state invariants catch some bugs first (tested below).
+      stateInvariants: false,
       ...options,
     });
     if (summary.violations.length > 0) return summary;
@@ -35,7 +53,7 @@ async function firstViolation(
 
 afterEach(() => {
   vi.doUnmock(QUORUM);
-  vi.doUnmock(VIEW_CHANGE);
+  vi.doUnmock(FROM_PRIMARY);
   vi.resetModules();
 });
 
@@ -44,7 +62,7 @@ describe('the simulator catches planted bugs', () => {
     vi.resetModules();
     vi.doMock(QUORUM, async (importOriginal) => ({ ...(await importOriginal<Quorum>()), hasQuorum: () => true }));
     const caught = await firstViolation(20);
-    expect(caught?.violations.join('\n')).toBeTruthy();
+    expectOnly(caught, lostAcknowledgedOp());
   });
 
   test('counting a duplicated acknowledgement twice', async () => {
@@ -54,7 +72,8 @@ describe('the simulator catches planted bugs', () => {
       addVote: (votes: readonly number[], replica: number) => [...votes, replica],
     }));
     const caught = await firstViolation(30, { replicaCount: 5 });
-    expect(caught?.violations.join('\n')).toBeTruthy();
+    expectOnly(caught, lostAcknowledgedOp());
+    expectOnly(await firstViolation(30, { replicaCount: 5, stateInvariants: true }), brokeInvariant("viewChange.startViewChangeVotes is a vote set with this replica's own"));
   });
 
   test('choosing the wrong log in the view change (the first vote, not the latest)', async () => {
@@ -64,16 +83,16 @@ describe('the simulator catches planted bugs', () => {
       chooseLog: <V>(votes: readonly V[]) => votes[0]!,
     }));
     const caught = await firstViolation(30);
-    expect(caught?.violations.join('\n')).toBeTruthy();
+    expectOnly(caught, lostAcknowledgedOp());
   });
 
   test('accepting a Prepare from the old view during a view change', async () => {
     vi.resetModules();
-    type ViewChange = typeof import('../../core/src/view-change.js');
-    vi.doMock(VIEW_CHANGE, async (importOriginal) => {
-      const original = await importOriginal<ViewChange>();
+    type FromPrimary = typeof import('../../core/src/from-primary.js');
+    vi.doMock(FROM_PRIMARY, async (importOriginal) => {
+      const original = await importOriginal<FromPrimary>();
       const { onPrepare } = await import('../../core/src/normal.js');
-      const routeFromPrimary: ViewChange['routeFromPrimary'] = (s, ctx, m) => {
+      const routeFromPrimary: FromPrimary['routeFromPrimary'] = (s, ctx, m) => {
         if (m.type === 'prepare' && s.status === 'view-change' && m.viewNumber === s.lastNormalView) {
           // The bug: handle it as if still normal in the old view, and acknowledge it there.
           const [viewNumber, status] = [s.viewNumber, s.status];
@@ -93,29 +112,33 @@ describe('the simulator catches planted bugs', () => {
     });
     // The old primary must keep committing while the others change views: lossy, slow links help.
     const caught = await firstViolation(30, { faults: ['network', 'crash', 'partition', 'clock'], rates: LOSSY });
-    expect(caught?.violations.join('\n')).toBeTruthy();
+    expectOnly(caught, lostAcknowledgedOp());
+    expectOnly(await firstViolation(30, { rates: LOSSY, stateInvariants: true }), brokeInvariant('repairOpNumber !== null only at a backup in normal status'));
   });
 
   test('truncating an op that may be committed: dropping a last record taken for a torn write', async () => {
-    const caught = await firstViolation(10, {
+    const options: Partial<SimulationOptions> = {
       bugs: { truncateTailAtBoot: true },
       rates: { crashEveryMs: 100, downtimeMinMs: 5, downtimeMaxMs: 100, lossRate: 0.2 },
-    });
-    expect(caught?.violations.join('\n')).toBeTruthy();
+    };
+    expectOnly(await firstViolation(10, options), lostAcknowledgedOp());
+    expectOnly(await firstViolation(10, { ...options, stateInvariants: true }), brokeInvariant('primary => commitNumber === commitNumberMax'));
   });
 
   test('skipping the durable header: after a crash the replica cannot tell it ever spoke, and rejoins as new', async () => {
     const caught = await firstViolation(10, { bugs: { skipHeaderWrites: true } });
-    expect(caught?.violations.join('\n')).toBeTruthy();
+    // Rejoining as new, the replica starts over in view 0, whose primary it may be.
+    expectOnly(caught, lostAcknowledgedOp('0'));
   });
 
   test('sending before the durability barrier', async () => {
     // Slow disks, a fast lossy network and frequent short crashes: the window the bug opens.
-    const caught = await firstViolation(20, {
+    const options: Partial<SimulationOptions> = {
       bugs: { sendBeforeDurable: true },
       rates: { fsyncMinMs: 20, fsyncMaxMs: 60, delayMaxMs: 3, crashEveryMs: 60, downtimeMinMs: 5, downtimeMaxMs: 60, lossRate: 0.2 },
-    });
-    expect(caught?.violations.join('\n')).toBeTruthy();
+    };
+    expectOnly(await firstViolation(20, options), lostAcknowledgedOp());
+    expectOnly(await firstViolation(20, { ...options, stateInvariants: true }), brokeInvariant('primary => commitNumber === commitNumberMax'));
   });
 
   test('a log release reaching the disk before the checkpoint it relies on', async () => {
@@ -127,7 +150,8 @@ describe('the simulator catches planted bugs', () => {
       requests: 300,
     };
     const caught = await firstViolation(10, { ...settings, bugs: { releaseBeforeCheckpoint: true } });
-    expect(caught?.violations.join('\n')).toMatch(/convergence|liveness/);
+    // The store cannot boot (its log starts after its checkpoint): the replica stays booting, empty, and the cluster never converges.
+    expectOnly(caught, /^convergence: replicas differ \d+ ms after the workload ended: .*\br\d booting v0 op0 c0 base0\b/);
     expect(await firstViolation(10, settings)).toBeUndefined();
   });
 

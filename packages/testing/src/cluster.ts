@@ -12,16 +12,12 @@
  * A broken check throws a SafetyViolation naming the replica and op.
  */
 import {
-  applyLogEffect,
   describe as describeReplica,
   initialState,
   primaryOf,
   step,
-  type Checkpoint,
-  type DurableHeader,
   type Effect,
   type Event,
-  type LogEntry,
   type Message,
   type ReplicaState,
   type Reply,
@@ -32,6 +28,8 @@ import {
   type Limits,
 } from '@vsr/core';
 import { SafetyMonitor, SafetyViolation } from './monitor.js';
+import { MemoryDisk } from './disk.js';
+import { BlockedLinks } from './blocked-links.js';
 
 export interface Envelope {
   readonly id: number;
@@ -47,7 +45,7 @@ export interface ReceivedReply {
 
 export interface ClusterOptions {
   readonly replicaCount: number;
-  readonly machine: StateMachine<any, any, any>;
+  readonly machine: StateMachine;
   readonly timeouts?: Partial<Timeouts>;
   readonly limits?: Partial<Limits>;
   readonly cluster?: number;
@@ -55,22 +53,13 @@ export interface ClusterOptions {
   readonly trace?: boolean;
 }
 
-interface Storage {
-  header: DurableHeader | null;
-  checkpoint: Checkpoint | null;
-  /** `log` holds the entries after op `base`. */
-  base: number;
-  log: LogEntry[];
-  /** Wiped: the next boot reports lost storage, until the replica persists a header again. */
-  lost: boolean;
-}
-
 export class Cluster {
   readonly replicaCount: number;
-  readonly machine: StateMachine<any, any, any>;
+  readonly machine: StateMachine;
   readonly states: ReplicaState[] = [];
   readonly up: boolean[] = [];
-  readonly storage: Storage[] = [];
+  /** Each replica's disk: every write is durable at once (the strict form of the effect contract). */
+  readonly storage: MemoryDisk[] = [];
   /** In flight, in the order sent. */
   network: Envelope[] = [];
   readonly timers: Array<Set<TimerName>> = [];
@@ -82,7 +71,7 @@ export class Cluster {
   stepCount = 0;
 
   private readonly configFor: (replicaId: number) => unknown;
-  private readonly blocked = new Set<string>();
+  private readonly blocked = new BlockedLinks();
   private nextEnvelopeId = 1;
   private readonly tracing: boolean;
 
@@ -101,7 +90,7 @@ export class Cluster {
     for (let i = 0; i < this.replicaCount; i++) {
       this.states.push(initialState(this.configFor(i), this.machine));
       this.up.push(true);
-      this.storage.push({ header: null, checkpoint: null, base: 0, log: [], lost: false });
+      this.storage.push(new MemoryDisk(`replica ${i}'s stored log`));
       this.timers.push(new Set());
     }
     for (let i = 0; i < this.replicaCount; i++) this.handle(i, { kind: 'boot', storage: null });
@@ -194,17 +183,13 @@ export class Cluster {
 
   /** Cuts every link between `replica` and the others, both ways. */
   isolate(replica: number): void {
-    for (let other = 0; other < this.replicaCount; other++) {
-      if (other === replica) continue;
-      this.blocked.add(`${replica}>${other}`);
-      this.blocked.add(`${other}>${replica}`);
-    }
+    this.blocked.isolate(replica, this.replicaCount);
     this.log(`partition: r${replica} isolated`);
   }
 
   /** Cuts one direction of one link. */
   block(from: number, to: number): void {
-    this.blocked.add(`${from}>${to}`);
+    this.blocked.block(from, to);
   }
 
   heal(): void {
@@ -213,7 +198,7 @@ export class Cluster {
   }
 
   isBlocked(from: number, to: number): boolean {
-    return this.blocked.has(`${from}>${to}`);
+    return this.blocked.isBlocked(from, to);
   }
 
   // -------------------------------------------------------------------------
@@ -230,7 +215,7 @@ export class Cluster {
   /** The process dies and its disk is lost (replaced, or corrupt beyond use). */
   wipe(replica: number): void {
     if (this.up[replica]) this.crash(replica);
-    this.storage[replica] = { header: null, checkpoint: null, base: 0, log: [], lost: true };
+    this.storage[replica]!.wipe();
     this.log(`r${replica}: storage wiped`);
   }
 
@@ -241,14 +226,7 @@ export class Cluster {
     this.monitor.restarted(replica);
     const stored = this.storage[replica]!;
     this.log(`r${replica}: restart from storage (op ${stored.log.length})`);
-    return this.handle(replica, {
-      kind: 'boot',
-      storage: stored.lost
-        ? { lost: true, nonce }
-        : stored.header === null
-          ? null
-          : { header: stored.header, checkpoint: stored.checkpoint, log: [...stored.log] },
-    });
+    return this.handle(replica, { kind: 'boot', storage: stored.bootStorage(() => nonce) });
   }
 
   // -------------------------------------------------------------------------
@@ -301,17 +279,10 @@ export class Cluster {
           break;
         case 'log-append':
         case 'log-truncate':
-        case 'log-release': {
-          const problem = applyLogEffect(stored, effect);
-          if (problem !== null) throw new SafetyViolation(`replica ${replica}'s stored log: ${problem}`);
-          break;
-        }
+        case 'log-release':
         case 'persist-checkpoint':
-          stored.checkpoint = effect.checkpoint;
-          break;
         case 'persist-header':
-          stored.header = effect.header;
-          stored.lost = false;
+          stored.persist(effect);
           break;
         case 'set-timer':
           this.timers[replica]!.add(effect.timer);
@@ -376,6 +347,8 @@ export function describeEnvelope(envelope: Envelope): string {
       detail = ` after=${m.opNumber} entries=${m.entries.length} commit=${m.commitNumber}`;
       break;
     case 'start-view-change':
+    case 'recovery':
+    case 'recovery-response':
       break;
   }
   return `r${envelope.from}->r${envelope.to} ${m.type}(v${m.viewNumber}${detail})`;

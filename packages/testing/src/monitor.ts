@@ -7,7 +7,7 @@
  *   the primary of every view at or after the view that answered it.
  * A broken check throws a SafetyViolation naming the replica and the op.
  */
-import { primaryOf, type LogEntry, type ReplicaState } from '@vsr/core';
+import { InvariantError, checkReplicaInvariants, primaryOf, type LogEntry, type ReplicaState } from '@vsr/core';
 
 export class SafetyViolation extends Error {
   constructor(message: string) {
@@ -40,7 +40,15 @@ export class SafetyMonitor {
   private readonly executedUpTo: number[];
   private readonly checkedLeadership: string[];
 
-  constructor(readonly replicaCount: number) {
+  /**
+   * `stateInvariants: false` leaves out `checkReplicaInvariants` after each step, so a test can
+   * show that the checks below catch a planted bug on their own, without the state's invariants
+   * catching it first.
+   */
+  constructor(
+    readonly replicaCount: number,
+    private readonly options: { readonly stateInvariants: boolean } = { stateInvariants: true },
+  ) {
     this.executedUpTo = new Array<number>(replicaCount).fill(0);
     this.checkedLeadership = new Array<string>(replicaCount).fill('');
   }
@@ -66,6 +74,15 @@ export class SafetyMonitor {
   }
 
   afterStep(replica: number, state: ReplicaState): void {
+    // The state's own invariants (state.ts documents them on each field), after every step.
+    if (this.options.stateInvariants) {
+      try {
+        checkReplicaInvariants(state);
+      } catch (error) {
+        if (error instanceof InvariantError) throw new SafetyViolation(`replica ${replica} broke a state invariant: ${error.message}`);
+        throw error;
+      }
+    }
     for (let opNumber = this.executedUpTo[replica]! + 1; opNumber <= state.commitNumber; opNumber++) {
       const entry = state.log.entryAt(opNumber);
       // Installed from a checkpoint: the ops it covers were not executed here one by one.

@@ -95,143 +95,162 @@ const TIMEOUT_TIMERS: readonly TimerName[] = ['primary-timeout', 'view-change-ti
  * durability after every step; this adds client-visible consistency,
  * exactly-once execution, liveness and convergence).
  */
-export function runSchedule(
-  actions: readonly Action[],
-  options: ScheduleOptions & { machine: StateMachine<any, any, any> },
-): ScheduleOutcome {
-  const cluster = new Cluster({
-    replicaCount: options.replicaCount,
-    machine: options.machine,
-    trace: options.trace ?? false,
-    ...(options.limits === undefined ? {} : { limits: options.limits }),
-  });
-  const f = faultsTolerated(options.replicaCount);
-  const clients: SimpleClient[] = [];
-  for (let c = 0; c < options.clientCount; c++) {
-    clients.push({ id: `c${c}`, nextRequestNumber: 0, outstanding: null, completed: 0 });
+export function runSchedule(actions: readonly Action[], options: ScheduleOptions & { machine: StateMachine }): ScheduleOutcome {
+  const run = new ScheduleRun(options);
+  try {
+    for (const action of actions) {
+      run.play(action);
+      run.absorbReplies();
+    }
+    return run.settle();
+  } catch (error) {
+    if (error instanceof SafetyViolation && run.cluster.trace.length > 0) {
+      error.message += `\n--- last steps ---\n${run.cluster.trace.slice(-60).join('\n')}\n--- replicas ---\n${run.cluster.describe()}`;
+    }
+    throw error;
   }
-  const results = new Map<string, string>();
-  let repliesSeen = 0;
+}
 
-  const absorbReplies = (): void => {
-    for (; repliesSeen < cluster.replies.length; repliesSeen++) {
-      const { reply } = cluster.replies[repliesSeen]!;
+/** One schedule being played: the cluster, its simple clients, and the results they were answered. */
+class ScheduleRun {
+  readonly cluster: Cluster;
+  private readonly f: number;
+  private readonly clients: SimpleClient[] = [];
+  private readonly results = new Map<string, string>();
+  private repliesSeen = 0;
+
+  constructor(private readonly options: ScheduleOptions & { machine: StateMachine }) {
+    this.cluster = new Cluster({
+      replicaCount: options.replicaCount,
+      machine: options.machine,
+      trace: options.trace ?? false,
+      ...(options.limits === undefined ? {} : { limits: options.limits }),
+    });
+    this.f = faultsTolerated(options.replicaCount);
+    for (let c = 0; c < options.clientCount; c++) {
+      this.clients.push({ id: `c${c}`, nextRequestNumber: 0, outstanding: null, completed: 0 });
+    }
+  }
+
+  play(action: Action): void {
+    const cluster = this.cluster;
+    switch (action.kind) {
+      case 'deliver':
+      case 'lose':
+      case 'duplicate': {
+        if (cluster.network.length === 0) return;
+        const envelope = cluster.network[action.index % cluster.network.length]!;
+        if (action.kind === 'deliver') cluster.deliver(envelope);
+        else if (action.kind === 'lose') cluster.drop((candidate) => candidate.id === envelope.id);
+        else cluster.duplicate(envelope);
+        return;
+      }
+      case 'timer': {
+        if (!cluster.up[action.replica]) return;
+        const armed = TIMERS.filter((timer) => cluster.isArmed(action.replica, timer));
+        if (armed.length > 0) cluster.fire(action.replica, armed[action.index % armed.length]!);
+        return;
+      }
+      case 'client':
+        return this.send(this.clients[action.client]!, action.replica);
+      case 'crash':
+        if (cluster.up[action.replica] && this.downCount() < this.f) cluster.crash(action.replica);
+        return;
+      case 'restart':
+        if (!cluster.up[action.replica]) cluster.restart(action.replica);
+        return;
+      case 'wipe':
+        if (!cluster.up[action.replica] || this.downCount() < this.f) {
+          cluster.wipe(action.replica);
+          cluster.restart(action.replica);
+        }
+        return;
+      case 'isolate':
+        return cluster.isolate(action.replica);
+      case 'heal':
+        return cluster.heal();
+    }
+  }
+
+  /**
+   * The faults end: every replica runs, the network is whole. Liveness: every
+   * outstanding request completes within a bounded number of rounds; then no
+   * request executed twice.
+   */
+  settle(): ScheduleOutcome {
+    const cluster = this.cluster;
+    cluster.heal();
+    for (let r = 0; r < this.options.replicaCount; r++) if (!cluster.up[r]) cluster.restart(r);
+    let settled = false;
+    for (let round = 0; round < 60 && !settled; round++) settled = this.settleRound(round);
+    if (!settled) {
+      throw new SafetyViolation(`liveness: the healed cluster did not settle\n${cluster.describe()}`);
+    }
+    for (let r = 0; r < this.options.replicaCount; r++) {
+      const app = cluster.states[r]!.app.value as { duplicates?: number };
+      if (typeof app.duplicates === 'number' && app.duplicates > 0) {
+        throw new SafetyViolation(`replica ${r} executed ${app.duplicates} requests twice`);
+      }
+    }
+    return { cluster, completedRequests: this.completed(), settled };
+  }
+
+  /** One round of settling: deliver, retry at the primary, fire the retry timers; the timeouts only when a few rounds go by with no progress. */
+  private settleRound(round: number): boolean {
+    const cluster = this.cluster;
+    const before = this.completed();
+    cluster.deliverAll();
+    const primary = cluster.primary();
+    for (const client of this.clients) {
+      if (client.outstanding !== null) this.send(client, primary ?? round % this.options.replicaCount);
+    }
+    cluster.deliverAll();
+    this.absorbReplies();
+    fireAll(cluster, RETRY_TIMERS);
+    cluster.deliverAll();
+    this.absorbReplies();
+    const after = this.completed();
+    const settled = this.clients.every((client) => client.outstanding === null) && converged(cluster);
+    if (!settled && after === before && round % 3 === 2) fireAll(cluster, TIMEOUT_TIMERS);
+    return settled;
+  }
+
+  /** Reads the replies that arrived since the last call: each must agree with earlier answers to its request. */
+  absorbReplies(): void {
+    for (; this.repliesSeen < this.cluster.replies.length; this.repliesSeen++) {
+      const { reply } = this.cluster.replies[this.repliesSeen]!;
       if (reply.type !== 'reply') {
         if (reply.type === 'error' && reply.code !== 'busy') {
           throw new SafetyViolation(`client ${reply.clientId} got an error it should never see: ${reply.message}`);
         }
         continue;
       }
-      checkConsistentReply(results, reply);
-      const client = clients.find((candidate) => candidate.id === reply.clientId);
+      checkConsistentReply(this.results, reply);
+      const client = this.clients.find((candidate) => candidate.id === reply.clientId);
       if (client?.outstanding && client.outstanding.requestNumber === reply.requestNumber) {
         client.outstanding = null;
         client.completed++;
       }
     }
-  };
+  }
 
-  const send = (client: SimpleClient, replica: number): void => {
+  /** The client's outstanding request (a new one if none) to `replica`, if it is up. */
+  private send(client: SimpleClient, replica: number): void {
     if (client.outstanding === null) {
       const requestNumber = client.nextRequestNumber++;
       client.outstanding = { requestNumber, operation: requestNumber === 0 ? null : `${client.id}-${requestNumber}` };
     }
-    if (!cluster.up[replica]) return;
-    cluster.request(replica, client.id, client.outstanding.requestNumber, client.outstanding.operation);
-  };
-
-  // A recovering replica cannot vote: it counts as down against the f the protocol survives.
-  const downCount = (): number =>
-    cluster.up.filter((up, r) => !up || cluster.states[r]!.status === 'recovering').length;
-  try {
-    return play();
-  } catch (error) {
-    if (error instanceof SafetyViolation && cluster.trace.length > 0) {
-      error.message += `\n--- last steps ---\n${cluster.trace.slice(-60).join('\n')}\n--- replicas ---\n${cluster.describe()}`;
-    }
-    throw error;
+    if (!this.cluster.up[replica]) return;
+    this.cluster.request(replica, client.id, client.outstanding.requestNumber, client.outstanding.operation);
   }
 
-  function play(): ScheduleOutcome {
-
-  for (const action of actions) {
-    switch (action.kind) {
-      case 'deliver':
-      case 'lose':
-      case 'duplicate': {
-        if (cluster.network.length === 0) break;
-        const envelope = cluster.network[action.index % cluster.network.length]!;
-        if (action.kind === 'deliver') cluster.deliver(envelope);
-        else if (action.kind === 'lose') cluster.drop((candidate) => candidate.id === envelope.id);
-        else cluster.duplicate(envelope);
-        break;
-      }
-      case 'timer': {
-        if (!cluster.up[action.replica]) break;
-        const armed = TIMERS.filter((timer) => cluster.isArmed(action.replica, timer));
-        if (armed.length > 0) cluster.fire(action.replica, armed[action.index % armed.length]!);
-        break;
-      }
-      case 'client':
-        send(clients[action.client]!, action.replica);
-        break;
-      case 'crash':
-        if (cluster.up[action.replica] && downCount() < f) cluster.crash(action.replica);
-        break;
-      case 'restart':
-        if (!cluster.up[action.replica]) cluster.restart(action.replica);
-        break;
-      case 'wipe':
-        if (!cluster.up[action.replica] || downCount() < f) {
-          cluster.wipe(action.replica);
-          cluster.restart(action.replica);
-        }
-        break;
-      case 'isolate':
-        cluster.isolate(action.replica);
-        break;
-      case 'heal':
-        cluster.heal();
-        break;
-    }
-    absorbReplies();
+  /** A recovering replica cannot vote: it counts as down against the f the protocol survives. */
+  private downCount(): number {
+    return this.cluster.up.filter((up, r) => !up || this.cluster.states[r]!.status === 'recovering').length;
   }
 
-  // The faults end: every replica runs, the network is whole. Liveness: every
-  // outstanding request completes within a bounded number of rounds.
-  cluster.heal();
-  for (let r = 0; r < options.replicaCount; r++) if (!cluster.up[r]) cluster.restart(r);
-  let settled = false;
-  for (let round = 0; round < 60 && !settled; round++) {
-    const before = clients.reduce((sum, client) => sum + client.completed, 0);
-    cluster.deliverAll();
-    const primary = cluster.primary();
-    for (const client of clients) {
-      if (client.outstanding !== null) send(client, primary ?? round % options.replicaCount);
-    }
-    cluster.deliverAll();
-    absorbReplies();
-    fireAll(cluster, RETRY_TIMERS);
-    cluster.deliverAll();
-    absorbReplies();
-    const after = clients.reduce((sum, client) => sum + client.completed, 0);
-    settled = clients.every((client) => client.outstanding === null) && converged(cluster);
-    if (!settled && after === before && round % 3 === 2) fireAll(cluster, TIMEOUT_TIMERS);
-  }
-  if (!settled) {
-    throw new SafetyViolation(`liveness: the healed cluster did not settle\n${cluster.describe()}`);
-  }
-  for (let r = 0; r < options.replicaCount; r++) {
-    const app = cluster.states[r]!.app.value as { duplicates?: number };
-    if (typeof app.duplicates === 'number' && app.duplicates > 0) {
-      throw new SafetyViolation(`replica ${r} executed ${app.duplicates} requests twice`);
-    }
-  }
-  return {
-    cluster,
-    completedRequests: clients.reduce((sum, client) => sum + client.completed, 0),
-    settled,
-  };
+  private completed(): number {
+    return this.clients.reduce((sum, client) => sum + client.completed, 0);
   }
 }
 
