@@ -16,5 +16,5 @@ export function sendPrepareOk(s: DraftState, ctx: StepContext): void {
   assert(s.status === 'normal' && s.primary === null, 'PrepareOk is sent by a backup in normal status');
   const primary = primaryOf(s.viewNumber, ctx.replicaCount);
   ctx.send(s, primary, { type: 'prepare-ok', opNumber: s.log.lastOpNumber });
-  ctx.telemetry(s, 'vsr.prepare_ok.sent', { op: s.log.lastOpNumber });
+  ctx.telemetry(s, 'vsr.prepare_ok.sent', { opNumber: s.log.lastOpNumber });
 }

@@ -44,7 +44,7 @@ export function maybeTakeCheckpoint(s: DraftState, ctx: StepContext, entry: LogE
   // Never past the previous checkpoint, so every entry after this one is still held: messages
   // that carry the log send the checkpoint and those entries (logSuffix).
   assert(s.log.baseOpNumber <= previous, 'the log is released up to the previous checkpoint at most');
-  ctx.telemetry(s, 'vsr.checkpoint.taken', { op: entry.opNumber, released: previous });
+  ctx.telemetry(s, 'vsr.checkpoint.taken', { opNumber: entry.opNumber, releasedOpNumber: previous });
 }
 
 /** What log-carrying messages send: the checkpoint and the entries after it. */
@@ -98,6 +98,6 @@ export function installCheckpoint(s: DraftState, ctx: StepContext, checkpoint: C
   s.log = Log.fromEntries([], opNumber);
   s.repairOpNumber = null;
   assert(s.commitNumber === opNumber && s.log.lastOpNumber === opNumber, 'after installing a checkpoint the log starts, empty, at its op');
-  ctx.telemetry(s, 'vsr.checkpoint.installed', { op: opNumber });
+  ctx.telemetry(s, 'vsr.checkpoint.installed', { opNumber: opNumber });
   return null;
 }

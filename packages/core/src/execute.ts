@@ -70,7 +70,7 @@ function executeEntry(s: DraftState, ctx: StepContext, entry: LogEntry, isPrimar
     // Whatever the verdict, the request is no longer waiting at the primary.
     if (s.primary !== null) s.primary.inFlight = s.primary.inFlight.remove(request.clientId, request.requestNumber);
   }
-  ctx.telemetry(s, 'vsr.operation.applied', { op: entry.opNumber, requests: entry.requests.length, executed });
+  ctx.telemetry(s, 'vsr.operation.applied', { opNumber: entry.opNumber, requests: entry.requests.length, executed });
 }
 
 /**

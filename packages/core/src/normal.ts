@@ -213,7 +213,7 @@ function commitReady(s: DraftState, ctx: StepContext): boolean {
     const op = defined(primary.pipeline.shift(), 'the pipeline op just seen at its head');
     assert(op.opNumber === s.commitNumberMax + 1, () => `committing op ${op.opNumber} after commit ${s.commitNumberMax}: the pipeline commits in op order`);
     s.commitNumberMax = op.opNumber;
-    ctx.telemetry(s, 'vsr.quorum.reached', { op: op.opNumber, acks: op.acks.length });
+    ctx.telemetry(s, 'vsr.quorum.reached', { opNumber: op.opNumber, acks: op.acks.length });
     committed = true;
   }
   if (committed) {
@@ -235,7 +235,7 @@ export function onPrepareOk(s: DraftState, ctx: StepContext, m: PrepareOk): void
   const primary = defined(s.primary, 'the primary state of a replica that takes PrepareOk');
   assert(s.status === 'normal' && m.viewNumber === s.viewNumber && ctx.isPrimaryOf(s.viewNumber), 'PrepareOk reaches the primary of its view');
   assert(m.replica !== ctx.self && m.opNumber <= s.log.lastOpNumber, 'PrepareOk comes from a backup, for an op the primary holds');
-  ctx.telemetry(s, 'vsr.prepare_ok.received', { from: m.replica, op: m.opNumber });
+  ctx.telemetry(s, 'vsr.prepare_ok.received', { from: m.replica, opNumber: m.opNumber });
   // Acknowledgements are cumulative: the backup holds every op up to m.opNumber.
   for (const op of primary.pipeline) {
     if (op.opNumber > m.opNumber) break;
@@ -291,7 +291,7 @@ export function onPrepare(s: DraftState, ctx: StepContext, m: Prepare): void {
   // A backup in normal status, in the Prepare's view (routeFromPrimary routed it here).
   assert(s.status === 'normal' && s.primary === null && m.viewNumber === s.viewNumber, 'a Prepare reaches a backup of its view');
   ctx.setTimer('primary-timeout');
-  ctx.telemetry(s, 'vsr.prepare.received', { op: m.opNumber });
+  ctx.telemetry(s, 'vsr.prepare.received', { opNumber: m.opNumber });
   const lastOp = s.log.lastOpNumber;
   if (m.opNumber <= lastOp) {
     // A retransmission: our acknowledgement may have been lost. Acks are cumulative.
@@ -319,6 +319,6 @@ export function onPrepare(s: DraftState, ctx: StepContext, m: Prepare): void {
 export function onCommit(s: DraftState, ctx: StepContext, m: Commit): void {
   assert(s.status === 'normal' && s.primary === null && m.viewNumber === s.viewNumber, 'a Commit reaches a backup of its view');
   ctx.setTimer('primary-timeout');
-  ctx.telemetry(s, 'vsr.heartbeat.received', { commit: m.commitNumber });
+  ctx.telemetry(s, 'vsr.heartbeat.received', { commitNumber: m.commitNumber });
   learnCommit(s, ctx, m.commitNumber);
 }

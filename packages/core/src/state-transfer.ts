@@ -41,7 +41,7 @@ export function requestRepair(s: DraftState, ctx: StepContext): void {
   if (s.repairOpNumber === lastOp) return;
   s.repairOpNumber = lastOp;
   ctx.send(s, primaryOf(s.viewNumber, ctx.replicaCount), { type: 'get-state', opNumber: lastOp });
-  ctx.telemetry(s, 'vsr.state_transfer.request_sent', { after: lastOp });
+  ctx.telemetry(s, 'vsr.state_transfer.request_sent', { afterOpNumber: lastOp });
   ctx.setTimer('repair-retry');
 }
 
@@ -56,7 +56,7 @@ export function onGetState(s: DraftState, ctx: StepContext, m: GetState): void {
   // Ignorable: another view, another status, a replica that is not the primary, an op it lacks.
   if (!reachesPrimaryWithinLog(s, ctx, m)) return;
   assert(s.primary !== null && m.replica !== ctx.self, 'GetState reaches the primary of its view from a backup');
-  ctx.telemetry(s, 'vsr.state_transfer.request_received', { from: m.replica, after: m.opNumber });
+  ctx.telemetry(s, 'vsr.state_transfer.request_received', { from: m.replica, afterOpNumber: m.opNumber });
   // Behind our checkpoint, the ops it covers may be gone: send the checkpoint and what follows.
   const behind = m.opNumber < checkpointOpNumber(s) || m.opNumber < s.log.baseOpNumber;
   const after = behind ? checkpointOpNumber(s) : m.opNumber;
@@ -65,7 +65,7 @@ export function onGetState(s: DraftState, ctx: StepContext, m: GetState): void {
   // The answer is a segment of this log right after `after`, which the asker can check and append.
   assert(entries.length === Math.min(ctx.config.limits.stateTransferEntriesMax, s.log.lastOpNumber - after), 'NewState carries the entries right after its op');
   ctx.send(s, m.replica, { type: 'new-state', opNumber: after, commitNumber: s.commitNumber, checkpoint, entries });
-  ctx.telemetry(s, 'vsr.state_transfer.sent', { to: m.replica, after, entries: entries.length, checkpoint: behind });
+  ctx.telemetry(s, 'vsr.state_transfer.sent', { to: m.replica, afterOpNumber: after, entries: entries.length, checkpoint: behind });
 }
 
 /**
@@ -90,7 +90,7 @@ export function onNewState(s: DraftState, ctx: StepContext, m: NewState): void {
   }
   const lastOp = s.log.lastOpNumber;
   if (m.opNumber > lastOp) return; // Answers an older request and still leaves a gap.
-  ctx.telemetry(s, 'vsr.state_transfer.received', { after: m.opNumber, entries: m.entries.length });
+  ctx.telemetry(s, 'vsr.state_transfer.received', { afterOpNumber: m.opNumber, entries: m.entries.length });
   const fresh = m.entries.slice(lastOp - m.opNumber);
   if (fresh.length > 0) {
     const segmentProblemHere = checkSegment(fresh, lastOp, s.viewNumber, s.log.entryAt(lastOp));

@@ -185,7 +185,7 @@ async function getStatus(agent: KvHttpClient, endpoint: Endpoint): Promise<Statu
   const answer = await send(agent, endpoint, 'GET', '/status', null, 5_000);
   if (answer.code !== 200) throw new Error(`GET ${endpointText(endpoint)}/status answered ${answer.code}: ${answer.body.trim()}`);
   const status = JSON.parse(answer.body) as Partial<Status>;
-  for (const field of ['replica', 'view', 'primary', 'op', 'commit'] as const) {
+  for (const field of ['replicaId', 'viewNumber', 'primary', 'opNumber', 'commitNumber'] as const) {
     if (typeof status[field] !== 'number') throw new Error(`GET ${endpointText(endpoint)}/status: no numeric "${field}" in ${answer.body.trim()}`);
   }
   return status as Status;
@@ -198,9 +198,9 @@ async function settledStatuses(agent: KvHttpClient, endpoints: readonly Endpoint
   for (;;) {
     try {
       const statuses = await Promise.all(endpoints.map((endpoint) => getStatus(agent, endpoint)));
-      const view = statuses[0]!.view;
-      if (statuses.every((status) => status.status === 'normal' && status.view === view)) return statuses;
-      last = statuses.map((status) => `replica ${status.replica}: view ${status.view} ${status.status}`).join('; ');
+      const view = statuses[0]!.viewNumber;
+      if (statuses.every((status) => status.status === 'normal' && status.viewNumber === view)) return statuses;
+      last = statuses.map((status) => `replica ${status.replicaId}: view ${status.viewNumber} ${status.status}`).join('; ');
     } catch (error) {
       last = error instanceof Error ? error.message : String(error);
     }
@@ -372,7 +372,7 @@ async function run(options: Options, log: (line: string) => void): Promise<void>
     const control = newClient(false);
     const before = await settledStatuses(control, endpoints);
     const primaryId = before[0]!.primary;
-    const primaryIndex = before.findIndex((status) => status.replica === primaryId);
+    const primaryIndex = before.findIndex((status) => status.replicaId === primaryId);
     let targets: readonly Endpoint[];
     if (options.target === 'primary') {
       if (primaryIndex < 0) throw new Error(`the primary is replica ${primaryId}, which is not among --urls ${endpoints.map(endpointText).join(',')}`);
@@ -380,7 +380,7 @@ async function run(options: Options, log: (line: string) => void): Promise<void>
     } else {
       targets = endpoints;
     }
-    log(`view ${before[0]!.view}, primary replica ${primaryId}; ${options.clients} clients on ${targets.map(endpointText).join(', ')}; ` +
+    log(`view ${before[0]!.viewNumber}, primary replica ${primaryId}; ${options.clients} clients on ${targets.map(endpointText).join(', ')}; ` +
       `${options.warmup} s warm-up, ${options.seconds} s measured`);
 
     const tally: Tally = { latenciesNs: [], errors: new Map(), warmupErrors: new Map(), warmupRequests: 0, perSecond: [], lastAnswerNs: 0n };
@@ -415,7 +415,7 @@ async function run(options: Options, log: (line: string) => void): Promise<void>
       const [start, end] = [cpuMeasure.replicas[i], cpuAfter.replicas[i]];
       return start == null || end == null ? null : Math.round(((end - start) / options.seconds) * 100);
     });
-    const views = after.map((status) => (status instanceof Error ? null : status.view));
+    const views = after.map((status) => (status instanceof Error ? null : status.viewNumber));
     const endView = views.find((view) => view !== null) ?? null;
 
     const result = {
@@ -442,9 +442,9 @@ async function run(options: Options, log: (line: string) => void): Promise<void>
         mean: ms(sorted.reduce((sum, value) => sum + value, 0) / Math.max(1, sorted.length)),
       },
       perSecond,
-      view: { start: before[0]!.view, end: endView },
+      view: { start: before[0]!.viewNumber, end: endView },
       primary: primaryId,
-      opCommitted: { start: before[0]!.commit, end: after.find((status): status is Status => !(status instanceof Error))?.commit ?? null },
+      opCommitted: { start: before[0]!.commitNumber, end: after.find((status): status is Status => !(status instanceof Error))?.commitNumber ?? null },
       cpuPercent: {
         generator: Math.round((measuredCpu / 1e6 / options.seconds) * 100),
         replicas: replicaCpu,

@@ -157,21 +157,21 @@ async function runServe(argv: string[]): Promise<void> {
   });
   const status = service.replica.status();
   process.stdout.write(
-    `${JSON.stringify({ event: 'ready', replica: status.replica, http: `${service.http.host}:${service.http.port}`, peer: `${service.peer.host}:${service.peer.port}`, pid: process.pid })}\n`,
+    `${JSON.stringify({ event: 'ready', replicaId: status.replicaId, http: `${service.http.host}:${service.http.port}`, peer: `${service.peer.host}:${service.peer.port}`, pid: process.pid })}\n`,
   );
-  // The service's logger puts the replica's position (replica, view, status) on every line.
-  service.logger.info({}, `replica ${status.replica} serving ${tlsDirectory === undefined ? 'http' : 'https'}://${service.http.host}:${service.http.port} (pid ${process.pid}${service.replica.boot.damage ? '; recovering' : ''})`);
+  // The service's logger puts the replica's position (replicaId, viewNumber, status) on every line.
+  service.logger.info({}, `replica ${status.replicaId} serving ${tlsDirectory === undefined ? 'http' : 'https'}://${service.http.host}:${service.http.port} (pid ${process.pid}${service.replica.boot.damage ? '; recovering' : ''})`);
   // SIGINT, SIGTERM or the supervisor's end: the writes made durable (service.close), then exit 0.
   // Repeated signals while stopping are ignored (a wrapper such as the tsx CLI may relay one more).
   let stopping = false;
   const stop = (reason: string) => {
     if (stopping) return;
     stopping = true;
-    service.logger.info({ reason }, `replica ${status.replica}: ${reason}, stopping`);
+    service.logger.info({ reason }, `replica ${status.replicaId}: ${reason}, stopping`);
     service.close().then(
       () => process.exit(0),
       (error: unknown) => {
-        service.logger.error({}, `replica ${status.replica}: stopping failed: ${error instanceof Error ? error.message : String(error)}`);
+        service.logger.error({}, `replica ${status.replicaId}: stopping failed: ${error instanceof Error ? error.message : String(error)}`);
         process.exit(1);
       },
     );

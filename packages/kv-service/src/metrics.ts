@@ -103,12 +103,12 @@ function statusGauges(registry: Registry, status: () => ReplicaStatus): void {
         this.set(read(status()));
       },
     });
-  position('vsr_view_number', 'The view this replica is in.', (s) => s.view);
-  position('vsr_op_number', 'The highest op number in this replica\'s log.', (s) => s.op);
-  position('vsr_commit_number', 'The highest op number this replica knows committed.', (s) => s.commit);
+  position('vsr_view_number', 'The view this replica is in.', (s) => s.viewNumber);
+  position('vsr_op_number', 'The highest op number in this replica\'s log.', (s) => s.opNumber);
+  position('vsr_commit_number', 'The highest op number this replica knows committed.', (s) => s.commitNumber);
   position('vsr_primary', 'The primary of this replica\'s view (replica id).', (s) => s.primary);
   position('vsr_is_primary', '1 if this replica is the primary of its view and in normal status.', (s) =>
-    s.status === 'normal' && s.primary === s.replica ? 1 : 0,
+    s.status === 'normal' && s.primary === s.replicaId ? 1 : 0,
   );
   new Gauge({
     name: 'vsr_status',

@@ -78,7 +78,7 @@ export interface RunningService {
 
 export async function serve(options: ServeOptions): Promise<RunningService> {
   // Every line says where the replica stands (a line's own fields win where both have one).
-  let positionOf: () => object = () => ({ replica: options.replicaId });
+  let positionOf: () => object = () => ({ replicaId: options.replicaId });
   const logger =
     options.logger ?? pino({ base: { pid: process.pid }, mixin: () => positionOf() }, pino.destination({ dest: 2, sync: true }));
   const replicaCount = checkServeOptions(options);
@@ -95,9 +95,9 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
   }
   positionOf = () => {
     const now = replica.status();
-    return { replica: now.replica, view: now.view, status: now.status };
+    return { replicaId: now.replicaId, viewNumber: now.viewNumber, status: now.status };
   };
-  if (replica.boot.damage !== null) logger.warn({ replica: options.replicaId }, replica.boot.damage);
+  if (replica.boot.damage !== null) logger.warn({ replicaId: options.replicaId }, replica.boot.damage);
 
   const link = new ClusterLink({
     replicas: options.peers,
@@ -175,7 +175,7 @@ function startKvReplica(
     onJournalFsync: (durationMs) => metrics()?.observeFsync(durationMs),
     onFatal: (error) => {
       // Crash-only: a replica that cannot keep its promises stops; restarted, it checks its store and repairs from its peers.
-      logger.error({ replica: options.replicaId }, error.message);
+      logger.error({ replicaId: options.replicaId }, error.message);
       process.exit(1);
     },
   });
@@ -203,7 +203,7 @@ function httpServerFor(
     ...(options.token === undefined ? {} : { token: options.token }),
     ...(options.tls === undefined ? {} : { tls: options.tls }),
     onRefused: (reason) => {
-      refusals.refuse(`http-${reason}`, `an HTTP request or connection (${reason})`, { replica: options.replicaId });
+      refusals.refuse(`http-${reason}`, `an HTTP request or connection (${reason})`, { replicaId: options.replicaId });
     },
   });
 }
@@ -236,7 +236,7 @@ function healthOf(replica: ReplicaHandle, peers: readonly PeerLinkStatus[], wind
   const status = replica.status();
   const heard = peers.filter((peer) => peer.heardAgoMs !== null && peer.heardAgoMs <= windowMs).map((peer) => peer.replicaId);
   const quorum = quorumSize(peers.length + 1);
-  const fields = { replica: status.replica, status: status.status, view: status.view, primary: status.primary, peersHeard: heard, quorum };
+  const fields = { replicaId: status.replicaId, status: status.status, viewNumber: status.viewNumber, primary: status.primary, peersHeard: heard, quorum };
   if (status.status !== 'normal') return { ok: false, reason: `status is ${status.status}, not normal`, ...fields };
   if (heard.length + 1 < quorum) {
     return { ok: false, reason: `heard from ${heard.length} of ${peers.length} peers in the last ${windowMs} ms; a majority needs ${quorum - 1}`, ...fields };

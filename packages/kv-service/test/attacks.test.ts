@@ -102,7 +102,7 @@ function nestedRegistration(clientId: string, depth: number): Buffer {
 async function commonView(cluster: TestCluster): Promise<number> {
   return waitFor('the live replicas to agree on a normal view', async () => {
     const all = await statuses(cluster);
-    return all.every((s) => s.status === 'normal' && s.view === all[0]!.view) ? all[0]!.view : undefined;
+    return all.every((s) => s.status === 'normal' && s.viewNumber === all[0]!.viewNumber) ? all[0]!.viewNumber : undefined;
   });
 }
 
@@ -126,7 +126,7 @@ async function restartAndCatchUp(cluster: TestCluster, id: number, restart = tru
   await waitFor(`replica ${id} to catch up`, async () => {
     const target = await status(cluster.url(others[0]!));
     const s = await status(cluster.url(id));
-    return s.status === 'normal' && s.view === target.view && s.commit >= target.commit ? s : undefined;
+    return s.status === 'normal' && s.viewNumber === target.viewNumber && s.commitNumber >= target.commitNumber ? s : undefined;
   });
 }
 
@@ -454,7 +454,7 @@ describe('the default cluster (mutual TLS, bearer token)', () => {
     for (const line of refusals) {
       expect(line).toMatchObject({ level: 40, refused: expect.any(String) });
       expect(typeof line['time']).toBe('number');
-      expect(line['replica']).toBe(target);
+      expect(line['replicaId']).toBe(target);
     }
     const all = [0, 1, 2].flatMap((id) => linesOf(c, id, mark));
     expect(all.filter((line) => /store failed|broke an invariant|stopped/.test(line.raw))).toEqual([]);
@@ -462,12 +462,12 @@ describe('the default cluster (mutual TLS, bearer token)', () => {
   });
 
   // Found by this suite: transport and HTTP lines lacked view and status; every line now carries them (pino mixin).
-  test('every log line since the cluster started is JSON with time, level, replica, view and status', () => {
+  test('every log line since the cluster started is JSON with time, level, replicaId, viewNumber and status', () => {
     const missing: string[] = [];
     for (let id = 0; id < 3; id++) {
       for (const line of linesOf(c, id)) {
         if (line.json === null) continue; // The startup/shutdown sentences on stderr are not pino lines.
-        const absent = ['time', 'level', 'replica', 'view', 'status', 'msg'].filter((field) => !(field in line.json!));
+        const absent = ['time', 'level', 'replicaId', 'viewNumber', 'status', 'msg'].filter((field) => !(field in line.json!));
         if (absent.length > 0) missing.push(`[replica ${id}] lacks ${absent.join(', ')}: ${line.raw.slice(0, 200)}`);
       }
     }
@@ -485,13 +485,13 @@ describe('the default cluster (mutual TLS, bearer token)', () => {
     for (const id of survivors) {
       await logged(c, id, mark, /^view change to view \d+/);
       const normal = await logged(c, id, mark, /^view \d+ is normal; (this replica is the primary|replica \d+ is the primary)$/);
-      expect(normal).toMatchObject({ level: 30, replica: id, status: 'normal' });
-      expect(Number(normal['view'])).toBeGreaterThan(view);
+      expect(normal).toMatchObject({ level: 30, replicaId: id, status: 'normal' });
+      expect(Number(normal['viewNumber'])).toBeGreaterThan(view);
     }
     await logged(c, next, mark, /is normal; this replica is the primary$/);
 
     // The second frame, to the new primary.
-    const newView = (await status(c.url(next))).view;
+    const newView = (await status(c.url(next))).viewNumber;
     const deepMark = c.lines.length;
     const hostile = await clientConnection(c, next, c.token);
     hostile.socket.write(nestedRegistration('x2', 200_000));
@@ -499,7 +499,7 @@ describe('the default cluster (mutual TLS, bearer token)', () => {
     await logged(c, next, deepMark, /nested more than \d+ levels deep/);
     hostile.socket.destroy();
     await acknowledgedPut(c, survivors.find((id) => id !== next)!, unique('after-failover'), 'two of three');
-    expect((await status(c.url(next))).view).toBe(newView);
+    expect((await status(c.url(next))).viewNumber).toBe(newView);
 
     await restartAndCatchUp(c, primary);
   });
@@ -678,7 +678,7 @@ describe('the shared-secret cluster (--no-tls)', () => {
     const all = [0, 1, 2].flatMap((id) => linesOf(c, id, mark));
     expect(all.filter((line) => /store failed|broke an invariant/.test(line.raw))).toEqual([]);
     for (const line of refusals) {
-      expect(line).toMatchObject({ level: 40, replica: target, refused: expect.any(String), msg: expect.stringMatching(/^refused: /) });
+      expect(line).toMatchObject({ level: 40, replicaId: target, refused: expect.any(String), msg: expect.stringMatching(/^refused: /) });
       expect(typeof line['time']).toBe('number');
     }
     // (view and status on every line: checked in the TLS cluster's block.)

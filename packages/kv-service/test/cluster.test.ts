@@ -46,8 +46,8 @@ describe('vsr-kv cluster', () => {
     const statuses = await Promise.all([0, 1, 2].map((id) => status(c.url(id))));
     for (const [id, s] of statuses.entries()) {
       // All agree on the view and its primary (view 0 unless a slow machine made a backup time out).
-      expect(s).toMatchObject({ replica: id, view: statuses[0]!.view, status: 'normal', primary: statuses[0]!.view % 3, pid: c.replicas[id]!.child.pid });
-      expect(s.commit).toBeGreaterThan(0);
+      expect(s).toMatchObject({ replicaId: id, viewNumber: statuses[0]!.viewNumber, status: 'normal', primary: statuses[0]!.viewNumber % 3, pid: c.replicas[id]!.child.pid });
+      expect(s.commitNumber).toBeGreaterThan(0);
     }
     const primary = statuses[0]!.primary;
     const metrics = await c.client.request('GET', `${c.url(primary)}/metrics`);
@@ -112,7 +112,7 @@ describe('vsr-kv cluster', () => {
     const target = await status(c.url(newPrimary));
     await waitFor('the restarted replica to catch up', async () => {
       const s = await status(c.url(oldPrimary));
-      return s.status === 'normal' && s.view === target.view && s.commit >= target.commit ? s : undefined;
+      return s.status === 'normal' && s.viewNumber === target.viewNumber && s.commitNumber >= target.commitNumber ? s : undefined;
     });
     for (const key of keys) {
       expect(await http('GET', `${c.url(oldPrimary)}/kv/${key}`)).toEqual(await http('GET', `${c.url(newPrimary)}/kv/${key}`));
@@ -125,7 +125,7 @@ describe('vsr-kv cluster', () => {
     for (let i = 0; i < 20; i++) expect((await http('PUT', `${c.url(i % 3)}/kv/k${i % 4}`, `v${i}`)).status).toBe(200);
     await waitFor('replica 1 and 2 to hold every op', async () => {
       const [one, two] = [await status(c.url(1)), await status(c.url(2))];
-      return one.commit >= 20 && two.commit >= 20 ? true : undefined;
+      return one.commitNumber >= 20 && two.commitNumber >= 20 ? true : undefined;
     });
 
     // Replica 2: a torn last record (a crash in the middle of a write).
@@ -150,7 +150,7 @@ describe('vsr-kv cluster', () => {
     for (const id of [1, 2]) {
       await waitFor(`replica ${id} to catch up`, async () => {
         const s = await status(c.url(id));
-        return s.status === 'normal' && s.commit >= primary.commit ? s : undefined;
+        return s.status === 'normal' && s.commitNumber >= primary.commitNumber ? s : undefined;
       });
     }
     // Both serve the latest values (reads go through the primary, so also check their own state by /status above).

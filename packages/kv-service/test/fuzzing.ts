@@ -1500,7 +1500,7 @@ class FuzzRun {
 
   context(): GenerationContext {
     const status = this.cluster.services[0]!.replica.status();
-    return { view: status.view, op: status.op, commit: status.commit, httpPorts: this.cluster.services.map((service) => service.http.port) };
+    return { view: status.viewNumber, op: status.opNumber, commit: status.commitNumber, httpPorts: this.cluster.services.map((service) => service.http.port) };
   }
 
   // --- workers
@@ -1680,7 +1680,7 @@ class FuzzRun {
               } catch {
                 // Not JSON once the raw tokens are in: it goes as it is, and must be refused.
               }
-              const admitted = payload === undefined ? { send: true as const, message: undefined } : this.admit(payload, input.claim, this.cluster.services[0]!.replica.status().view);
+              const admitted = payload === undefined ? { send: true as const, message: undefined } : this.admit(payload, input.claim, this.cluster.services[0]!.replica.status().viewNumber);
               if (!admitted.send) {
                 this.count('peer-auth.withheld');
                 continue;
@@ -2006,7 +2006,7 @@ class FuzzRun {
       if (!(await this.listening(id))) this.find('not-running', `after ${label}: replica ${id}'s peer port does not greet with a hello`);
       try {
         const status = await this.httpJson('GET', `${this.cluster.httpUrl(id)}/status`);
-        if (status.status !== 200 || status.body['replica'] !== id) this.find('not-running', `after ${label}: replica ${id}'s /status answered ${status.status} ${JSON.stringify(status.body).slice(0, 200)}`);
+        if (status.status !== 200 || status.body['replicaId'] !== id) this.find('not-running', `after ${label}: replica ${id}'s /status answered ${status.status} ${JSON.stringify(status.body).slice(0, 200)}`);
       } catch (error) {
         this.find('not-running', `after ${label}: replica ${id}'s /status failed: ${String(error)}`);
       }
@@ -2140,7 +2140,7 @@ async function fuzzWith(options: FuzzOptions, record: (kind: string, message: st
       fuzz.turn();
     }, 50);
     heapTimer.unref();
-    const firstView = cluster.services[0]!.replica.status().view;
+    const firstView = cluster.services[0]!.replica.status().viewNumber;
     await fuzz.check('start');
     const honest = new AbortController();
     const honestDone = fuzz.honestWriter(honest.signal);
@@ -2168,7 +2168,7 @@ async function fuzzWith(options: FuzzOptions, record: (kind: string, message: st
         const status = cluster.services.map((service) => service.replica.status());
         const sent = kinds.map((kind) => `${kind} ${fuzz.inputs[kind] - before[kind]}`).join(', ');
         log(
-          `batch ${fuzz.batch}: ${sent}; views ${status.map((s) => s.view).join('/')}, commit ${status[0]!.commit}; heap ${(fuzz.sampleHeap() / 2 ** 20).toFixed(0)} MB; honest writes acknowledged ${fuzz.acknowledged.size}${fuzz.findings.length > 0 ? `; ${fuzz.findings.length} finding(s)` : ''}`,
+          `batch ${fuzz.batch}: ${sent}; views ${status.map((s) => s.viewNumber).join('/')}, commit ${status[0]!.commitNumber}; heap ${(fuzz.sampleHeap() / 2 ** 20).toFixed(0)} MB; honest writes acknowledged ${fuzz.acknowledged.size}${fuzz.findings.length > 0 ? `; ${fuzz.findings.length} finding(s)` : ''}`,
         );
       }
     } finally {
@@ -2179,7 +2179,7 @@ async function fuzzWith(options: FuzzOptions, record: (kind: string, message: st
     await fuzz.check('the end');
     const readBack = await fuzz.readBack();
     fuzz.sampleHeap();
-    const lastView = cluster.services[0]!.replica.status().view;
+    const lastView = cluster.services[0]!.replica.status().viewNumber;
     const report: FuzzReport = {
       seed: options.seed,
       elapsedMs: performance.now() - started,
@@ -2233,7 +2233,7 @@ export async function probeViewHeadroom(options: { readonly view?: number; reado
   return withProcessWatch(async (record) => {
     const cluster = await startFuzzCluster((line) => record('replica-error', line));
     const registry = new Set<Connection>();
-    const positions = () => cluster.services.map((service) => service.replica.status()).map((s) => `replica ${s.replica}: view ${s.view} ${s.status}`).join(', ');
+    const positions = () => cluster.services.map((service) => service.replica.status()).map((s) => `replica ${s.replicaId}: view ${s.viewNumber} ${s.status}`).join(', ');
     const put = async (replicaId: number, key: string, deadline: number): Promise<string | null> => {
       let last = 'no attempt';
       while (Date.now() < deadline && findings.length === 0) {
@@ -2269,8 +2269,8 @@ export async function probeViewHeadroom(options: { readonly view?: number; reado
       const refusedBy = Date.now() + 1_000;
       for (;;) {
         const statuses = cluster.services.map((service) => service.replica.status());
-        const agreed = statuses.every((s) => s.status === 'normal' && s.view === statuses[0]!.view);
-        if ((agreed && (statuses[0]!.view === view || Date.now() > refusedBy)) || Date.now() > settleBy) break;
+        const agreed = statuses.every((s) => s.status === 'normal' && s.viewNumber === statuses[0]!.viewNumber);
+        if ((agreed && (statuses[0]!.viewNumber === view || Date.now() > refusedBy)) || Date.now() > settleBy) break;
         await delay(20);
       }
       const primary = cluster.services[0]!.replica.status().primary;
@@ -2279,12 +2279,12 @@ export async function probeViewHeadroom(options: { readonly view?: number; reado
       const others = [0, 1, 2].filter((id) => id !== primary);
       // What this probe guards: the survivors keep running and complete a view change in a view far from 2^53.
       const deadline = Date.now() + 30_000;
-      const viewBefore = cluster.services[primary]!.replica.status().view;
+      const viewBefore = cluster.services[primary]!.replica.status().viewNumber;
       // Settled: both survivors normal in one view after the dead primary's (they have to time it out first).
       const settledView = (): number | null => {
         const statuses = others.map((id) => cluster.services[id]!.replica.status());
-        const view = statuses[0]!.view;
-        return view > viewBefore && statuses.every((status) => status.status === 'normal' && status.view === view) ? view : null;
+        const view = statuses[0]!.viewNumber;
+        return view > viewBefore && statuses.every((status) => status.status === 'normal' && status.viewNumber === view) ? view : null;
       };
       while (settledView() === null && Date.now() < deadline && findings.length === 0) await new Promise((resolve) => setTimeout(resolve, 50));
       const settled = settledView();

@@ -17,7 +17,7 @@ import { kvHttpServer, type Health, type KvHttpOptions, type RefusalReason } fro
 import { serviceMetrics } from '../src/metrics.js';
 import { jsonBody } from './support.js';
 
-const STATUS = { replica: 0, view: 1, status: 'normal', primary: 0, op: 0, commit: 0, pid: process.pid };
+const STATUS = { replicaId: 0, viewNumber: 1, status: 'normal', primary: 0, opNumber: 0, commitNumber: 0, pid: process.pid };
 
 interface Running {
   readonly port: number;
@@ -257,8 +257,8 @@ describe('the bearer token', () => {
 test('/health answers 200 when ok and 503 with the reason when not', async () => {
   const kv = await start();
   expect(await call(kv.port, 'GET', '/health')).toMatchObject({ status: 200, body: { ok: true, reason: 'serving' } });
-  kv.setHealth({ ok: false, reason: 'no primary for 3 s', view: 4 });
-  expect(await call(kv.port, 'GET', '/health')).toMatchObject({ status: 503, body: { ok: false, reason: 'no primary for 3 s', view: 4 } });
+  kv.setHealth({ ok: false, reason: 'no primary for 3 s', viewNumber: 4 });
+  expect(await call(kv.port, 'GET', '/health')).toMatchObject({ status: 503, body: { ok: false, reason: 'no primary for 3 s', viewNumber: 4 } });
   expect((await call(kv.port, 'POST', '/health')).status).toBe(405);
   const metrics = await call(kv.port, 'GET', '/metrics');
   expect(String(metrics.body['text'])).toMatch(/vsr_http_requests_total\{method="GET",route="\/health",code="503"\} 1/);
@@ -306,7 +306,7 @@ describe('deadlines and caps', () => {
     const held = [raw(kv.port), raw(kv.port)];
     for (const { socket, text } of held) {
       socket.write('GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'); // keep-alive: the connection stays open
-      for (let i = 0; i < 100 && !text().includes('"replica"'); i++) await sleep(10);
+      for (let i = 0; i < 100 && !text().includes('"replicaId"'); i++) await sleep(10);
       expect(text()).toMatch(/^HTTP\/1\.1 200/);
     }
     const third = raw(kv.port);
@@ -325,7 +325,7 @@ describe('deadlines and caps', () => {
     const kv = await start({ connectionsMax: 1 });
     const held = raw(kv.port);
     held.socket.write('GET /status HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n');
-    for (let i = 0; i < 100 && !held.text().includes('"replica"'); i++) await sleep(10);
+    for (let i = 0; i < 100 && !held.text().includes('"replicaId"'); i++) await sleep(10);
     const second = raw(kv.port);
     expect(await closedWithin(second, 1_000)).toBeLessThan(1_000);
     expect(kv.refused).toEqual(['connections']);

@@ -181,7 +181,7 @@ describe('vsr-kv processes', () => {
       'replica 1 to serve /status from a new process',
       async () => {
         const s = await status(`http://${victim.http}`);
-        return s.replica === 1 && s.pid !== victim.pid ? s : undefined;
+        return s.replicaId === 1 && s.pid !== victim.pid ? s : undefined;
       },
       20_000,
     );

@@ -137,13 +137,14 @@ const anonymousClient = {
   },
 };
 
+/** What GET /status answers (ReplicaStatus and the service's own fields). */
 export interface Status {
-  replica: number;
-  view: number;
+  replicaId: number;
+  viewNumber: number;
   status: string;
   primary: number;
-  op: number;
-  commit: number;
+  opNumber: number;
+  commitNumber: number;
   pid: number;
 }
 
@@ -172,7 +173,7 @@ export async function primaryOf(cluster: TestCluster): Promise<number> {
     for (let id = 0; id < cluster.replicas.length; id++) {
       if (!cluster.alive(id)) continue;
       const s = await status(cluster.url(id));
-      if (s.status === 'normal' && s.primary === s.replica) return s.replica;
+      if (s.status === 'normal' && s.primary === s.replicaId) return s.replicaId;
     }
     return undefined;
   });

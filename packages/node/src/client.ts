@@ -105,7 +105,7 @@ export class ClusterLink {
   private dispatch(raw: unknown, from: number, logger: Logger): void {
     const decoded = Reply.decode(raw);
     if (decoded._tag === 'Left') {
-      logger.warn({ peer: from }, `ignoring a reply from replica ${from} that does not decode`);
+      logger.warn({ peerId: from }, `ignoring a reply from replica ${from} that does not decode`);
       return;
     }
     this.listeners.get(decoded.right.clientId)?.(decoded.right, from);

@@ -82,12 +82,14 @@ export interface ReplicaOptions<S, Op, R> {
 }
 
 export interface ReplicaStatus {
-  readonly replica: number;
-  readonly view: number;
+  readonly replicaId: number;
+  readonly viewNumber: number;
   readonly status: string;
+  /** The primary of `viewNumber` (a replica id). */
   readonly primary: number;
-  readonly op: number;
-  readonly commit: number;
+  /** The last op in this replica's log. */
+  readonly opNumber: number;
+  readonly commitNumber: number;
   readonly pid: number;
 }
 
@@ -285,12 +287,12 @@ class RunningReplica<S, Op, R> {
   private status(): ReplicaStatus {
     const state = this.state;
     return {
-      replica: state.config.replicaId,
-      view: state.viewNumber,
+      replicaId: state.config.replicaId,
+      viewNumber: state.viewNumber,
       status: state.status,
       primary: primaryOf(state.viewNumber, state.config.replicaCount),
-      op: state.log.lastOpNumber,
-      commit: state.commitNumber,
+      opNumber: state.log.lastOpNumber,
+      commitNumber: state.commitNumber,
       pid: process.pid,
     };
   }
@@ -455,15 +457,15 @@ function readClientId(request: unknown): string | null {
 }
 
 /** The fields every replica log line carries. */
-function positionOf(state: ReplicaState): { replica: number; view: number; status: string } {
-  return { replica: state.config.replicaId, view: state.viewNumber, status: state.status };
+function positionOf(state: ReplicaState): { replicaId: number; viewNumber: number; status: string } {
+  return { replicaId: state.config.replicaId, viewNumber: state.viewNumber, status: state.status };
 }
 
 /** One line for a status change, a view change or a new primary. */
 function logTransition(logger: Logger, before: ReplicaState, after: ReplicaState): void {
   if (before.status === after.status && before.viewNumber === after.viewNumber) return;
   const primary = primaryOf(after.viewNumber, after.config.replicaCount);
-  const fields = { ...positionOf(after), primary, previousView: before.viewNumber, previousStatus: before.status };
+  const fields = { ...positionOf(after), primary, previousViewNumber: before.viewNumber, previousStatus: before.status };
   if (after.status === 'normal') {
     const role = primary === after.config.replicaId ? 'this replica is the primary' : `replica ${primary} is the primary`;
     logger.info(fields, `view ${after.viewNumber} is normal; ${role}`);
@@ -473,7 +475,7 @@ function logTransition(logger: Logger, before: ReplicaState, after: ReplicaState
 
 /** One line for a recovery or a checkpoint installed. */
 function logMilestone(logger: Logger, event: Telemetry): void {
-  const fields = { replica: event.replicaId, view: event.viewNumber, opNumber: event.opNumber, commitNumber: event.commitNumber, ...event.data };
+  const fields = { replicaId: event.replicaId, viewNumber: event.viewNumber, opNumber: event.opNumber, commitNumber: event.commitNumber, ...event.data };
   switch (event.name) {
     case 'vsr.recovery.start':
       return logger.warn(fields, 'recovering: this replica lost its state and asks its peers for it');

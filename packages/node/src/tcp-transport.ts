@@ -361,7 +361,7 @@ class Listener {
    * cap at once and nothing more it sends is read.
    */
   refuse(socket: Socket, reason: string, detail: string, quiet = false): false {
-    this.shared.refusals.refuse(reason, detail, { replica: this.shared.settings.replicaId, from: `${socket.remoteAddress}:${socket.remotePort}` }, quiet ? 'debug' : 'warn');
+    this.shared.refusals.refuse(reason, detail, { replicaId: this.shared.settings.replicaId, from: `${socket.remoteAddress}:${socket.remotePort}` }, quiet ? 'debug' : 'warn');
     this.handshaking.delete(rawSocketOf(socket));
     if (socket.destroyed) return false;
     socket.pause();
@@ -373,7 +373,7 @@ class Listener {
 
   /** Closes a connection that never said what it is, at once: counted and logged, no last frame. */
   private drop(socket: Socket, reason: string, detail: string): void {
-    this.shared.refusals.refuse(reason, detail, { replica: this.shared.settings.replicaId, from: `${socket.remoteAddress}:${socket.remotePort}` });
+    this.shared.refusals.refuse(reason, detail, { replicaId: this.shared.settings.replicaId, from: `${socket.remoteAddress}:${socket.remotePort}` });
     this.handshaking.delete(socket);
     socket.destroy();
   }
@@ -472,9 +472,9 @@ class Incoming {
     this.stage = { kind: 'peer', peerId, receive, reply };
     this.listener.handshakeDone(this.socket);
     this.shared.heardAtMs.set(peerId, Date.now());
-    this.shared.logger.info({ replica: this.shared.settings.replicaId, peer: peerId, direction: 'incoming' }, `peer ${peerId} connected`);
+    this.shared.logger.info({ replicaId: this.shared.settings.replicaId, peerId, direction: 'incoming' }, `peer ${peerId} connected`);
     this.socket.once('close', () => {
-      if (!this.shared.closed) this.shared.logger.info({ replica: this.shared.settings.replicaId, peer: peerId, direction: 'incoming' }, `peer ${peerId} disconnected`);
+      if (!this.shared.closed) this.shared.logger.info({ replicaId: this.shared.settings.replicaId, peerId, direction: 'incoming' }, `peer ${peerId} disconnected`);
     });
     // The peer is back: reconnect to it now rather than when the backoff says.
     this.listener.peerAuthenticated(peerId);
@@ -580,7 +580,7 @@ class Outgoing {
     const writer = this.writer;
     if (this.connected && writer !== null) {
       if (writer.backlogBytes > this.shared.settings.peerBacklogBytesMax) {
-        this.shared.refusals.refuse('peer-backlog', `replica ${this.to} is not reading; dropping messages to it until it drains`, { replica: this.shared.settings.replicaId, peer: this.to });
+        this.shared.refusals.refuse('peer-backlog', `replica ${this.to} is not reading; dropping messages to it until it drains`, { replicaId: this.shared.settings.replicaId, peerId: this.to });
         return;
       }
       writer.write(this.seal(body));
@@ -609,7 +609,7 @@ class Outgoing {
     socket.on('error', (error: NodeJS.ErrnoException) => {
       // Unreachable peers are routine (the backoff retries); a certificate that fails to verify is not.
       if (this.shared.settings.tls !== undefined && !/^E(CONNREFUSED|CONNRESET|PIPE|TIMEDOUT|HOSTUNREACH)$/.test(error.code ?? '')) {
-        this.shared.refusals.refuse('tls', `TLS to replica ${this.to} failed: ${error.message}`, { replica: this.shared.settings.replicaId, peer: this.to });
+        this.shared.refusals.refuse('tls', `TLS to replica ${this.to} failed: ${error.message}`, { replicaId: this.shared.settings.replicaId, peerId: this.to });
       }
     });
     socket.on('close', () => this.onClose(socket));
@@ -673,7 +673,7 @@ class Outgoing {
     this.connected = true;
     this.backoffMs = BACKOFF_MIN_MS;
     this.shared.heardAtMs.set(this.to, Date.now());
-    this.shared.logger.info({ replica: this.shared.settings.replicaId, peer: this.to, direction: 'outgoing' }, `connected to peer ${this.to}`);
+    this.shared.logger.info({ replicaId: this.shared.settings.replicaId, peerId: this.to, direction: 'outgoing' }, `connected to peer ${this.to}`);
     const writer = new FrameWriter(socket);
     this.writer = writer;
     for (const body of this.queue) writer.write(this.seal(body));
@@ -694,14 +694,14 @@ class Outgoing {
   }
 
   private drop(socket: Socket, reason: string, detail: string): void {
-    this.shared.refusals.refuse(reason, detail, { replica: this.shared.settings.replicaId, peer: this.to });
+    this.shared.refusals.refuse(reason, detail, { replicaId: this.shared.settings.replicaId, peerId: this.to });
     socket.destroy();
   }
 
   private onClose(socket: Socket): void {
     if (this.socket !== socket) return;
     if (this.connected && !this.shared.closed) {
-      this.shared.logger.info({ replica: this.shared.settings.replicaId, peer: this.to, direction: 'outgoing' }, `disconnected from peer ${this.to}`);
+      this.shared.logger.info({ replicaId: this.shared.settings.replicaId, peerId: this.to, direction: 'outgoing' }, `disconnected from peer ${this.to}`);
     }
     this.socket = null;
     this.writer = null;
@@ -807,7 +807,7 @@ export class TcpClientEndpoint implements ClientEndpoint {
         this.ready = false;
       }
     });
-    const log = (detail: string) => (this.options.logger ?? silentLogger).warn({ peer: replicaId }, `closing the client connection to replica ${replicaId}: ${detail}`);
+    const log = (detail: string) => (this.options.logger ?? silentLogger).warn({ peerId: replicaId }, `closing the client connection to replica ${replicaId}: ${detail}`);
     readFrameBodies(socket, this.options.frameBytesMax, (refusal) => {
       log(refusal.detail);
       socket.destroy();
@@ -847,7 +847,7 @@ export class TcpClientEndpoint implements ClientEndpoint {
     const logger = this.options.logger ?? silentLogger;
     // An idle connection closed by the replica is routine: the next request reconnects.
     const log = frame.reason === 'client-idle' ? logger.debug.bind(logger) : logger.warn.bind(logger);
-    log({ peer: this.options.replicaId, refused: describeUntrusted(frame.reason) }, `replica ${this.options.replicaId} refused this client: ${typeof frame.message === 'string' ? frame.message.slice(0, 300) : describeUntrusted(frame.message)}`);
+    log({ peerId: this.options.replicaId, refused: describeUntrusted(frame.reason) }, `replica ${this.options.replicaId} refused this client: ${typeof frame.message === 'string' ? frame.message.slice(0, 300) : describeUntrusted(frame.message)}`);
   }
 
   close(): void {

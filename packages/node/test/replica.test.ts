@@ -71,7 +71,7 @@ describe('startReplica', () => {
     expect(await send(replicas, 'alice', 0, null)).toMatchObject({ type: 'reply' });
     expect(await send(replicas, 'alice', 1, { type: 'write', key: 'k', value: 'v' })).toMatchObject({ result: { ok: true } });
     expect(await send(replicas, 'alice', 2, { type: 'read', key: 'k' })).toMatchObject({ result: { ok: true, value: 'v' } });
-    expect(replicas[0]!.status()).toMatchObject({ replica: 0, view: 0, status: 'normal', primary: 0, op: 3, commit: 3 });
+    expect(replicas[0]!.status()).toMatchObject({ replicaId: 0, viewNumber: 0, status: 'normal', primary: 0, opNumber: 3, commitNumber: 3 });
   });
 
   test('the primary dies: a new primary takes over and no acknowledged write is lost', async () => {
@@ -85,7 +85,7 @@ describe('startReplica', () => {
     await replicas[0]!.crash();
     replicas[0] = null;
     expect(await send(replicas, 'alice', 11, { type: 'read', key: 'k1' })).toMatchObject({ result: { ok: true, value: 10 } });
-    const primary = replicas.findIndex((replica) => replica?.status().status === 'normal' && replica.status().primary === replica.status().replica);
+    const primary = replicas.findIndex((replica) => replica?.status().status === 'normal' && replica.status().primary === replica.status().replicaId);
     expect(primary).toBe(1);
     expect(seen.length).toBeGreaterThan(0); // Telemetry reached diagnostics_channel.
   });
@@ -141,7 +141,7 @@ describe('startReplica', () => {
     replicas[1] = start(1, false);
     expect(replicas[1].boot.boot).toMatchObject({ lost: true });
     await eventually(() => replicas[1]!.status(), 'the wiped replica recovers: normal, at commit 13 or later').toSatisfy(
-      (status: ReplicaStatus) => status.status === 'normal' && status.commit >= 13,
+      (status: ReplicaStatus) => status.status === 'normal' && status.commitNumber >= 13,
     );
     expect(kvMachine.snapshot(replicas[1].state().app.value as never)).toEqual([['k', 12]]);
   });

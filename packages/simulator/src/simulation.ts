@@ -130,7 +130,7 @@ export interface SimulationSummary {
   readonly checkpoints: number;
   readonly checkpoints_installed: number;
   /** The most log entries any replica held in memory at once. */
-  readonly max_log_entries: number;
+  readonly log_entries_max: number;
   readonly partitions: number;
   readonly messages_sent: number;
   readonly messages_dropped: number;
@@ -271,7 +271,7 @@ class World {
   private stateTransfers = 0;
   private checkpoints = 0;
   private checkpointsInstalled = 0;
-  private maxLogEntries = 0;
+  private logEntriesMax = 0;
   private partitionCount = 0;
   private messagesSent = 0;
   private messagesDropped = 0;
@@ -420,7 +420,7 @@ class World {
       state_transfers: this.stateTransfers,
       checkpoints: this.checkpoints,
       checkpoints_installed: this.checkpointsInstalled,
-      max_log_entries: this.maxLogEntries,
+      log_entries_max: this.logEntriesMax,
       partitions: this.partitionCount,
       messages_sent: this.messagesSent,
       messages_dropped: this.messagesDropped,
@@ -512,7 +512,7 @@ class World {
     const [state, effects] = step(before, event);
     process.state = state;
     this.steps++;
-    if (state.log.size > this.maxLogEntries) this.maxLogEntries = state.log.size;
+    if (state.log.size > this.logEntriesMax) this.logEntriesMax = state.log.size;
     this.monitor.afterStep(replica, state);
     if (
       this.tracing &&

@@ -35,7 +35,7 @@ function handMade(changes: { violations?: string[]; trace?: TraceEvent[]; histor
     state_transfers: 0,
     checkpoints: 0,
     checkpoints_installed: 0,
-    max_log_entries: 1,
+    log_entries_max: 1,
     partitions: 0,
     messages_sent: 1,
     messages_dropped: 0,

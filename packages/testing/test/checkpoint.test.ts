@@ -61,7 +61,7 @@ describe('checkpoints (§5)', () => {
     c.heal();
     c.fire(0, 'heartbeat');
     c.deliverAll();
-    expect(c.telemetryNamed('vsr.checkpoint.installed', 2).map((event) => event.data.op)).toEqual([12]);
+    expect(c.telemetryNamed('vsr.checkpoint.installed', 2).map((event) => event.data.opNumber)).toEqual([12]);
     expect(c.states[2]!.commitNumber).toBe(15);
     expect(kvOf(c, 2)).toEqual(kvOf(c, 0));
   });
