@@ -128,7 +128,7 @@ describe('startReplica', () => {
     for (let i = 6; i <= 20; i++) await send(replicas, 'alice', i, { type: 'write', key: 'k', value: i });
     replicas[2] = start(2, false);
     expect(replicas[2].boot.damage).toBeNull();
-    await eventually(() => replicas[2]!.status(), 'the restarted replica catches up to commit 21').toMatchObject({ commit: 21 });
+    await eventually(() => replicas[2]!.status(), 'the restarted replica catches up to commit 21').toMatchObject({ commitNumber: 21 });
     expect(kvMachine.snapshot(replicas[2].state().app.value as never)).toEqual([['k', 20]]);
   });
 

@@ -115,9 +115,9 @@ interface Model {
   readonly end: number;
   readonly segments: Segment[];
   readonly partitions: Partition[];
-  readonly timers: Array<Extract<TraceEvent, { e: 'timer' }>>;
+  readonly timers: Array<Extract<TraceEvent, { kind: 'timer' }>>;
   readonly faultsEnd: number | null;
-  readonly violations: Array<Extract<TraceEvent, { e: 'violation' }>>;
+  readonly violations: Array<Extract<TraceEvent, { kind: 'violation' }>>;
   readonly messages: Msg[];
   /** The messages that get arrows: all those sent within [detail.from, detail.to]. */
   readonly drawn: Msg[];
@@ -131,7 +131,7 @@ interface Model {
 function buildModel(result: SimulationResult, options: ReportOptions): Model {
   const { trace, history, summary } = result;
   const replicas = summary.replicas;
-  const lastTrace = trace.length > 0 ? trace[trace.length - 1]!.t : 0;
+  const lastTrace = trace.length > 0 ? trace[trace.length - 1]!.atMs : 0;
   const lastHistory = Math.max(0, ...history.map((op) => op.returnMs ?? op.callMs));
   const end = Math.max(1, summary.sim_ms, lastTrace, lastHistory);
   const read = new TraceReader(replicas, end);
@@ -149,7 +149,7 @@ function buildModel(result: SimulationResult, options: ReportOptions): Model {
     end,
     segments: read.segments,
     partitions: read.partitions,
-    timers: read.timers.filter((timer) => timer.t >= detail.from && timer.t <= detail.to),
+    timers: read.timers.filter((timer) => timer.atMs >= detail.from && timer.atMs <= detail.to),
     faultsEnd: read.faultsEnd,
     violations: read.violations,
     messages: read.messages,
@@ -186,7 +186,7 @@ class TraceReader {
   }
 
   event(event: TraceEvent): void {
-    switch (event.e) {
+    switch (event.kind) {
       case 'state':
         return this.state(event);
       case 'crash':
@@ -197,15 +197,15 @@ class TraceReader {
       case 'heal':
         return this.partition(event);
       case 'faults-end':
-        this.faultsEnd = event.t;
-        this.moments.push({ t: event.t, label: 'faults end' });
+        this.faultsEnd = event.atMs;
+        this.moments.push({ t: event.atMs, label: 'faults end' });
         return;
       case 'timer':
         this.timers.push(event);
         return;
       case 'violation':
         this.violations.push(event);
-        this.moments.push({ t: event.t, label: `VIOLATION: ${truncate(event.message, 80)}` });
+        this.moments.push({ t: event.atMs, label: `VIOLATION: ${truncate(event.message, 80)}` });
         return;
       case 'send':
       case 'deliver':
@@ -222,71 +222,71 @@ class TraceReader {
     for (const segment of this.current) this.finishSegment(segment, this.end);
   }
 
-  private state(event: Extract<TraceEvent, { e: 'state' }>): void {
-    const segment = this.current[event.r];
+  private state(event: Extract<TraceEvent, { kind: 'state' }>): void {
+    const segment = this.current[event.replicaId];
     if (segment === undefined) return;
-    if (segment.status !== event.status || segment.view !== event.view) {
-      this.open(event.r, event.t, event.status, event.view, event.op, event.commit);
+    if (segment.status !== event.status || segment.view !== event.viewNumber) {
+      this.open(event.replicaId, event.atMs, event.status, event.viewNumber, event.opNumber, event.commitNumber);
     } else {
-      segment.opTo = event.op;
-      segment.commitTo = event.commit;
+      segment.opTo = event.opNumber;
+      segment.commitTo = event.commitNumber;
     }
-    if (!this.viewsSeen.has(event.view)) {
-      this.viewsSeen.add(event.view);
-      const label = event.status === 'view-change' ? `view change to v${event.view} starts at r${event.r}` : `r${event.r} enters v${event.view}`;
-      this.moments.push({ t: event.t, label });
+    if (!this.viewsSeen.has(event.viewNumber)) {
+      this.viewsSeen.add(event.viewNumber);
+      const label = event.status === 'view-change' ? `view change to v${event.viewNumber} starts at r${event.replicaId}` : `r${event.replicaId} enters v${event.viewNumber}`;
+      this.moments.push({ t: event.atMs, label });
     }
-    if (event.status === 'normal' && event.r === event.view % this.replicas && !this.primariesSeen.has(event.view)) {
-      this.primariesSeen.add(event.view);
-      this.moments.push({ t: event.t, label: `v${event.view}: r${event.r} is primary` });
+    if (event.status === 'normal' && event.replicaId === event.viewNumber % this.replicas && !this.primariesSeen.has(event.viewNumber)) {
+      this.primariesSeen.add(event.viewNumber);
+      this.moments.push({ t: event.atMs, label: `v${event.viewNumber}: r${event.replicaId} is primary` });
     }
   }
 
-  private replicaFault(event: Extract<TraceEvent, { e: 'crash' | 'wipe' | 'restart' }>): void {
-    const segment = this.current[event.r];
-    switch (event.e) {
+  private replicaFault(event: Extract<TraceEvent, { kind: 'crash' | 'wipe' | 'restart' }>): void {
+    const segment = this.current[event.replicaId];
+    switch (event.kind) {
       case 'crash':
-        if (segment !== undefined) this.open(event.r, event.t, 'down', segment.view, segment.opTo, segment.commitTo);
-        this.moments.push({ t: event.t, label: `r${event.r} crashes` });
+        if (segment !== undefined) this.open(event.replicaId, event.atMs, 'down', segment.view, segment.opTo, segment.commitTo);
+        this.moments.push({ t: event.atMs, label: `r${event.replicaId} crashes` });
         return;
       case 'wipe':
         // The process is down (the simulator crashes it first) and its disk is gone.
-        this.open(event.r, event.t, 'wiped', segment?.view ?? null, 0, 0);
-        this.moments.push({ t: event.t, label: `r${event.r} loses its disk` });
+        this.open(event.replicaId, event.atMs, 'wiped', segment?.view ?? null, 0, 0);
+        this.moments.push({ t: event.atMs, label: `r${event.replicaId} loses its disk` });
         return;
       case 'restart':
-        this.open(event.r, event.t, 'booting', null, 0, 0);
-        this.moments.push({ t: event.t, label: `r${event.r} restarts` });
+        this.open(event.replicaId, event.atMs, 'booting', null, 0, 0);
+        this.moments.push({ t: event.atMs, label: `r${event.replicaId} restarts` });
         return;
     }
   }
 
-  private partition(event: Extract<TraceEvent, { e: 'partition' | 'heal' }>): void {
-    if (event.e === 'partition') {
-      const partition: Partition = { from: event.t, to: this.end, blocked: event.blocked };
+  private partition(event: Extract<TraceEvent, { kind: 'partition' | 'heal' }>): void {
+    if (event.kind === 'partition') {
+      const partition: Partition = { from: event.atMs, to: this.end, blocked: event.blocked };
       this.partitions.push(partition);
       this.openPartitions.push(partition);
-      this.moments.push({ t: event.t, label: `partition ${linkSummary(event.blocked)}` });
+      this.moments.push({ t: event.atMs, label: `partition ${linkSummary(event.blocked)}` });
       return;
     }
     // The simulator keeps at most one partition at a time; heal the oldest.
     const healed = this.openPartitions.shift();
-    if (healed !== undefined) healed.to = event.t;
-    this.moments.push({ t: event.t, label: 'partition heals' });
+    if (healed !== undefined) healed.to = event.atMs;
+    this.moments.push({ t: event.atMs, label: 'partition heals' });
   }
 
-  private message(event: Extract<TraceEvent, { e: 'send' | 'deliver' | 'drop' }>): void {
-    if (event.e === 'deliver') {
-      this.byId.get(event.id)?.deliveries.push(event.t);
+  private message(event: Extract<TraceEvent, { kind: 'send' | 'deliver' | 'drop' }>): void {
+    if (event.kind === 'deliver') {
+      this.byId.get(event.id)?.deliveries.push(event.atMs);
       return;
     }
-    if (event.e === 'drop') {
-      this.byId.get(event.id)?.drops.push({ t: event.t, reason: event.reason });
+    if (event.kind === 'drop') {
+      this.byId.get(event.id)?.drops.push({ t: event.atMs, reason: event.reason });
       return;
     }
-    const { id, from, to, type, view, op, t } = event;
+    const { id, from, to, type, viewNumber, opNumber, atMs } = event;
     if (!validReplica(from, this.replicas) || !validReplica(to, this.replicas)) return; // only in a hand-made result
-    const message: Msg = { id, from, to, type, view, op, t, deliveries: [], drops: [] };
+    const message: Msg = { id, from, to, type, view: viewNumber, op: opNumber, t: atMs, deliveries: [], drops: [] };
     this.messages.push(message);
     this.byId.set(event.id, message);
   }
@@ -314,12 +314,12 @@ const FOCUS_MAX_MS = 400;
  * Without a view change, the start of the run.
  */
 function defaultFocus(trace: readonly TraceEvent[], end: number): { from: number; to: number } {
-  const first = trace.find((event) => event.e === 'state' && event.status === 'view-change');
-  if (first === undefined || first.e !== 'state') return { from: 0, to: Math.min(end, FOCUS_MAX_MS) };
-  const settled = trace.find((event) => event.e === 'state' && event.t >= first.t && event.status === 'normal' && event.view >= first.view);
-  const settledAt = settled?.t ?? first.t + FOCUS_MAX_MS / 2;
-  const margin = Math.min(120, Math.max(60, 0.25 * (settledAt - first.t)));
-  const from = Math.max(first.t - margin, settledAt - FOCUS_MAX_MS);
+  const first = trace.find((event) => event.kind === 'state' && event.status === 'view-change');
+  if (first === undefined || first.kind !== 'state') return { from: 0, to: Math.min(end, FOCUS_MAX_MS) };
+  const settled = trace.find((event) => event.kind === 'state' && event.atMs >= first.atMs && event.status === 'normal' && event.viewNumber >= first.viewNumber);
+  const settledAt = settled?.atMs ?? first.atMs + FOCUS_MAX_MS / 2;
+  const margin = Math.min(120, Math.max(60, 0.25 * (settledAt - first.atMs)));
+  const from = Math.max(first.atMs - margin, settledAt - FOCUS_MAX_MS);
   return { from, to: Math.max(settledAt + margin, from + FOCUS_MAX_MS / 2) };
 }
 
@@ -511,7 +511,7 @@ function renderHeader(result: SimulationResult, model: Model, title: string, opt
 
   const violationItems = s.violations.map((message) => {
     const event = model.violations.find((v) => v.message === message);
-    const jump = event === undefined ? '' : ` <button class="jump" data-jump="${event.t}">show at ${event.t} ms</button>`;
+    const jump = event === undefined ? '' : ` <button class="jump" data-jump="${event.atMs}">show at ${event.atMs} ms</button>`;
     return `<li>${esc(message)}${jump}</li>`;
   });
   return [
@@ -756,13 +756,13 @@ function drawPartitions(out: string[], model: Model, pen: Pen): void {
 function drawTimers(out: string[], model: Model, pen: Pen): void {
   out.push('<g class="timers">');
   for (const timer of model.timers) {
-    const y = laneTop(timer.r) + 4;
+    const y = laneTop(timer.replicaId) + 4;
     const vc = timer.timer !== 'heartbeat' && timer.timer !== 'prepare-retry' && timer.timer !== 'repair-retry';
     out.push(
       pen.at(
-        timer.t,
+        timer.atMs,
         `<path d="M-3.5 ${fmt(y)} L3.5 ${fmt(y)} L0 ${fmt(y + 6)} Z" class="${vc ? 'timer timer-vc' : 'timer'}"><title>${esc(
-          `r${timer.r}: timer ${timer.timer} fires at ${timer.t} ms`,
+          `r${timer.replicaId}: timer ${timer.timer} fires at ${timer.atMs} ms`,
         )}</title></path>`,
       ),
     );
@@ -844,13 +844,13 @@ function drawMarks(out: string[], model: Model, pen: Pen, height: number): void 
   }
   // A violation's label hangs just below the strip, on a white flag, so it never collides with a strip label.
   for (const violation of model.violations) {
-    const left = violation.t > model.end / 2;
+    const left = violation.atMs > model.end / 2;
     const text = truncate(`VIOLATION: ${violation.message}`, 120);
     const flagW = text.length * 7 + 10;
     const flagY = LANES_TOP + 2;
     out.push(
       pen.at(
-        violation.t,
+        violation.atMs,
         `<line x1="0" y1="${AXIS_H}" x2="0" y2="${height}" class="violation-line"/><rect x="${left ? -3 - flagW : 3}" y="${flagY}" width="${flagW}" height="18" class="violation-flag"/><text x="${
           left ? -8 : 8
         }" y="${flagY + 13}" text-anchor="${left ? 'end' : 'start'}" class="violation-label">${esc(text)}</text><title>${esc(violation.message)}</title>`,

@@ -147,20 +147,20 @@ export interface SimulationSummary {
 }
 
 export type TraceEvent =
-  | { t: number; e: 'send'; id: number; from: number; to: number; type: string; view: number; op?: number }
-  | { t: number; e: 'deliver'; id: number; to: number }
-  | { t: number; e: 'drop'; id: number; reason: string }
-  | { t: number; e: 'timer'; r: number; timer: TimerName }
-  | { t: number; e: 'state'; r: number; view: number; status: string; op: number; commit: number }
-  | { t: number; e: 'crash'; r: number }
-  | { t: number; e: 'restart'; r: number }
-  | { t: number; e: 'wipe'; r: number }
-  | { t: number; e: 'partition'; blocked: Array<[number, number]> }
-  | { t: number; e: 'heal' }
-  | { t: number; e: 'faults-end' }
-  | { t: number; e: 'call'; client: string; id: number; op: KvOperation }
-  | { t: number; e: 'return'; client: string; id: number; result: KvResult }
-  | { t: number; e: 'violation'; message: string };
+  | { atMs: number; kind: 'send'; id: number; from: number; to: number; type: string; viewNumber: number; opNumber?: number }
+  | { atMs: number; kind: 'deliver'; id: number; to: number }
+  | { atMs: number; kind: 'drop'; id: number; reason: string }
+  | { atMs: number; kind: 'timer'; replicaId: number; timer: TimerName }
+  | { atMs: number; kind: 'state'; replicaId: number; viewNumber: number; status: string; opNumber: number; commitNumber: number }
+  | { atMs: number; kind: 'crash'; replicaId: number }
+  | { atMs: number; kind: 'restart'; replicaId: number }
+  | { atMs: number; kind: 'wipe'; replicaId: number }
+  | { atMs: number; kind: 'partition'; blocked: Array<[number, number]> }
+  | { atMs: number; kind: 'heal' }
+  | { atMs: number; kind: 'faults-end' }
+  | { atMs: number; kind: 'call'; client: string; id: number; operation: KvOperation }
+  | { atMs: number; kind: 'return'; client: string; id: number; result: KvResult }
+  | { atMs: number; kind: 'violation'; message: string };
 
 export interface SimulationResult {
   readonly summary: SimulationSummary;
@@ -448,7 +448,7 @@ class World {
           return;
         }
         this.record(`d${event.id}`);
-        if (this.tracing) this.trace.push({ t: this.nowMs, e: 'deliver', id: event.id, to: event.to });
+        if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'deliver', id: event.id, to: event.to });
         this.runStep(event.to, { kind: 'message', message: event.message });
         return;
       }
@@ -466,7 +466,7 @@ class World {
         if (!process.up || process.timers.get(event.timer) !== event.generation) return;
         process.timers.delete(event.timer);
         this.record(`t${event.replica}${event.timer}`);
-        if (this.tracing) this.trace.push({ t: this.nowMs, e: 'timer', r: event.replica, timer: event.timer });
+        if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'timer', replicaId: event.replica, timer: event.timer });
         this.runStep(event.replica, { kind: 'timeout', timer: event.timer });
         return;
       }
@@ -519,13 +519,13 @@ class World {
       (state.viewNumber !== before.viewNumber || state.status !== before.status || state.commitNumber !== before.commitNumber)
     ) {
       this.trace.push({
-        t: this.nowMs,
-        e: 'state',
-        r: replica,
-        view: state.viewNumber,
+        atMs: this.nowMs,
+        kind: 'state',
+        replicaId: replica,
+        viewNumber: state.viewNumber,
         status: state.status,
-        op: state.log.lastOpNumber,
-        commit: state.commitNumber,
+        opNumber: state.log.lastOpNumber,
+        commitNumber: state.commitNumber,
       });
     }
     this.carryOut(replica, effects);
@@ -662,7 +662,7 @@ class World {
     this.messagesSent++;
     if (this.tracing) {
       const op = 'opNumber' in message ? message.opNumber : undefined;
-      this.trace.push({ t: this.nowMs, e: 'send', id, from, to, type: message.type, view: message.viewNumber, ...(op === undefined ? {} : { op }) });
+      this.trace.push({ atMs: this.nowMs, kind: 'send', id, from, to, type: message.type, viewNumber: message.viewNumber, ...(op === undefined ? {} : { op }) });
     }
     if (this.isBlocked(from, to)) return this.drop(id, 'partition');
     if (this.faultsActive && this.networkRandom.chance(this.rates.lossRate)) return this.drop(id, 'loss');
@@ -683,7 +683,7 @@ class World {
 
   private drop(id: number, reason: string): void {
     this.messagesDropped++;
-    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'drop', id, reason });
+    if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'drop', id, reason });
   }
 
   private isBlocked(from: number, to: number): boolean {
@@ -737,7 +737,7 @@ class World {
     this.processes[replica]!.disk.wipe();
     this.wipes++;
     this.record(`wipe${replica}`);
-    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'wipe', r: replica });
+    if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'wipe', replicaId: replica });
   }
 
   private onCrashTick(): void {
@@ -771,7 +771,7 @@ class World {
     process.fsyncScheduled = false;
     this.crashes++;
     this.record(`crash${replica}`);
-    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'crash', r: replica });
+    if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'crash', replicaId: replica });
   }
 
   private restart(replica: number): void {
@@ -781,7 +781,7 @@ class World {
     this.monitor.restarted(replica);
     this.restarts++;
     this.record(`restart${replica}`);
-    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'restart', r: replica });
+    if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'restart', replicaId: replica });
     if (process.disk.damaged > 0) {
       // A checksum failed at boot: the store is refused and the replica recovers from its peers.
       this.repairs++;
@@ -823,7 +823,7 @@ class World {
     this.partitions.set(id, links);
     this.rebuildBlocked();
     this.record(`partition${id}`);
-    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'partition', blocked: links });
+    if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'partition', blocked: links });
     this.queue.push(this.nowMs + durationMs, { kind: 'heal-partition', partition: id });
   }
 
@@ -858,7 +858,7 @@ class World {
     if (!this.partitions.delete(id)) return;
     this.rebuildBlocked();
     this.record(`heal${id}`);
-    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'heal' });
+    if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'heal' });
   }
 
   private rebuildBlocked(): void {
@@ -874,7 +874,7 @@ class World {
     for (let r = 0; r < this.processes.length; r++) if (!this.processes[r]!.up) this.restart(r);
     this.faultsEndedMs = this.nowMs;
     this.queue.push(this.nowMs + this.livenessCheckEveryMs(), { kind: 'liveness-check' });
-    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'faults-end' });
+    if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'faults-end' });
   }
 
   /**
@@ -928,7 +928,7 @@ class World {
       returnMs: null,
       outcome: { type: 'indeterminate' },
     });
-    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'call', client: client.id, id: historyIndex, op: operation });
+    if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'call', client: client.id, id: historyIndex, operation });
     client.pending = { sinceMs: this.nowMs, requestNumber: client.nextRequestNumber++, operation, historyIndex };
     this.issued++;
     if (this.faultsActive && this.issued >= this.options.requests * FAULTS_UNTIL_ISSUED) this.endFaults();
@@ -967,7 +967,7 @@ class World {
           this.history[pending.historyIndex] = { ...entry, returnMs: this.nowMs, outcome: { type: 'ok', result: reply.result as KvResult } };
           this.requestsOk++;
           if (this.tracing) {
-            this.trace.push({ t: this.nowMs, e: 'return', client: client.id, id: pending.historyIndex, result: reply.result as KvResult });
+            this.trace.push({ atMs: this.nowMs, kind: 'return', client: client.id, id: pending.historyIndex, result: reply.result as KvResult });
           }
         }
         // Think time: clients pause between requests, so a run spans enough time for faults to land.
@@ -1067,7 +1067,7 @@ class World {
 
   private violation(message: string): void {
     this.violations.push(message);
-    if (this.tracing) this.trace.push({ t: this.nowMs, e: 'violation', message });
+    if (this.tracing) this.trace.push({ atMs: this.nowMs, kind: 'violation', message });
   }
 
   /** Folds one event into the trace digest (two 32-bit FNV-1a lanes). */

@@ -50,9 +50,9 @@ function handMade(changes: { violations?: string[]; trace?: TraceEvent[]; histor
     wall_ms: 1,
   };
   const trace: TraceEvent[] = changes.trace ?? [
-    { t: 0, e: 'state', r: 0, view: 0, status: 'normal', op: 0, commit: 0 },
-    { t: 5, e: 'send', id: 1, from: 0, to: 1, type: 'prepare', view: 0, op: 1 },
-    { t: 8, e: 'deliver', id: 1, to: 1 },
+    { atMs: 0, kind: 'state', replicaId: 0, viewNumber: 0, status: 'normal', opNumber: 0, commitNumber: 0 },
+    { atMs: 5, kind: 'send', id: 1, from: 0, to: 1, type: 'prepare', viewNumber: 0, opNumber: 1 },
+    { atMs: 8, kind: 'deliver', id: 1, to: 1 },
   ];
   return { summary, history: changes.history ?? [], trace };
 }
@@ -126,8 +126,8 @@ describe('renderReport', () => {
     const typeOf = new Map<number, string>();
     const expected = new Map<string, number>();
     for (const event of result.trace) {
-      if (event.e === 'send') typeOf.set(event.id, event.type);
-      if (event.e === 'deliver' || event.e === 'drop') {
+      if (event.kind === 'send') typeOf.set(event.id, event.type);
+      if (event.kind === 'deliver' || event.kind === 'drop') {
         const type = typeOf.get(event.id)!;
         expected.set(type, (expected.get(type) ?? 0) + 1);
       }
@@ -140,7 +140,7 @@ describe('renderReport', () => {
       expect(count(html, new RegExp(`class="msg t-${type}(?: dropped)?"`))).toBe(expected.get(type));
     }
     // Drops are dashed and end in an ×.
-    const drops = result.trace.filter((event) => event.e === 'drop').length;
+    const drops = result.trace.filter((event) => event.kind === 'drop').length;
     expect(drops).toBeGreaterThan(0);
     expect(count(html, /class="msg t-[a-z-]+(?: vc)? dropped"/)).toBe(drops);
     expect(count(html, /class="drop-x"/)).toBe(drops);
@@ -152,31 +152,31 @@ describe('renderReport', () => {
   });
 
   test('views, crash bands, partition overlays and the end of the faults', () => {
-    const crashes = result.trace.filter((event) => event.e === 'crash').length;
+    const crashes = result.trace.filter((event) => event.kind === 'crash').length;
     expect(crashes).toBe(result.summary.crashes);
     expect(count(html, /class="crash"/)).toBe(crashes);
     expect(count(html, /<g class="partition">/)).toBe(result.summary.partitions);
     // Each partition's label lists its blocked links.
     for (const event of result.trace) {
-      if (event.e !== 'partition') continue;
+      if (event.kind !== 'partition') continue;
       const [a, b] = event.blocked[0]!;
       const both = event.blocked.some(([c, d]) => c === b && d === a);
       const link = both ? `${Math.min(a, b)}↔${Math.max(a, b)}` : `${a}→${b}`;
       expect(html).toMatch(new RegExp(`class="partition-label">partition [^<]*${link}`));
     }
     // Every view some replica reached is labelled, and view-change periods are hatched.
-    const views = new Set(result.trace.flatMap((event) => (event.e === 'state' ? [event.view] : [])));
+    const views = new Set(result.trace.flatMap((event) => (event.kind === 'state' ? [event.viewNumber] : [])));
     for (const view of views) expect(html).toMatch(new RegExp(`class="seg-label">v${view}\\b`));
     expect(count(html, /class="vc-hatch"/)).toBeGreaterThan(0);
     expect(html).toMatch(/class="seg-label">v\d+ ★/); // the primary
-    const faultsEnd = result.trace.find((event) => event.e === 'faults-end')!;
-    expect(html).toContain(`<g data-t="${faultsEnd.t}" transform="translate(`);
+    const faultsEnd = result.trace.find((event) => event.kind === 'faults-end')!;
+    expect(html).toContain(`<g data-t="${faultsEnd.atMs}" transform="translate(`);
     expect(html).toContain('class="faults-end"');
   });
 
   test('a lost disk is drawn as its own band, not as a plain crash', () => {
     const wiped = simulate({ seed: 1, replicaCount: 3, clientCount: 2, requests: 150, faults: ['crash', 'wipe'], trace: true });
-    const wipes = wiped.trace.filter((event) => event.e === 'wipe');
+    const wipes = wiped.trace.filter((event) => event.kind === 'wipe');
     expect(wipes.length).toBe(wiped.summary.wipes);
     expect(wipes.length).toBeGreaterThan(0);
     const page = renderReport(wiped, { clients: 2, requests: 150 });
@@ -184,7 +184,7 @@ describe('renderReport', () => {
     expect(page).toContain('crashed, disk lost');
     expect(page).toMatch(/r\d crashed and lost its disk/);
     // The crashes that came with the wipes are not drawn twice.
-    const crashes = wiped.trace.filter((event) => event.e === 'crash').length;
+    const crashes = wiped.trace.filter((event) => event.kind === 'crash').length;
     expect(count(page, /class="crash"/)).toBeLessThanOrEqual(crashes);
   });
 
@@ -193,9 +193,9 @@ describe('renderReport', () => {
     const from = numberAttribute(svg, 'data-focus-from');
     const to = numberAttribute(svg, 'data-focus-to');
     // The new view forms inside the window: its StartView goes out there.
-    const firstStartView = result.trace.find((event) => event.e === 'send' && event.type === 'start-view')!;
-    expect(firstStartView.t).toBeGreaterThanOrEqual(from);
-    expect(firstStartView.t).toBeLessThanOrEqual(to);
+    const firstStartView = result.trace.find((event) => event.kind === 'send' && event.type === 'start-view')!;
+    expect(firstStartView.atMs).toBeGreaterThanOrEqual(from);
+    expect(firstStartView.atMs).toBeLessThanOrEqual(to);
     expect(to - from).toBeLessThan(1_000);
     // Without a view change: the start of the run.
     const quiet = simulate({ ...RUN, faults: ['none'], requests: 20 });
@@ -263,7 +263,7 @@ describe('renderReport', () => {
     const broken: SimulationResult = {
       summary: { ...result.summary, violations: [...result.summary.violations, message] },
       history: result.history,
-      trace: [...result.trace, { t: at, e: 'violation', message }],
+      trace: [...result.trace, { atMs: at, kind: 'violation', message }],
     };
     const page = renderReport(broken, options);
     expect(page).toContain('<p class="verdict fail">FAIL: 1 violation</p>');
@@ -281,10 +281,10 @@ describe('renderReport', () => {
       handMade({
         violations: [evil],
         trace: [
-          { t: 0, e: 'state', r: 0, view: 0, status: 'normal', op: 0, commit: 0 },
-          { t: 5, e: 'send', id: 1, from: 0, to: 1, type: '"><script>alert(2)</script>', view: 0 },
-          { t: 6, e: 'drop', id: 1, reason: evil },
-          { t: 50, e: 'violation', message: evil },
+          { atMs: 0, kind: 'state', replicaId: 0, viewNumber: 0, status: 'normal', opNumber: 0, commitNumber: 0 },
+          { atMs: 5, kind: 'send', id: 1, from: 0, to: 1, type: '"><script>alert(2)</script>', viewNumber: 0 },
+          { atMs: 6, kind: 'drop', id: 1, reason: evil },
+          { atMs: 50, kind: 'violation', message: evil },
         ],
         history: [
           { id: 0, clientId: '<c0>', operation: { type: 'write', key: '<k>', value: evil }, callMs: 1, returnMs: 2, outcome: { type: 'ok', result: { ok: true } } },
