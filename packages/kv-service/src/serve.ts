@@ -285,12 +285,12 @@ class SessionPool {
   }
 
   async execute(operation: KvOperation): Promise<KvResult> {
-    const deadline = Date.now() + this.timeoutMs;
-    const client = await this.acquire(deadline);
+    const deadlineMs = Date.now() + this.timeoutMs;
+    const client = await this.acquire(deadlineMs);
     // An idle session may still point at a primary that failed since; start where the last request ended.
     client.primaryGuess = this.primaryGuess;
     try {
-      return (await client.request(operation, { timeoutMs: Math.max(1, deadline - Date.now()) })) as KvResult;
+      return (await client.request(operation, { timeoutMs: Math.max(1, deadlineMs - Date.now()) })) as KvResult;
     } finally {
       this.primaryGuess = client.primaryGuess;
       this.release(client);
@@ -302,7 +302,7 @@ class SessionPool {
     for (const session of this.idle) session.close();
   }
 
-  private acquire(deadline: number): Promise<VsrClient> {
+  private acquire(deadlineMs: number): Promise<VsrClient> {
     const idle = this.idle.pop();
     if (idle !== undefined) return Promise.resolve(idle);
     if (this.created < this.sessionsMax) {
@@ -314,7 +314,7 @@ class SessionPool {
         const index = this.waiters.indexOf(take);
         if (index >= 0) this.waiters.splice(index, 1);
         reject(new Unavailable(`all ${this.sessionsMax} client sessions stayed busy for ${this.timeoutMs} ms`));
-      }, Math.max(1, deadline - Date.now()));
+      }, Math.max(1, deadlineMs - Date.now()));
       const take = (client: VsrClient) => {
         clearTimeout(timer);
         resolve(client);

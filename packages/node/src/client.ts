@@ -226,16 +226,16 @@ export class VsrClient {
 
   private async run(operation: unknown, timeoutMs: number): Promise<unknown> {
     if (this.closed) throw new Error('VsrClient: closed');
-    const deadline = Date.now() + timeoutMs;
+    const deadlineMs = Date.now() + timeoutMs;
     for (let renewals = 0; ; renewals++) {
       if (this.requestNumber < 0) {
-        const registration = await this.attempt(0, null, deadline, timeoutMs);
+        const registration = await this.attempt(0, null, deadlineMs, timeoutMs);
         if (registration.type === 'error') throw new VsrRequestError(registration.code, registration.message);
         this.requestNumber = 0;
       }
       const requestNumber = this.requestNumber + 1;
       this.requestNumber = requestNumber;
-      const reply = await this.attempt(requestNumber, operation, deadline, timeoutMs);
+      const reply = await this.attempt(requestNumber, operation, deadlineMs, timeoutMs);
       if (reply.type === 'reply') return reply.result;
       if (reply.code === 'not-registered' && renewals < 3) {
         // Evicted from the client table: this request did not execute and never will under this id.
@@ -254,7 +254,7 @@ export class VsrClient {
   }
 
   /** Sends one request until a replica answers it with a result or a refusal. */
-  private attempt(requestNumber: number, operation: unknown, deadline: number, timeoutMs: number): Promise<Extract<Reply, { type: 'reply' | 'error' }>> {
+  private attempt(requestNumber: number, operation: unknown, deadlineMs: number, timeoutMs: number): Promise<Extract<Reply, { type: 'reply' | 'error' }>> {
     const clientId = this.id;
     const request: ClientRequest = { clientId, requestNumber, operation: requestNumber === 0 ? null : operation };
     const tried: number[] = [];
@@ -281,7 +281,7 @@ export class VsrClient {
       const sendTo = (replicaId: number, delayMs: number): void => {
         if (finished) return;
         if (timer !== null) clearTimeout(timer);
-        const remaining = deadline - Date.now();
+        const remaining = deadlineMs - Date.now();
         if (remaining <= 0) {
           finish();
           reject(new VsrTimeoutError(clientId, requestNumber, timeoutMs, tried));
@@ -294,7 +294,7 @@ export class VsrClient {
             // The link is shared (a pool of clients on one link) and was closed under this request.
             if (this.link.isClosed) return abort(new Error('VsrClient: the cluster link was closed'));
             tried.push(replicaId);
-            timer = setTimeout(() => sendTo((replicaId + 1) % this.link.replicaCount, 0), Math.min(this.attemptTimeoutMs, Math.max(1, deadline - Date.now())));
+            timer = setTimeout(() => sendTo((replicaId + 1) % this.link.replicaCount, 0), Math.min(this.attemptTimeoutMs, Math.max(1, deadlineMs - Date.now())));
             this.link.send(replicaId, request);
           },
           Math.min(delayMs, remaining),

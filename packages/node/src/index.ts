@@ -1,5 +1,5 @@
 export { FileStorage, StoreIncompatible, journalBytes, checkpointBytes, type OpenOptions, type OpenReport } from './storage.js';
-export { startReplica, RequestTimeout, type ReplicaHandle, type ReplicaOptions, type ReplicaStatus, type Transport, type ClientRequestHandler } from './replica.js';
+export { startReplica, type ReplicaHandle, type ReplicaOptions, type ReplicaStatus, type Transport, type ClientRequestHandler } from './replica.js';
 export { MemoryNetwork } from './memory-transport.js';
 export {
   tcpTransport,

@@ -29,7 +29,7 @@ import {
   type TimerName,
 } from '@vsr/core';
 import { FileStorage, type OpenReport } from './storage.js';
-import { ClusterLink, VsrClient } from './client.js';
+import { ClusterLink, VsrClient, VsrTimeoutError } from './client.js';
 import { tcpTransport, type Address, type TcpTransport } from './tcp-transport.js';
 import { Refusals, silentLogger, type Logger } from './logger.js';
 import type { TlsCredentials } from './peer-auth.js';
@@ -125,13 +125,6 @@ export interface ReplicaHandle {
    * already under way has ended (so the directory can be reopened without racing it).
    */
   crash(): Promise<void>;
-}
-
-export class RequestTimeout extends Error {
-  constructor(clientId: string, requestNumber: number, timeoutMs: number) {
-    super(`request ${clientId}#${requestNumber} got no answer within ${timeoutMs} ms`);
-    this.name = 'RequestTimeout';
-  }
 }
 
 export function startReplica<S, Op, R>(options: ReplicaOptions<S, Op, R>): ReplicaHandle {
@@ -273,7 +266,7 @@ class RunningReplica<S, Op, R> {
     return new Promise<Reply>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.replies.abandon(clientId, requestNumber, done);
-        reject(new RequestTimeout(clientId, requestNumber, timeoutMs));
+        reject(new VsrTimeoutError(clientId, requestNumber, timeoutMs, [this.state.config.replicaId]));
       }, timeoutMs);
       const done = (reply: Reply) => {
         clearTimeout(timer);

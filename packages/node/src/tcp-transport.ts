@@ -615,10 +615,10 @@ class Outgoing {
     socket.on('close', () => this.onClose(socket));
     // The listener has as long as a dialer would have to finish the handshake: a silent one (a
     // process squatting on a dead replica's port) must not hold this link.
-    const deadline = setTimeout(() => {
+    const deadlineMs = setTimeout(() => {
       if (this.socket === socket && !this.connected) this.drop(socket, 'handshake-timeout', `replica ${this.to}'s address did not finish the handshake within ${this.shared.settings.handshakeTimeoutMs} ms`);
     }, this.shared.settings.handshakeTimeoutMs);
-    socket.once('close', () => clearTimeout(deadline));
+    socket.once('close', () => clearTimeout(deadlineMs));
     const nonce = freshNonce();
     let stage: 'hello' | 'accept' | 'open' = 'hello';
     const drop = (refusal: FrameRefusal) => this.drop(socket, refusal.reason, refusal.detail);
@@ -740,12 +740,12 @@ class Outgoing {
 
   private scheduleRetry(): void {
     if (this.retry !== null) return;
-    const delay = this.backoffMs;
+    const delayMs = this.backoffMs;
     this.backoffMs = Math.min(BACKOFF_MAX_MS, this.backoffMs * 2);
     this.retry = setTimeout(() => {
       this.retry = null;
       this.dial();
-    }, delay);
+    }, delayMs);
   }
 
   close(): void {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { kvMachine } from '@vsr/kv';
 import type { Message, Reply } from '@vsr/core';
-import { MemoryNetwork, Refusals, RequestTimeout, VsrTimeoutError, startReplica, type ReplicaHandle, type ReplicaStatus } from '../src/index.js';
+import { MemoryNetwork, Refusals, VsrTimeoutError, startReplica, type ReplicaHandle, type ReplicaStatus } from '../src/index.js';
 import { TIMEOUTS, tcpCluster } from './support.js';
 
 const cleanups: Array<() => unknown> = [];
@@ -57,7 +57,7 @@ async function send(replicas: Array<ReplicaHandle | null>, clientId: string, req
         await new Promise((resolve) => setTimeout(resolve, 30));
         continue;
       } catch (error) {
-        if (!(error instanceof RequestTimeout)) throw error;
+        if (!(error instanceof VsrTimeoutError)) throw error;
       }
     }
     target = (target + 1) % replicas.length;
