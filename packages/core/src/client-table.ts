@@ -3,8 +3,12 @@
  * update it, so it survives view changes. A client registers with request
  * number 0; each later request must carry a higher number than the last.
  *
- * The table is bounded: registering a client when it is full evicts the
- * least recently executed session. An evicted client's requests are refused
+ * The table is bounded, in sessions and in bytes: registering a client when it
+ * is full evicts the least recently executed session, and so does a cached
+ * result that takes the table past its byte bound (a client whose requests
+ * return large results cannot make every replica hold them for everyone).
+ * The bytes are the sessions' JSON sizes, which every replica computes alike,
+ * so eviction stays deterministic. An evicted client's requests are refused
  * with `not-registered` rather than executed again, so eviction can cost a
  * client its session but can never make a request execute twice.
  */
@@ -12,16 +16,50 @@ import { Map as ImmutableMap, OrderedMap } from 'immutable';
 import type { ClientRequest } from './messages.js';
 import type { ClientSession } from './state.js';
 import { assert } from './assert.js';
+import { measureJson } from './json-bounds.js';
+
+/** What a session costs besides its result: its key, its numbers, the map's own entry. */
+const SESSION_OVERHEAD_BYTES = 64;
+
+/**
+ * Measured results, by session. Sessions are immutable values, so this only saves measuring a
+ * session a second time (when it is replaced or evicted); it never changes an answer.
+ */
+const measuredResultBytes = new WeakMap<ClientSession, number>();
+
+/** A session's share of the table's byte bound. */
+export function sessionBytes(clientId: string, session: ClientSession): number {
+  let resultBytes = measuredResultBytes.get(session);
+  if (resultBytes === undefined) {
+    const measured = measureJson(session.result, Number.MAX_SAFE_INTEGER);
+    // A result that is not JSON cannot be sent either; it is counted as empty rather than trusted.
+    resultBytes = measured.ok ? measured.bytes : 0;
+    measuredResultBytes.set(session, resultBytes);
+  }
+  return SESSION_OVERHEAD_BYTES + clientId.length + resultBytes;
+}
+
+export interface ClientTableBounds {
+  readonly sessionsMax: number;
+  readonly bytesMax: number;
+}
 
 /** A persistent ordered map (immutable.js), wrapped in a class so the reducer treats it as a value. */
 export class ClientTable {
-  static readonly EMPTY = new ClientTable(OrderedMap<string, ClientSession>());
+  static readonly EMPTY = new ClientTable(OrderedMap<string, ClientSession>(), 0);
 
   static fromEntries(entries: Iterable<readonly [string, ClientSession]>): ClientTable {
-    return new ClientTable(OrderedMap(entries as Iterable<[string, ClientSession]>));
+    const sessions = OrderedMap(entries as Iterable<[string, ClientSession]>);
+    let bytes = 0;
+    for (const [clientId, session] of sessions) bytes += sessionBytes(clientId, session);
+    return new ClientTable(sessions, bytes);
   }
 
-  private constructor(private readonly sessions: OrderedMap<string, ClientSession>) {
+  private constructor(
+    private readonly sessions: OrderedMap<string, ClientSession>,
+    /** The sum of `sessionBytes` over the sessions. */
+    readonly bytes: number,
+  ) {
     Object.freeze(this);
   }
 
@@ -40,29 +78,39 @@ export class ClientTable {
   }
 
   /**
-   * Records a client's executed request. Returns the new table and the client
-   * evicted to make room, if any. Deterministic: eviction takes the session
-   * executed least recently.
+   * Records a client's executed request. Returns the new table and the clients evicted to
+   * keep it within its bounds, oldest first. Deterministic: eviction takes the sessions
+   * executed least recently, never the one just recorded.
    */
-  record(clientId: string, session: ClientSession, clientTableMax: number): { table: ClientTable; evicted: string | null } {
-    assert(clientTableMax >= 1, 'the client table holds at least one session');
+  record(clientId: string, session: ClientSession, bounds: ClientTableBounds): { table: ClientTable; evicted: string[] } {
+    assert(bounds.sessionsMax >= 1 && bounds.bytesMax >= 1, 'the client table holds at least one session and one byte');
     const existing = this.sessions.get(clientId);
+    let sessions = this.sessions;
+    let bytes = this.bytes;
     if (existing !== undefined) {
       // A client's requests run in order: the session only moves forward (design rule 10 of docs/protocol.md).
       assert(session.requestNumber > existing.requestNumber, 'a session records a newer request than the one it holds');
       // Delete then set moves the session to the end: most recently used.
-      return { table: new ClientTable(this.sessions.delete(clientId).set(clientId, session)), evicted: null };
+      sessions = sessions.delete(clientId);
+      bytes -= sessionBytes(clientId, existing);
     }
-    let next = this.sessions;
-    let evicted: string | null = null;
-    if (next.size >= clientTableMax) {
-      evicted = next.keySeq().first() ?? null;
-      if (evicted !== null) next = next.delete(evicted);
+    sessions = sessions.set(clientId, session);
+    bytes += sessionBytes(clientId, session);
+    const evicted: string[] = [];
+    // The newest session stays even if it alone is over the byte bound: its client must get its reply again.
+    while (sessions.size > 1 && (sessions.size > bounds.sessionsMax || bytes > bounds.bytesMax)) {
+      const [oldestId, oldest] = sessions.entrySeq().first() ?? [clientId, session];
+      if (oldestId === clientId) break;
+      sessions = sessions.delete(oldestId);
+      bytes -= sessionBytes(oldestId, oldest);
+      evicted.push(oldestId);
     }
-    const table = new ClientTable(next.set(clientId, session));
-    // Bounded: recording never grows a table at its bound. (A table restored from a peer
-    // configured with a larger bound can start above ours; it then stays the same size.)
-    assert(table.size <= Math.max(clientTableMax, this.size), 'the client table stays within clientTableMax');
+    const table = new ClientTable(sessions, bytes);
+    // Bounded: recording never grows a table past its bounds. (A table restored from a peer
+    // configured with larger ones can start above ours; recording then shrinks it to ours.)
+    assert(table.size <= bounds.sessionsMax || table.size === 1, 'the client table stays within clientTableMax');
+    assert(table.bytes <= bounds.bytesMax || table.size === 1, 'the client table stays within clientTableBytesMax');
+    assert(table.get(clientId) === session, 'the session just recorded is in the table');
     return { table, evicted };
   }
 

@@ -40,6 +40,8 @@ const LimitsInput = t.partial({
   requestQueueBytesMax: PositiveInteger,
   /** Client sessions remembered; the least recently used is evicted deterministically. */
   clientTableMax: PositiveInteger,
+  /** The client table's bytes (each session's cached result as JSON, and a little more): past it, the least recently used are evicted. */
+  clientTableBytesMax: PositiveInteger,
   /** Log entries in one NewState message. */
   stateTransferEntriesMax: PositiveInteger,
   /** A checkpoint every this many ops; the log before it is released from memory and storage. */
@@ -76,6 +78,7 @@ export interface Limits {
   readonly requestBytesMax: number;
   readonly requestQueueBytesMax: number;
   readonly clientTableMax: number;
+  readonly clientTableBytesMax: number;
   readonly stateTransferEntriesMax: number;
   readonly checkpointIntervalOps: number;
 }
@@ -105,6 +108,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   requestBytesMax: 1024 * 1024,
   requestQueueBytesMax: 64 * 1024 * 1024,
   clientTableMax: 4096,
+  clientTableBytesMax: 64 * 1024 * 1024,
   stateTransferEntriesMax: 64,
   checkpointIntervalOps: 1024,
 });

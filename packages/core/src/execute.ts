@@ -96,9 +96,10 @@ function applyOperation(s: DraftState, ctx: StepContext, entry: LogEntry, reques
 }
 
 function record(s: DraftState, ctx: StepContext, clientId: string, session: ClientSession): void {
-  const { table, evicted } = s.clientTable.record(clientId, session, ctx.config.limits.clientTableMax);
+  const { clientTableMax, clientTableBytesMax } = ctx.config.limits;
+  const { table, evicted } = s.clientTable.record(clientId, session, { sessionsMax: clientTableMax, bytesMax: clientTableBytesMax });
   s.clientTable = table;
-  if (evicted !== null) ctx.telemetry(s, 'vsr.client.evicted', { clientId: evicted });
+  for (const evictedId of evicted) ctx.telemetry(s, 'vsr.client.evicted', { clientId: evictedId });
 }
 
 function replyResult(s: DraftState, ctx: StepContext, request: ClientRequest, opNumber: number, result: unknown): void {
