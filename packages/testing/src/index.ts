@@ -6,3 +6,4 @@ export { actionArbitrary, scheduleArbitrary, runSchedule, converged } from './sc
 export type { Action, ScheduleOptions, ScheduleOutcome } from './schedule.js';
 export { MemoryDisk, type StorageEffect } from './disk.js';
 export { BlockedLinks } from './blocked-links.js';
+export { ScenarioError, ScenarioRunner, formatScenario, parseScenario, runScenario, runScenarioFile, type ScenarioBlock, type ScenarioResult } from './scenario.js';
