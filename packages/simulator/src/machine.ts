@@ -1,33 +1,40 @@
 /**
- * The key-value machine the simulator runs, wrapped to count executions of
- * each (client, request number): exactly-once execution becomes a plain
- * number in every replica's application state.
+ * The machine the simulator runs is the user's, wrapped to count executions of each (client,
+ * request number): exactly-once execution becomes a plain number in every replica's
+ * application state, whatever the machine.
  */
 import { Set as ImmutableSet } from 'immutable';
 import type { StateMachine } from '@vsr/core';
 import { kvMachine, type KvOperation, type KvResult, type KvState } from '@vsr/kv';
 
-export interface CountedState {
-  readonly kv: KvState;
+export interface Counted<S> {
+  readonly app: S;
   readonly executed: ImmutableSet<string>;
   readonly duplicates: number;
 }
 
-export const countedKvMachine: StateMachine<CountedState, KvOperation, KvResult> = {
-  name: 'kv (counted)',
-  operation: kvMachine.operation,
-  init: () => ({ kv: kvMachine.init(), executed: ImmutableSet<string>(), duplicates: 0 }),
-  apply: (state, operation, context) => {
-    const key = `${context.clientId}#${context.requestNumber}`;
-    const [kv, result] = kvMachine.apply(state.kv, operation, context);
-    const duplicate = state.executed.has(key);
-    return [{ kv, executed: state.executed.add(key), duplicates: state.duplicates + (duplicate ? 1 : 0) }, result];
-  },
-  // The executed set stays a persistent set inside the snapshot (it serialises to a JSON array):
-  // copying it into a sorted array at every checkpoint would cost O(history).
-  snapshot: (state) => ({ kv: kvMachine.snapshot(state.kv), executed: state.executed, duplicates: state.duplicates }),
-  restore: (snapshot) => {
-    const { kv, executed, duplicates } = snapshot as { kv: unknown; executed: Iterable<string>; duplicates: number };
-    return { kv: kvMachine.restore(kv), executed: ImmutableSet(executed), duplicates };
-  },
-};
+export type CountedState = Counted<KvState>;
+
+/** `machine`, counting re-executions of a (clientId, requestNumber) from the apply context. */
+export function countedMachine<S, Op, R>(machine: StateMachine<S, Op, R>): StateMachine<Counted<S>, Op, R> {
+  return {
+    name: `${machine.name} (counted)`,
+    operation: machine.operation,
+    init: () => ({ app: machine.init(), executed: ImmutableSet<string>(), duplicates: 0 }),
+    apply: (state, operation, context) => {
+      const key = `${context.clientId}#${context.requestNumber}`;
+      const [app, result] = machine.apply(state.app, operation, context);
+      const duplicate = state.executed.has(key);
+      return [{ app, executed: state.executed.add(key), duplicates: state.duplicates + (duplicate ? 1 : 0) }, result];
+    },
+    // The executed set stays a persistent set inside the snapshot (it serialises to a JSON array):
+    // copying it into a sorted array at every checkpoint would cost O(history).
+    snapshot: (state) => ({ app: machine.snapshot(state.app), executed: state.executed, duplicates: state.duplicates }),
+    restore: (snapshot) => {
+      const { app, executed, duplicates } = snapshot as { app: unknown; executed: Iterable<string>; duplicates: number };
+      return { app: machine.restore(app), executed: ImmutableSet(executed), duplicates };
+    },
+  };
+}
+
+export const countedKvMachine: StateMachine<CountedState, KvOperation, KvResult> = countedMachine(kvMachine);

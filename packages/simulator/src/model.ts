@@ -50,7 +50,8 @@ export interface ClientView<Operation, Result> {
   readonly clientIndex: number;
   /** Operations this client completed so far (with a known result). */
   readonly completed: number;
-  /** The result of this client's last completed operation, if any. */
+  /** This client's last completed operation and its result, if any. */
+  readonly lastOperation: Operation | undefined;
   readonly lastResult: Result | undefined;
 }
 

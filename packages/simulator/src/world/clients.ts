@@ -1,0 +1,211 @@
+/**
+ * The clients: each registers, then sends one request at a time (what the workload asks next),
+ * thinks 0–10 ms between requests, retries after a timeout at the next replica with the same
+ * request number, and follows redirects. A workload that returns null leaves the client idle
+ * for a while. An operation whose outcome the client never learned stays indeterminate.
+ */
+import type { ClientRequest, Reply } from '@vsr/core';
+import { SafetyViolation } from '@vsr/testing';
+import type { ClientView, Workload } from '../model.js';
+import type { WorldContext } from './context.js';
+import type { Network } from './network.js';
+import type { SimulatedOperation } from './types.js';
+
+interface PendingRequest {
+  /** When the client first sent it. */
+  readonly sinceMs: number;
+  readonly requestNumber: number;
+  readonly operation: unknown;
+  /** Index into the history, or null for a registration. */
+  readonly historyIndex: number | null;
+}
+
+export interface SimClient {
+  readonly index: number;
+  id: string;
+  sessions: number;
+  registered: boolean;
+  nextRequestNumber: number;
+  target: number;
+  pending: PendingRequest | null;
+  timerGeneration: number;
+  done: boolean;
+  completed: number;
+  lastOperation: unknown;
+  lastResult: unknown;
+}
+
+const REQUEST_TIMEOUT_MS = 400;
+const IDLE_MIN_MS = 200;
+const IDLE_MAX_MS = 2_000;
+/** Faults stop once this share of the requests has been issued. */
+const FAULTS_UNTIL_ISSUED = 0.9;
+
+export class Clients {
+  readonly clients: SimClient[] = [];
+  readonly history: SimulatedOperation[] = [];
+
+  constructor(
+    private readonly ctx: WorldContext,
+    private readonly workload: Workload<unknown, unknown>,
+    private readonly network: Network,
+    private readonly hooks: { readonly endFaults: () => void; readonly workloadDone: () => void },
+  ) {}
+
+  start(): void {
+    for (let c = 0; c < this.ctx.options.clientCount; c++) {
+      this.clients.push({
+        index: c,
+        id: `c${c}`,
+        sessions: 1,
+        registered: false,
+        nextRequestNumber: 0,
+        target: 0,
+        pending: null,
+        timerGeneration: 0,
+        done: false,
+        completed: 0,
+        lastOperation: undefined,
+        lastResult: undefined,
+      });
+      this.ctx.queue.push(this.ctx.clientRandom.int(0, 20), { kind: 'client-next', client: c });
+    }
+  }
+
+  get(client: number): SimClient {
+    const found = this.clients[client];
+    if (found === undefined) throw new Error(`no client ${client}`);
+    return found;
+  }
+
+  /** The client whose current session has this id (undefined: an older session's). */
+  indexOf(clientId: string): number | undefined {
+    const match = /^c(\d+)/.exec(clientId);
+    const client = match ? this.clients[Number(match[1])] : undefined;
+    return client?.id === clientId ? client.index : undefined;
+  }
+
+  next(client: SimClient): void {
+    const ctx = this.ctx;
+    if (client.pending !== null) return;
+    if (!client.registered) {
+      client.pending = { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber++, operation: null, historyIndex: null };
+      this.send(client);
+      return;
+    }
+    if (ctx.counters.issued >= ctx.options.requests) {
+      client.done = true;
+      if (this.clients.every((each) => each.done)) this.hooks.workloadDone();
+      return;
+    }
+    const view: ClientView<unknown, unknown> = { clientIndex: client.index, completed: client.completed, lastOperation: client.lastOperation, lastResult: client.lastResult };
+    const operation = this.workload.next(ctx.workloadRandom, view);
+    if (operation === null) {
+      // Nothing to ask now: an idle period, in which a healthy cluster must stay quiet.
+      const idleMs = ctx.clientRandom.int(ctx.options.idleMinMs ?? IDLE_MIN_MS, ctx.options.idleMaxMs ?? IDLE_MAX_MS);
+      ctx.queue.push(ctx.nowMs + idleMs, { kind: 'client-next', client: client.index });
+      return;
+    }
+    this.call(client, operation);
+  }
+
+  private call(client: SimClient, operation: unknown): void {
+    const ctx = this.ctx;
+    const historyIndex = this.history.length;
+    this.history.push({ id: historyIndex, clientId: client.id, operation, callMs: ctx.nowMs, returnMs: null, outcome: { type: 'indeterminate' } });
+    if (ctx.tracing) ctx.recorder.push({ atMs: ctx.nowMs, kind: 'call', client: client.id, id: historyIndex, operation });
+    client.pending = { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber++, operation, historyIndex };
+    ctx.counters.issued++;
+    if (ctx.faultsActive && ctx.counters.issued >= ctx.options.requests * FAULTS_UNTIL_ISSUED) this.hooks.endFaults();
+    this.send(client);
+  }
+
+  private send(client: SimClient): void {
+    const ctx = this.ctx;
+    const pending = client.pending;
+    if (pending === null) return;
+    const request: ClientRequest = { clientId: client.id, requestNumber: pending.requestNumber, operation: pending.operation };
+    if (!this.network.loseRequest()) {
+      ctx.queue.push(ctx.nowMs + this.network.delay(), { kind: 'request', to: client.target, client: client.index, request });
+    }
+    client.timerGeneration++;
+    ctx.queue.push(ctx.nowMs + (ctx.options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS), {
+      kind: 'client-timeout',
+      client: client.index,
+      generation: client.timerGeneration,
+    });
+  }
+
+  /** No answer in time: the same request, at the next replica. */
+  onTimeout(client: SimClient, generation: number): void {
+    if (client.pending === null || client.timerGeneration !== generation) return;
+    client.target = (client.target + 1) % this.ctx.options.replicaCount;
+    this.send(client);
+  }
+
+  onReply(client: SimClient, reply: Reply): void {
+    const pending = client.pending;
+    if (pending === null || reply.clientId !== client.id || reply.requestNumber !== pending.requestNumber) return;
+    switch (reply.type) {
+      case 'reply':
+        return this.answered(client, pending, reply.result);
+      case 'redirect':
+        if (reply.primary !== client.target) {
+          client.target = reply.primary;
+          this.send(client);
+        }
+        return;
+      case 'error':
+        if (reply.code === 'busy') return; // The timeout retries.
+        if (reply.code === 'not-registered') return this.newSession(client);
+        throw new SafetyViolation(`client ${client.id} got ${reply.code} for a valid request: ${reply.message}`);
+    }
+  }
+
+  private answered(client: SimClient, pending: PendingRequest, result: unknown): void {
+    const ctx = this.ctx;
+    client.pending = null;
+    client.timerGeneration++;
+    if (pending.historyIndex === null) {
+      client.registered = true;
+    } else {
+      const entry = this.history[pending.historyIndex];
+      if (entry !== undefined) this.history[pending.historyIndex] = { ...entry, returnMs: ctx.nowMs, outcome: { type: 'ok', result } };
+      ctx.counters.requestsOk++;
+      client.completed++;
+      client.lastOperation = entry?.operation;
+      client.lastResult = result;
+      if (ctx.tracing) ctx.recorder.push({ atMs: ctx.nowMs, kind: 'return', client: client.id, id: pending.historyIndex, result });
+    }
+    // Think time: clients pause between requests, so a run spans enough time for faults to land.
+    ctx.queue.push(ctx.nowMs + ctx.clientRandom.int(0, 10), { kind: 'client-next', client: client.index });
+  }
+
+  /**
+   * The session was evicted: the outcome of this request is unknown (it stays indeterminate);
+   * a new session under a fresh client id.
+   */
+  private newSession(client: SimClient): void {
+    client.pending = null;
+    client.sessions++;
+    client.id = `c${client.index}.${client.sessions}`;
+    client.registered = false;
+    client.nextRequestNumber = 0;
+    this.ctx.queue.push(this.ctx.nowMs + 1, { kind: 'client-next', client: client.index });
+  }
+
+  /** Every request still waiting for an answer. */
+  outstanding(): string[] {
+    return this.clients.flatMap((client) => (client.pending !== null ? [`${client.id}#${client.pending.requestNumber}→r${client.target}`] : []));
+  }
+
+  /** Requests still unanswered longer than the bound (counted from when sent or from the healing). */
+  stuck(boundMs: number): string[] {
+    const ctx = this.ctx;
+    return this.clients.flatMap((client) =>
+      client.pending !== null && ctx.nowMs - Math.max(client.pending.sinceMs, ctx.faultsEndedMs) > boundMs
+        ? [`${client.id}#${client.pending.requestNumber}→r${client.target}`]
+        : [],
+    );
+  }
+}
