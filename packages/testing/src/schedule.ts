@@ -2,12 +2,16 @@
  * Random schedules for property tests: a schedule is a list of actions
  * (deliver, lose, duplicate, fire a timer, crash, restart, partition, a
  * client sends or retries), drawn and shrunk by fast-check. `runSchedule`
- * plays one against a Cluster with simple clients, then heals everything
- * and lets the cluster settle, so a test can check safety during the chaos
- * and liveness and convergence after it.
+ * plays one against a Cluster running `options.machine` (any pure
+ * StateMachine whose operations may be strings: the clients send
+ * `<client>-<n>`, which `recorderMachine` records), then heals everything and
+ * lets the cluster settle, so a test can check safety during the chaos and
+ * liveness and convergence after it. Replicas that agree on everything but
+ * their application state are reported as a divergence, naming the op where
+ * two replays of the log differ when the machine is not deterministic.
  */
 import fc from 'fast-check';
-import { TimerName, faultsTolerated, type Limits, type Reply, type StateMachine } from '@vsr/core';
+import { TimerName, faultsTolerated, type Limits, type Log, type Reply, type StateMachine } from '@vsr/core';
 import { Cluster } from './cluster.js';
 import { SafetyViolation } from './monitor.js';
 
@@ -182,10 +186,14 @@ class ScheduleRun {
     cluster.heal();
     for (let r = 0; r < this.options.replicaCount; r++) if (!cluster.up[r]) cluster.restart(r);
     let settled = false;
-    for (let round = 0; round < 60 && !settled; round++) settled = this.settleRound(round);
-    if (!settled) {
-      throw new SafetyViolation(`liveness: the healed cluster did not settle\n${cluster.describe()}`);
+    for (let round = 0; round < 60 && !settled; round++) {
+      settled = this.settleRound(round);
+      // Everything answered and every replica at the same op, yet different states: waiting longer
+      // (and timing out into view changes) cannot help, and would hide what went wrong.
+      const diverged = settled || this.clients.some((client) => client.outstanding !== null) ? null : divergence(cluster);
+      if (diverged !== null) throw new SafetyViolation(`${diverged}\n${cluster.describe()}`);
     }
+    if (!settled) throw new SafetyViolation(`liveness: the healed cluster did not settle\n${cluster.describe()}`);
     for (let r = 0; r < this.options.replicaCount; r++) {
       const app = cluster.states[r]!.app.value as { duplicates?: number };
       if (typeof app.duplicates === 'number' && app.duplicates > 0) {
@@ -272,6 +280,49 @@ export function converged(cluster: Cluster): boolean {
       state.log.lastOpNumber === state.commitNumber &&
       JSON.stringify(cluster.machine.snapshot(state.app.value)) === snapshot,
   );
+}
+
+/**
+ * Replicas in one view, all executed to the same op with nothing pending, but holding different
+ * application states: the machine is not a function of the log. Null when that is not the case.
+ */
+export function divergence(cluster: Cluster): string | null {
+  const states = cluster.states;
+  const first = states[0];
+  if (first === undefined) return null;
+  const aligned = states.every(
+    (state) => state.status === 'normal' && state.viewNumber === first.viewNumber && state.commitNumber === first.commitNumber && state.log.lastOpNumber === state.commitNumber,
+  );
+  if (!aligned) return null;
+  const snapshots = states.map((state) => JSON.stringify(cluster.machine.snapshot(state.app.value)));
+  const other = snapshots.findIndex((snapshot) => snapshot !== snapshots[0]);
+  if (other < 0) return null;
+  const whole = states.find((state) => state.log.baseOpNumber === 0);
+  const op = whole === undefined ? null : firstNondeterministicOp(cluster.machine, whole.log, whole.commitNumber);
+  const where = op === null ? '' : `; replaying the log twice, op ${op} leaves two different states: the machine is not deterministic`;
+  return `divergence: replicas 0 and ${other} executed the same ${first.commitNumber} ops in view ${first.viewNumber} but hold different states${where}`;
+}
+
+/** The first op of the log after which two replays from the machine's initial state differ, or null. */
+function firstNondeterministicOp(machine: StateMachine, log: Log, lastOpNumber: number): number | null {
+  let a = machine.init();
+  let b = machine.init();
+  const seen = new Set<string>();
+  for (let opNumber = 1; opNumber <= lastOpNumber; opNumber++) {
+    const entry = log.entryAt(opNumber);
+    if (entry === undefined) return null;
+    for (const request of entry.requests) {
+      const key = `${request.clientId}#${request.requestNumber}`;
+      const decoded = machine.operation.decode(request.operation);
+      if (request.requestNumber === 0 || seen.has(key) || decoded._tag === 'Left') continue;
+      seen.add(key);
+      const context = { opNumber, timestampMs: entry.timestampMs, clientId: request.clientId, requestNumber: request.requestNumber };
+      [a] = machine.apply(a, decoded.right, context);
+      [b] = machine.apply(b, decoded.right, context);
+    }
+    if (JSON.stringify(machine.snapshot(a)) !== JSON.stringify(machine.snapshot(b))) return opNumber;
+  }
+  return null;
 }
 
 /** A request's result never changes between replies (a duplicate gets the cached reply, never a re-execution). */
