@@ -39,6 +39,7 @@
  */
 import { applyKv, kvMachine, KvOperation } from '@vsr/kv';
 import type { KvResult, KvState, Value } from '@vsr/kv';
+import { Bitset, EventList, mix32 } from './check/search-structures.js';
 
 export interface HistoryOperation {
   /** Unique within the history. */
@@ -578,99 +579,6 @@ function sameResult(a: KvResult, b: KvResult): boolean {
   const recordA = a as unknown as Record<string, unknown>;
   const recordB = b as unknown as Record<string, unknown>;
   return fieldsA.every((field) => Object.hasOwn(recordB, field) && recordA[field] === recordB[field]);
-}
-
-/**
- * The events as a doubly linked list over their indices, with a head sentinel;
- * -1 ends it. Unlinked events keep their own links ("dancing links"), so
- * undoing removals in reverse order restores the list exactly.
- */
-class EventList {
-  private readonly head: number;
-  private readonly nextOf: Int32Array;
-  private readonly prevOf: Int32Array;
-
-  constructor(eventCount: number) {
-    this.head = eventCount;
-    this.nextOf = new Int32Array(eventCount + 1);
-    this.prevOf = new Int32Array(eventCount + 1);
-    for (let event = 0; event < eventCount; event++) {
-      this.nextOf[event] = event + 1 < eventCount ? event + 1 : -1;
-      this.prevOf[event] = event === 0 ? this.head : event - 1;
-    }
-    this.nextOf[this.head] = eventCount > 0 ? 0 : -1;
-  }
-
-  first(): number {
-    return this.nextOf[this.head]!;
-  }
-
-  next(event: number): number {
-    return this.nextOf[event]!;
-  }
-
-  /** Removes an op's call and return events. */
-  lift(call: number, ret: number): void {
-    this.unlink(call);
-    this.unlink(ret);
-  }
-
-  /** Undoes `lift(call, ret)`; must undo the most recent lift still in force. */
-  unlift(call: number, ret: number): void {
-    this.relink(ret);
-    this.relink(call);
-  }
-
-  private unlink(event: number): void {
-    const prev = this.prevOf[event]!;
-    const next = this.nextOf[event]!;
-    this.nextOf[prev] = next;
-    if (next !== -1) this.prevOf[next] = prev;
-  }
-
-  private relink(event: number): void {
-    const prev = this.prevOf[event]!;
-    const next = this.nextOf[event]!;
-    this.nextOf[prev] = event;
-    if (next !== -1) this.prevOf[next] = event;
-  }
-}
-
-/** murmur3's 32-bit finaliser: a cheap bijective mix. */
-function mix32(x: number): number {
-  x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
-  x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
-  return (x ^ (x >>> 16)) | 0;
-}
-
-/**
- * A set of small integers as a bitset, with a Zobrist hash (the XOR of a
- * fixed pseudo-random word per member) kept up to date in O(1) per change.
- */
-class Bitset {
-  readonly words: Uint32Array;
-  hash = 0;
-  size = 0;
-
-  constructor(capacity: number) {
-    this.words = new Uint32Array(Math.ceil(capacity / 32));
-  }
-
-  has(member: number): boolean {
-    return (this.words[member >>> 5]! & (1 << (member & 31))) !== 0;
-  }
-
-  add(member: number): void {
-    this.words[member >>> 5]! |= 1 << (member & 31);
-    this.hash ^= mix32(2 * member + 1);
-    this.size++;
-  }
-
-  remove(member: number): void {
-    this.words[member >>> 5]! &= ~(1 << (member & 31));
-    this.hash ^= mix32(2 * member + 1);
-    this.size--;
-  }
 }
 
 /** The memo of nodes reached (see `KeySearch.run`). */

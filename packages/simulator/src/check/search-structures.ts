@@ -36,6 +36,18 @@ export class EventList {
     if (next !== -1) this.prevOf[next] = prev;
   }
 
+  /** Removes an op's call and return events. */
+  lift(call: number, ret: number): void {
+    this.unlink(call);
+    this.unlink(ret);
+  }
+
+  /** Undoes `lift(call, ret)`; must undo the most recent lift still in force. */
+  unlift(call: number, ret: number): void {
+    this.relink(ret);
+    this.relink(call);
+  }
+
   /** Undoes `unlink(event)`; must undo the most recent unlink still in force. */
   relink(event: number): void {
     const prev = this.prevOf[event]!;
@@ -46,29 +58,36 @@ export class EventList {
 }
 
 /** murmur3's 32-bit finaliser: a cheap bijective mix. */
-function mix32(x: number): number {
+export function mix32(x: number): number {
   x = Math.imul(x ^ (x >>> 16), 0x85ebca6b);
   x = Math.imul(x ^ (x >>> 13), 0xc2b2ae35);
   return (x ^ (x >>> 16)) | 0;
 }
 
-/** A set of small integers, with a Zobrist hash (XOR of a fixed word per member) kept in O(1) per change. */
+/** A set of small integers as a bitset, with a Zobrist hash (the XOR of a fixed word per member) kept in O(1) per change. */
 export class Bitset {
   readonly words: Uint32Array;
   hash = 0;
+  size = 0;
 
   constructor(capacity: number) {
     this.words = new Uint32Array(Math.ceil(capacity / 32));
   }
 
+  has(member: number): boolean {
+    return (this.words[member >>> 5]! & (1 << (member & 31))) !== 0;
+  }
+
   add(member: number): void {
     this.words[member >>> 5]! |= 1 << (member & 31);
-    this.hash ^= mix32(member + 1);
+    this.hash ^= mix32(2 * member + 1);
+    this.size++;
   }
 
   remove(member: number): void {
     this.words[member >>> 5]! &= ~(1 << (member & 31));
-    this.hash ^= mix32(member + 1);
+    this.hash ^= mix32(2 * member + 1);
+    this.size--;
   }
 }
 
