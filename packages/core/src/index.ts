@@ -53,3 +53,4 @@ export { measureJson, jsonDepthWithin, JSON_DEPTH_MAX, type JsonMeasure } from '
 export { OPERATION_DEPTH_MAX } from './normal.js';
 export { checkReplicaInvariants } from './invariants.js';
 export { InvariantError } from './assert.js';
+export { observe, type ReplicaView } from './observe.js';

@@ -9,6 +9,8 @@ import { UsageError, integerFlag } from '@vsr/core/cli-flags';
 import { parseFaults, type FaultName } from './faults.js';
 import { simulate, type SimulationResult, type SimulationSummary } from './simulation.js';
 import { renderReport } from './report.js';
+import { fromSimulatorHistory } from './check/from-simulator.js';
+import { kvToJepsen, writeEdnHistory, writeJsonHistory } from './check/history-write.js';
 
 // Where it was first defined, for the users who import it from here.
 export { UsageError };
@@ -23,6 +25,9 @@ export interface CliOptions {
   json: boolean;
   trace: string | null;
   history: string | null;
+  /** The same history in the checker's formats (`npm run lincheck -- FILE --model kv`). */
+  historyEdn: string | null;
+  historyJson: string | null;
   html: string | null;
   quiet: boolean;
 }
@@ -36,7 +41,9 @@ const USAGE = `usage: npm run sim -- [flags]
   --faults LIST       comma list of none, network, crash, partition, clock, swarm, all (default swarm)
   --json              one JSON object per seed on its own line
   --trace FILE.jsonl  every event of one seed (the first with a violation, else the first with a view change)
-  --history FILE.json that seed's client history
+  --history FILE.json that seed's client history, as the simulator records it
+  --history-edn FILE.edn   that history as a Jepsen EDN history, for npm run lincheck -- FILE.edn --model kv
+  --history-json FILE.json that history in the checker's JSON format, for npm run lincheck -- FILE.json --model kv
   --html FILE.html    that seed's space-time diagram
   --quiet             no progress bar or table`;
 
@@ -51,6 +58,8 @@ const FLAGS = {
   json: { type: 'boolean' },
   trace: { type: 'string' },
   history: { type: 'string' },
+  'history-edn': { type: 'string' },
+  'history-json': { type: 'string' },
   html: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -69,6 +78,8 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     json: false,
     trace: null,
     history: null,
+    historyEdn: null,
+    historyJson: null,
     html: null,
     quiet: false,
   };
@@ -132,6 +143,12 @@ function applyFlag(options: CliOptions, name: FlagName, value: string): void {
     case 'html':
       options[name] = value;
       return;
+    case 'history-edn':
+      options.historyEdn = value;
+      return;
+    case 'history-json':
+      options.historyJson = value;
+      return;
     default:
       return;
   }
@@ -172,20 +189,17 @@ export function main(argv: readonly string[]): number {
 
   const failing = summaries.filter((summary) => summary.violations.length > 0);
   const chosen = failing[0] ?? summaries.find((summary) => summary.view_changes > 0) ?? summaries[0]!;
-  if (options.trace !== null || options.history !== null || options.html !== null) {
+  const files = [options.trace, options.history, options.historyEdn, options.historyJson, options.html].filter((file) => file !== null);
+  if (files.length > 0) {
     // Re-run the chosen seed with tracing: the same seed gives the same run.
     const result = run(options, chosen.seed, chosen.replicas, true);
     if (result.summary.trace_digest !== chosen.trace_digest) {
       console.error(`vsr-sim: seed ${chosen.seed} did not replay identically (digest ${result.summary.trace_digest} vs ${chosen.trace_digest})`);
       return 1;
     }
-    if (options.trace !== null) writeOut(options.trace, result.trace.map((event) => JSON.stringify(event)).join('\n') + '\n');
-    if (options.history !== null) writeOut(options.history, JSON.stringify(result.history, null, 1));
-    if (options.html !== null) {
-      writeOut(options.html, renderReport(result, { clients: options.clients, requests: options.requests }));
-    }
+    writeSeedFiles(options, result);
     if (!options.json && !options.quiet) {
-      const what = [options.trace, options.history, options.html].filter((file) => file !== null).join(', ');
+      const what = files.join(', ');
       console.log(`seed ${chosen.seed} (${chosen.replicas} replicas, ${chosen.view_changes} view changes${chosen.violations.length > 0 ? ', VIOLATION' : ''}) written to ${what}`);
     }
   }
@@ -196,6 +210,15 @@ export function main(argv: readonly string[]): number {
     console.error(`replay: ${replayCommand(summary, options)}`);
   }
   return failing.length > 0 ? 1 : 0;
+}
+
+/** The files a seed is written to: its trace, its history (as recorded, and in the checker's two formats), its report. */
+function writeSeedFiles(options: CliOptions, result: SimulationResult): void {
+  if (options.trace !== null) writeOut(options.trace, result.trace.map((event) => JSON.stringify(event)).join('\n') + '\n');
+  if (options.history !== null) writeOut(options.history, JSON.stringify(result.history, null, 1));
+  if (options.historyEdn !== null) writeOut(options.historyEdn, writeEdnHistory(fromSimulatorHistory(result.history), kvToJepsen));
+  if (options.historyJson !== null) writeOut(options.historyJson, writeJsonHistory(fromSimulatorHistory(result.history)));
+  if (options.html !== null) writeOut(options.html, renderReport(result, { clients: options.clients, requests: options.requests }));
 }
 
 function writeOut(file: string, text: string): void {

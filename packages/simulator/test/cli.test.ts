@@ -31,6 +31,8 @@ describe('the simulator CLI', () => {
       json: false,
       trace: null,
       history: null,
+      historyEdn: null,
+      historyJson: null,
       html: null,
       quiet: false,
     });
@@ -38,7 +40,7 @@ describe('the simulator CLI', () => {
 
   test('every flag, a negative seed, and the last of a repeated flag', () => {
     const argv = ['--seed', '-5', '--seeds', '3', '--replicas', '3,5', '--clients', '2', '--requests', '0', '--faults', 'network,crash'];
-    argv.push('--json', '--quiet', '--trace', 't.jsonl', '--history', 'h.json', '--html', 'r.html', '--seeds', '4');
+    argv.push('--json', '--quiet', '--trace', 't.jsonl', '--history', 'h.json', '--history-edn', 'h.edn', '--history-json', 'c.json', '--html', 'r.html', '--seeds', '4');
     expect(parseArgs(argv)).toEqual({
       seed: -5,
       seeds: 4,
@@ -49,6 +51,8 @@ describe('the simulator CLI', () => {
       json: true,
       trace: 't.jsonl',
       history: 'h.json',
+      historyEdn: 'h.edn',
+      historyJson: 'c.json',
       html: 'r.html',
       quiet: true,
     });

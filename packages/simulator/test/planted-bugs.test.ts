@@ -44,6 +44,8 @@ async function firstViolation(
       faults: ['network', 'crash', 'partition', 'clock'],
       // The symptom checks on their own: the state invariants catch some bugs first (tested below).
       stateInvariants: false,
+      // Full heals only: these bugs are for the safety checkers (the partial heal has its own teeth).
+      partialHealShare: 0,
       ...options,
     });
     if (summary.violations.length > 0) return summary;
@@ -138,7 +140,9 @@ describe('the simulator catches planted bugs', () => {
       rates: { fsyncMinMs: 20, fsyncMaxMs: 60, delayMaxMs: 3, crashEveryMs: 60, downtimeMinMs: 5, downtimeMaxMs: 60, lossRate: 0.2 },
     };
     expectOnly(await firstViolation(20, options), lostAcknowledgedOp());
-    expectOnly(await firstViolation(20, { ...options, stateInvariants: true }), brokeInvariant('primary => commitNumber === commitNumberMax'));
+    // With the invariants on, either check may fire first (idle lulls moved the seeds' schedules).
+    const invariant = brokeInvariant('primary => commitNumber === commitNumberMax');
+    expectOnly(await firstViolation(20, { ...options, stateInvariants: true }), new RegExp(`${invariant.source}|${lostAcknowledgedOp().source}`));
   });
 
   test('a log release reaching the disk before the checkpoint it relies on', async () => {
@@ -151,7 +155,8 @@ describe('the simulator catches planted bugs', () => {
     };
     const caught = await firstViolation(10, { ...settings, bugs: { releaseBeforeCheckpoint: true } });
     // The store cannot boot (its log starts after its checkpoint): the replica stays booting, empty, and the cluster never converges.
-    expectOnly(caught, /^convergence: replicas differ \d+ ms after the workload ended: .*\br\d booting v0 op0 c0 base0\b/);
+    // Either the rest converge without it, or (with a second replica down) the run stalls and spends its budget.
+    expectOnly(caught, /^(convergence: replicas differ \d+ ms after the workload ended: |liveness: the run spent its budget of \d+ ms of simulated time without finishing \().*\br\d booting v0 op0 c0 base0\b/);
     expect(await firstViolation(10, settings)).toBeUndefined();
   });
 

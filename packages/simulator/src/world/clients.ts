@@ -38,19 +38,48 @@ export interface SimClient {
 const REQUEST_TIMEOUT_MS = 400;
 const IDLE_MIN_MS = 200;
 const IDLE_MAX_MS = 2_000;
+/**
+ * Lulls: every so often all clients pause together (finishing what they have in flight), so
+ * the cluster sits idle for longer than a primary timeout, whatever the workload. A primary
+ * that stops heartbeating when idle is deposed in a lull, and the spurious-view-change check
+ * (quiet.ts) reports it.
+ */
+const FIRST_LULL_MIN_MS = 200;
+const FIRST_LULL_MAX_MS = 1_000;
+const LULL_EVERY_MIN_MS = 1_000;
+const LULL_EVERY_MAX_MS = 4_000;
+const LULL_MIN_MS = 600;
+const LULL_MAX_MS = 1_500;
 /** Faults stop once this share of the requests has been issued. */
 const FAULTS_UNTIL_ISSUED = 0.9;
 
 export class Clients {
   readonly clients: SimClient[] = [];
   readonly history: SimulatedOperation[] = [];
+  private lullEndsMs = 0;
+  private nextLullMs: number;
 
   constructor(
     private readonly ctx: WorldContext,
     private readonly workload: Workload<unknown, unknown>,
     private readonly network: Network,
     private readonly hooks: { readonly endFaults: () => void; readonly workloadDone: () => void },
-  ) {}
+  ) {
+    // The first lull comes early, so even a short run has one.
+    this.nextLullMs = ctx.lullRandom.int(FIRST_LULL_MIN_MS, FIRST_LULL_MAX_MS);
+  }
+
+  /** Whether clients pause now; if so, the client asks again when the lull ends. */
+  private inLull(client: SimClient): boolean {
+    const { nowMs, lullRandom, queue } = this.ctx;
+    if (nowMs >= this.nextLullMs) {
+      this.lullEndsMs = nowMs + lullRandom.int(LULL_MIN_MS, LULL_MAX_MS);
+      this.nextLullMs = this.lullEndsMs + lullRandom.int(LULL_EVERY_MIN_MS, LULL_EVERY_MAX_MS);
+    }
+    if (nowMs >= this.lullEndsMs) return false;
+    queue.push(this.lullEndsMs, { kind: 'client-next', client: client.index });
+    return true;
+  }
 
   start(): void {
     for (let c = 0; c < this.ctx.options.clientCount; c++) {
@@ -98,6 +127,7 @@ export class Clients {
       if (this.clients.every((each) => each.done)) this.hooks.workloadDone();
       return;
     }
+    if (this.inLull(client)) return;
     const view: ClientView<unknown, unknown> = { clientIndex: client.index, completed: client.completed, lastOperation: client.lastOperation, lastResult: client.lastResult };
     const operation = this.workload.next(ctx.workloadRandom, view);
     if (operation === null) {

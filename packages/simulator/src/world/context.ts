@@ -38,6 +38,8 @@ export class WorldContext {
   readonly faultRandom: Random;
   readonly clientRandom: Random;
   readonly workloadRandom: Random;
+  /** When the clients pause together (the idle stretches in which a healthy cluster must stay quiet). */
+  readonly lullRandom: Random;
   readonly rates: FaultRates;
   readonly classes: FaultClass[];
   readonly f: number;
@@ -47,7 +49,11 @@ export class WorldContext {
   nowMs = 0;
   faultsActive = true;
   faultsEndedMs = Number.POSITIVE_INFINITY;
+  /** The last fault event (a crash, restart, wipe, partition or heal, a lost message): view changes need one. */
+  lastFaultMs = Number.NEGATIVE_INFINITY;
   finished = false;
+  /** Replicas a partial heal left crashed or cut off until the workload ends (empty: a full heal). */
+  leftOut: readonly number[] = [];
 
   constructor(readonly options: SimulationOptions<unknown, unknown, unknown>) {
     // The order of these forks is part of what a seed means: changing it changes every run.
@@ -60,11 +66,17 @@ export class WorldContext {
     this.classes = drawn.classes;
     this.f = faultsTolerated(options.replicaCount);
     this.workloadRandom = this.clientRandom.fork();
+    this.lullRandom = random.fork();
     this.recorder = new Recorder(options.trace ?? false, this);
   }
 
   get tracing(): boolean {
     return this.recorder.tracing;
+  }
+
+  /** A fault happened now: the quiet clock of the spurious-view-change check restarts. */
+  noteFault(): void {
+    this.lastFaultMs = this.nowMs;
   }
 
   /** Reports a violation and ends the run. */

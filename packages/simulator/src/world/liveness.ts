@@ -1,6 +1,6 @@
 /**
- * The world's progress checks. Liveness: once the faults have healed, every request completes
- * within a bound. Convergence: after the workload, every replica reaches one view, one commit
+ * The world's progress checks. Liveness: once the faults have healed (or, in a partial heal,
+ * all but f replicas), every request completes within a bound. Convergence: after the workload, every replica reaches one view, one commit
  * number and identical application state. Budgets: a run that exceeds its simulated time or
  * its events ends as a liveness violation, so every seed ends, whatever the bug.
  */
@@ -52,9 +52,10 @@ export class Progress {
     const boundMs = livenessBoundMs(ctx.options);
     const stuck = this.clients.stuck(boundMs);
     if (stuck.length > 0) {
+      const partial = ctx.leftOut.length > 0 ? `; a partial heal left out ${ctx.leftOut.map((r) => `r${r}`).join(', ')}: the quorum core must answer` : '';
       ctx.fail(
         `liveness: ${stuck.length} request(s) still unanswered ${boundMs} ms after the faults healed ` +
-          `(${stuck.join(', ')}; ${this.replicas.describe()})`,
+          `(${stuck.join(', ')}; ${this.replicas.describe()})${partial}`,
       );
       return;
     }

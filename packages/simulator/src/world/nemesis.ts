@@ -2,11 +2,13 @@
  * The nemesis: crashes, restarts, wipes, corrupted records and partitions, drawn from the seed
  * at the rates of the run (or played from an explicit schedule), never with more than f
  * replicas unable to vote. When the faults end the world heals: partitions end, every replica
- * restarts, the network stops losing messages, and the liveness clock starts.
+ * restarts, the network stops losing messages, and the liveness clock starts. Some runs heal
+ * only a quorum core (partial-heal.ts) and the rest when the workload is over.
  */
 import type { WorldContext } from './context.js';
 import { livenessCheckEveryMs } from './liveness.js';
 import type { Network } from './network.js';
+import { cutOffLinks, drawLeftOut } from './partial-heal.js';
 import type { Replicas } from './replicas.js';
 import type { ScheduledFault } from './types.js';
 
@@ -119,6 +121,7 @@ export class Nemesis {
     if (process.up) this.crash(replica);
     process.disk.wipe();
     this.ctx.counters.wipes++;
+    this.ctx.noteFault();
     this.ctx.recorder.record(`wipe${replica}`);
     if (this.ctx.tracing) this.ctx.recorder.push({ atMs: this.ctx.nowMs, kind: 'wipe', replicaId: replica });
   }
@@ -142,6 +145,7 @@ export class Nemesis {
     }
     process.fsyncScheduled = false;
     counters.crashes++;
+    this.ctx.noteFault();
     this.ctx.recorder.record(`crash${replica}`);
     if (this.ctx.tracing) this.ctx.recorder.push({ atMs: this.ctx.nowMs, kind: 'crash', replicaId: replica });
   }
@@ -154,6 +158,7 @@ export class Nemesis {
     process.state = this.replicas.newState(replica);
     this.replicas.monitor.restarted(replica);
     this.ctx.counters.restarts++;
+    this.ctx.noteFault();
     this.ctx.recorder.record(`restart${replica}`);
     if (this.ctx.tracing) this.ctx.recorder.push({ atMs: this.ctx.nowMs, kind: 'restart', replicaId: replica });
     if (process.disk.damaged > 0) {
@@ -191,15 +196,35 @@ export class Nemesis {
     }
   }
 
-  /** The faults are over: heal partitions, restart every replica; the liveness clock starts. */
+  /**
+   * The faults are over: heal partitions, restart every replica (or, in a partial heal, all but
+   * f of them, which stay crashed or cut off); the liveness clock starts.
+   */
   endFaults(): void {
     const ctx = this.ctx;
     if (!ctx.faultsActive) return;
     ctx.faultsActive = false;
+    const leftOut = drawLeftOut(ctx, this.replicas);
+    ctx.leftOut = leftOut.map((each) => each.replica);
     for (const id of this.network.partitionIds) this.network.healPartition(id);
-    for (let r = 0; r < this.replicas.processes.length; r++) this.restart(r);
+    for (let r = 0; r < this.replicas.processes.length; r++) if (!ctx.leftOut.includes(r)) this.restart(r);
+    for (const { replica, how } of leftOut) if (how === 'crashed' && this.replicas.get(replica).up) this.crash(replica);
+    const cutOff = leftOut.filter((each) => each.how === 'cut-off').map((each) => each.replica);
+    // Cut off until the workload ends: healAll heals it, long before this duration.
+    if (cutOff.length > 0) this.network.startPartition(cutOffLinks(cutOff, ctx.options.replicaCount), Number.MAX_SAFE_INTEGER / 4);
     ctx.faultsEndedMs = ctx.nowMs;
+    ctx.noteFault();
     ctx.queue.push(ctx.nowMs + livenessCheckEveryMs(ctx.options), { kind: 'liveness-check' });
     if (ctx.tracing) ctx.recorder.push({ atMs: ctx.nowMs, kind: 'faults-end' });
+  }
+
+  /** The workload is over: the replicas a partial heal left out rejoin, so the cluster can converge. */
+  healAll(): void {
+    const ctx = this.ctx;
+    if (ctx.leftOut.length === 0) return;
+    for (const id of this.network.partitionIds) this.network.healPartition(id);
+    for (const replica of ctx.leftOut) this.restart(replica);
+    ctx.leftOut = [];
+    ctx.noteFault();
   }
 }

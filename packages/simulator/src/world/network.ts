@@ -56,6 +56,8 @@ export class Network {
 
   drop(id: number, reason: string): void {
     this.ctx.counters.messagesDropped++;
+    // A lost message may explain a view change (a lost heartbeat, a lost vote).
+    this.ctx.noteFault();
     if (this.ctx.tracing) this.ctx.recorder.push({ atMs: this.ctx.nowMs, kind: 'drop', id, reason });
   }
 
@@ -68,6 +70,7 @@ export class Network {
     const id = ++ctx.counters.partitions;
     this.partitions.set(id, links);
     this.rebuildBlocked();
+    ctx.noteFault();
     ctx.recorder.record(`partition${id}`);
     if (ctx.tracing) ctx.recorder.push({ atMs: ctx.nowMs, kind: 'partition', blocked: links });
     ctx.queue.push(ctx.nowMs + durationMs, { kind: 'heal-partition', partition: id });
@@ -76,6 +79,7 @@ export class Network {
   healPartition(id: number): void {
     if (!this.partitions.delete(id)) return;
     this.rebuildBlocked();
+    this.ctx.noteFault();
     this.ctx.recorder.record(`heal${id}`);
     if (this.ctx.tracing) this.ctx.recorder.push({ atMs: this.ctx.nowMs, kind: 'heal' });
   }

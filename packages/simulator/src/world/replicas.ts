@@ -9,6 +9,7 @@
 import {
   EffectBarrier,
   initialState,
+  primaryOf,
   step,
   type Effect,
   type Event,
@@ -16,9 +17,10 @@ import {
   type StateMachine,
   type TimerName,
 } from '@vsr/core';
-import { MemoryDisk, SafetyMonitor, type StorageEffect } from '@vsr/testing';
+import { MemoryDisk, SafetyMonitor, SafetyViolation, type StorageEffect } from '@vsr/testing';
 import type { WorldContext } from './context.js';
 import type { Network } from './network.js';
+import { QuietWatch } from './quiet.js';
 
 export interface ReplicaProcess {
   state: ReplicaState;
@@ -40,7 +42,10 @@ const DEFAULT_CHECKPOINT_INTERVAL_OPS = 64;
 export class Replicas {
   readonly processes: ReplicaProcess[] = [];
   readonly monitor: SafetyMonitor;
+  private readonly quiet: QuietWatch;
   private nextTimerGeneration = 1;
+  /** The highest op number any primary has committed: commit numbers come only from primaries. */
+  private committedMax = 0;
 
   constructor(
     private readonly ctx: WorldContext,
@@ -50,6 +55,13 @@ export class Replicas {
     private readonly clientIndexOf: (clientId: string) => number | undefined,
   ) {
     this.monitor = new SafetyMonitor(ctx.options.replicaCount, { stateInvariants: ctx.options.stateInvariants ?? true });
+    this.quiet = new QuietWatch(ctx, (replica) => this.othersSettled(replica));
+  }
+
+  /** Every replica but this one up and normal, and no partition standing. */
+  private othersSettled(replica: number): boolean {
+    if (this.network.partitioned) return false;
+    return this.processes.every((process, r) => r === replica || (process.up && process.state.status === 'normal'));
   }
 
   /** Every replica formatted with the new cluster, booted with empty storage; each draws its clock drift. */
@@ -101,6 +113,8 @@ export class Replicas {
     ctx.counters.steps++;
     if (state.log.size > ctx.counters.logEntriesMax) ctx.counters.logEntriesMax = state.log.size;
     this.monitor.afterStep(replica, state);
+    this.quiet.afterStep(replica, before, state);
+    this.checkCommitPoint(replica, state);
     if (
       ctx.tracing &&
       (state.viewNumber !== before.viewNumber || state.status !== before.status || state.commitNumber !== before.commitNumber)
@@ -116,6 +130,17 @@ export class Replicas {
       });
     }
     this.carryOut(replica, effects);
+  }
+
+  /** The commit point: no replica executes past what some primary has committed (an uncommitted op may yet be replaced). */
+  private checkCommitPoint(replica: number, state: ReplicaState): void {
+    if (state.status === 'normal' && primaryOf(state.viewNumber, this.ctx.options.replicaCount) === replica) {
+      this.committedMax = Math.max(this.committedMax, state.commitNumberMax);
+    } else if (state.commitNumber > this.committedMax) {
+      throw new SafetyViolation(
+        `commit point: replica ${replica} executed through op ${state.commitNumber}, but no primary has committed past op ${this.committedMax}`,
+      );
+    }
   }
 
   /** The effect contract: one step's effects, in order. */

@@ -58,6 +58,12 @@ export interface SimulationOptions<Op = KvOperation, R = KvResult, State = unkno
   readonly trace?: boolean;
   /** After the faults heal, every request must complete within this (simulated) time of being sent (or of the healing). */
   readonly livenessBoundMs?: number;
+  /**
+   * The share of runs (with crash, wipe or partition faults, and no schedule) whose faults end
+   * in a partial heal: f replicas stay crashed or cut off until the workload is over, and the
+   * quorum core must answer every request within the liveness bound (default 0.5).
+   */
+  readonly partialHealShare?: number;
   /** A client retries a request at another replica after this long without an answer. */
   readonly requestTimeoutMs?: number;
   /** A client whose workload returns null stays idle for a time drawn in [idleMinMs, idleMaxMs] (default 200..2000). */

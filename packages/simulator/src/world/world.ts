@@ -68,6 +68,7 @@ export class World {
       endFaults: () => this.nemesis.endFaults(),
       workloadDone: () => {
         this.nemesis.endFaults();
+        this.nemesis.healAll();
         this.progress.workloadDone();
       },
     });

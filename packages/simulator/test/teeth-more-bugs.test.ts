@@ -1,0 +1,131 @@
+/**
+ * More teeth: each bug below is planted for one test (a core function replaced with
+ * `vi.doMock`), and the simulator must catch it within a bounded number of seeds, by the checker
+ * named (the violation's kind). Where the function to break is called inside its own module
+ * (`hasQuorum` calls `quorumSize`), both are replaced; where the bug sits in a sender, it is
+ * planted at the receiver's exported handler with the same effect on the message.
+ */
+import { afterEach, describe, expect, test, vi } from 'vitest';
+import type { SimulationOptions, SimulationSummary } from '../src/index.js';
+
+const QUORUM = '../../core/src/quorum.ts';
+const NORMAL = '../../core/src/normal.ts';
+const VIEW_CHANGE = '../../core/src/view-change.ts';
+const STATE_TRANSFER = '../../core/src/state-transfer.ts';
+const BOOT = '../../core/src/boot.ts';
+const MOCKED = [QUORUM, NORMAL, VIEW_CHANGE, STATE_TRANSFER, BOOT];
+
+type Quorum = typeof import('../../core/src/quorum.js');
+type Normal = typeof import('../../core/src/normal.js');
+type ViewChange = typeof import('../../core/src/view-change.js');
+type StateTransfer = typeof import('../../core/src/state-transfer.js');
+type Boot = typeof import('../../core/src/boot.js');
+
+const LOST_ACK = /^replica \d+ became primary of view \d+ without acknowledged op /;
+const PARTIAL_HEAL_LIVENESS = /^liveness: \d+ request\(s\) still unanswered \d+ ms after the faults healed \(.*\); a partial heal left out r\d+(, r\d+)*: the quorum core must answer$/;
+const SPURIOUS = /^spurious view change: replica \d+ left view \d+ for view \d+ at \d+ ms with every replica up and normal/;
+const LIVENESS = /^liveness: /;
+const COMMIT_POINT = /^commit point: replica \d+ executed through op \d+, but no primary has committed past op \d+$/;
+
+interface Caught {
+  readonly seed: number;
+  readonly summary: SimulationSummary;
+}
+
+async function firstViolation(seedsMax: number, options: Partial<SimulationOptions> = {}): Promise<Caught | undefined> {
+  const { simulate } = await import('../src/index.js');
+  for (let seed = 1; seed <= seedsMax; seed++) {
+    const { summary } = simulate({
+      seed,
+      replicaCount: 3,
+      clientCount: 4,
+      requests: 200,
+      faults: ['swarm'],
+      stateInvariants: false,
+      ...options,
+    });
+    if (summary.violations.length > 0) return { seed, summary };
+  }
+  return undefined;
+}
+
+function expectOnly(caught: Caught | undefined, kind: RegExp): void {
+  expect(caught, 'no seed reported a violation').toBeDefined();
+  expect(caught?.summary.violations).toEqual([expect.stringMatching(kind)]);
+}
+
+afterEach(() => {
+  for (const path of MOCKED) vi.doUnmock(path);
+  vi.resetModules();
+});
+
+describe('the simulator catches more planted bugs', () => {
+  test('an op committed only when every replica acknowledged it (availability): the partial-heal liveness bound', async () => {
+    vi.resetModules();
+    vi.doMock(QUORUM, async (importOriginal) => ({
+      ...(await importOriginal<Quorum>()),
+      hasQuorum: (votes: readonly number[], replicaCount: number) => votes.length >= replicaCount,
+    }));
+    expectOnly(await firstViolation(20, { faults: ['crash'] }), PARTIAL_HEAL_LIVENESS);
+  });
+
+  test('a quorum hard-coded for 3 replicas: lost acknowledged ops in 5-replica runs', async () => {
+    vi.resetModules();
+    // hasQuorum calls quorumSize inside quorum.ts, where a mock cannot reach: both are replaced.
+    vi.doMock(QUORUM, async (importOriginal) => ({
+      ...(await importOriginal<Quorum>()),
+      quorumSize: () => 2,
+      hasQuorum: (votes: readonly number[]) => votes.length >= 2,
+    }));
+    expectOnly(await firstViolation(30, { replicaCount: 5, faults: ['network', 'crash', 'partition', 'clock'] }), LOST_ACK);
+  });
+
+  test('a heartbeat timer not re-armed after it fires: the spurious-view-change check', async () => {
+    vi.resetModules();
+    vi.doMock(NORMAL, async (importOriginal) => {
+      const original = await importOriginal<Normal>();
+      const onHeartbeatTimeout: Normal['onHeartbeatTimeout'] = (s, ctx) => {
+        original.onHeartbeatTimeout(s, ctx);
+        ctx.cancelTimer('heartbeat');
+      };
+      return { ...original, onHeartbeatTimeout };
+    });
+    expectOnly(await firstViolation(5, { faults: ['none'] }), SPURIOUS);
+  });
+
+  test('a backup taking a StartView\'s last op as its commit number: the commit-point check', async () => {
+    vi.resetModules();
+    vi.doMock(VIEW_CHANGE, async (importOriginal) => {
+      const original = await importOriginal<ViewChange>();
+      const onStartView: ViewChange['onStartView'] = (s, ctx, m) =>
+        original.onStartView(s, ctx, { ...m, commitNumber: Math.max(m.commitNumber, m.log.at(-1)?.opNumber ?? 0) });
+      return { ...original, onStartView };
+    });
+    expectOnly(await firstViolation(20), COMMIT_POINT);
+  });
+
+  test('NewState reporting the primary\'s last op as committed: the commit-point check', async () => {
+    vi.resetModules();
+    // Planted at the receiver (onNewState is exported, onGetState builds the message): the commit number it reads is the primary's last op.
+    vi.doMock(STATE_TRANSFER, async (importOriginal) => {
+      const original = await importOriginal<StateTransfer>();
+      const onNewState: StateTransfer['onNewState'] = (s, ctx, m) =>
+        original.onNewState(s, ctx, { ...m, commitNumber: Math.max(m.commitNumber, m.opNumber + m.entries.length) });
+      return { ...original, onNewState };
+    });
+    expectOnly(await firstViolation(20), COMMIT_POINT);
+  });
+
+  test('a replica that refuses its own store at boot: liveness, never a hang', async () => {
+    vi.resetModules();
+    vi.doMock(BOOT, async (importOriginal) => {
+      const original = await importOriginal<Boot>();
+      const onBoot: Boot['onBoot'] = (s, ctx, storage) => {
+        if (storage !== null && typeof storage === 'object' && !('lost' in storage)) return ctx.reject(s, 'boot: refused its own store', 'boot');
+        original.onBoot(s, ctx, storage);
+      };
+      return { ...original, onBoot };
+    });
+    expectOnly(await firstViolation(10, { faults: ['crash'] }), LIVENESS);
+  });
+});
