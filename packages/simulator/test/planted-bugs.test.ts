@@ -6,7 +6,8 @@
  * interpreter bugs through the simulator's `bugs` option.
  */
 import { afterEach, describe, expect, test, vi } from 'vitest';
-import type { FaultName, SimulationOptions, SimulationSummary } from '../src/index.js';
+import type { FaultName, SimulationOptions } from '../src/index.js';
+import { expectOnly, firstViolation as firstViolationOf } from './planted-support.js';
 
 const QUORUM = '../../core/src/quorum.ts';
 const FROM_PRIMARY = '../../core/src/from-primary.ts';
@@ -24,34 +25,10 @@ const lostAcknowledgedOp = (view = String.raw`\d+`) =>
 /** The state invariant a planted bug breaks, when `checkReplicaInvariants` runs after each step. */
 const brokeInvariant = (invariant: string) => new RegExp(String.raw`^replica \d+ broke a state invariant: invariant: replica \d+: ${invariant.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`);
 
-/** The violations of the first failing seed: exactly one, of the kind given. */
-function expectOnly(caught: SimulationSummary | undefined, kind: RegExp): void {
-  expect(caught, 'no seed reported a violation').toBeDefined();
-  expect(caught?.violations).toEqual([expect.stringMatching(kind)]);
-}
-
-async function firstViolation(
-  seedsMax: number,
-  options: Partial<SimulationOptions> = {},
-): Promise<SimulationSummary | undefined> {
-  const { simulate } = await import('../src/index.js');
-  for (let seed = 1; seed <= seedsMax; seed++) {
-    const { summary } = simulate({
-      seed,
-      replicaCount: 3,
-      clientCount: 4,
-      requests: 200,
-      faults: ['network', 'crash', 'partition', 'clock'],
-      // The symptom checks on their own: the state invariants catch some bugs first (tested below).
-      stateInvariants: false,
-      // Full heals only: these bugs are for the safety checkers (the partial heal has its own teeth).
-      partialHealShare: 0,
-      ...options,
-    });
-    if (summary.violations.length > 0) return summary;
-  }
-  return undefined;
-}
+/** These bugs are for the safety checkers: the symptom checks on their own (the state invariants
+ * catch some bugs first, tested below), and full heals only (the partial heal has its own teeth). */
+const DEFAULTS: Partial<SimulationOptions> = { faults: ['network', 'crash', 'partition', 'clock'], stateInvariants: false, partialHealShare: 0 };
+const firstViolation = (seedsMax: number, options: Partial<SimulationOptions> = {}) => firstViolationOf(seedsMax, DEFAULTS, options);
 
 afterEach(() => {
   vi.doUnmock(QUORUM);

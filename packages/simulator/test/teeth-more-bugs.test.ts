@@ -5,8 +5,9 @@
  * (`hasQuorum` calls `quorumSize`), both are replaced; where the bug sits in a sender, it is
  * planted at the receiver's exported handler with the same effect on the message.
  */
-import { afterEach, describe, expect, test, vi } from 'vitest';
-import type { SimulationOptions, SimulationSummary } from '../src/index.js';
+import { afterEach, describe, test, vi } from 'vitest';
+import type { SimulationOptions } from '../src/index.js';
+import { expectOnly, firstViolation as firstViolationOf } from './planted-support.js';
 
 const QUORUM = '../../core/src/quorum.ts';
 const NORMAL = '../../core/src/normal.ts';
@@ -27,32 +28,7 @@ const SPURIOUS = /^spurious view change: replica \d+ left view \d+ for view \d+ 
 const LIVENESS = /^liveness: /;
 const COMMIT_POINT = /^commit point: replica \d+ executed through op \d+, but no primary has committed past op \d+$/;
 
-interface Caught {
-  readonly seed: number;
-  readonly summary: SimulationSummary;
-}
-
-async function firstViolation(seedsMax: number, options: Partial<SimulationOptions> = {}): Promise<Caught | undefined> {
-  const { simulate } = await import('../src/index.js');
-  for (let seed = 1; seed <= seedsMax; seed++) {
-    const { summary } = simulate({
-      seed,
-      replicaCount: 3,
-      clientCount: 4,
-      requests: 200,
-      faults: ['swarm'],
-      stateInvariants: false,
-      ...options,
-    });
-    if (summary.violations.length > 0) return { seed, summary };
-  }
-  return undefined;
-}
-
-function expectOnly(caught: Caught | undefined, kind: RegExp): void {
-  expect(caught, 'no seed reported a violation').toBeDefined();
-  expect(caught?.summary.violations).toEqual([expect.stringMatching(kind)]);
-}
+const firstViolation = (seedsMax: number, options: Partial<SimulationOptions> = {}) => firstViolationOf(seedsMax, { stateInvariants: false }, options);
 
 afterEach(() => {
   for (const path of MOCKED) vi.doUnmock(path);
