@@ -40,6 +40,7 @@
 import { applyKv, kvMachine, KvOperation } from '@vsr/kv';
 import type { KvResult, KvState, Value } from '@vsr/kv';
 import { Bitset, EventList, mix32 } from './check/search-structures.js';
+import { validateOperationShapes } from './check/history-shape.js';
 
 export interface HistoryOperation {
   /** Unique within the history. */
@@ -110,33 +111,22 @@ export function checkLinearizability(
 }
 
 function validateHistory(history: readonly HistoryOperation[]): void {
-  const fail = (where: string, message: string): never => {
-    throw new Error(`checkLinearizability: ${where}: ${message}`);
-  };
-  const indexOfId = new Map<number, number>();
-  history.forEach((op, index) => {
-    if (!Number.isSafeInteger(op.id)) fail(`history[${index}]`, `id must be a safe integer, got ${String(op.id)}`);
-    const where = `operation id ${op.id} (history[${index}])`;
-    const earlier = indexOfId.get(op.id);
-    if (earlier !== undefined) fail(where, `duplicate id, also at history[${earlier}]`);
-    indexOfId.set(op.id, index);
-    if (typeof op.clientId !== 'string') fail(where, 'clientId must be a string');
-    if (!KvOperation.is(op.operation)) fail(where, 'operation is not a valid KvOperation');
-    if (!Number.isFinite(op.callMs)) fail(where, `callMs must be a finite number, got ${String(op.callMs)}`);
-    if (op.returnMs !== null) {
-      if (!Number.isFinite(op.returnMs)) fail(where, `returnMs must be a finite number or null, got ${String(op.returnMs)}`);
-      if (op.returnMs < op.callMs) fail(where, `returnMs (${op.returnMs}) is before callMs (${op.callMs})`);
-    }
-    const outcome: { type: unknown; result?: unknown } = op.outcome;
-    if (outcome.type === 'ok') {
-      if (op.returnMs === null) fail(where, "returnMs is null but the outcome is 'ok' (a client that saw a result knows when)");
-      const result = outcome.result;
-      if (typeof result !== 'object' || result === null || typeof (result as { ok?: unknown }).ok !== 'boolean') {
-        fail(where, 'outcome.result must be a KvResult object with a boolean `ok`');
+  validateOperationShapes(history, 'checkLinearizability', {
+    identity: (op, fail) => {
+      if (!KvOperation.is(op.operation)) fail('operation is not a valid KvOperation');
+    },
+    outcome: (op, fail) => {
+      const outcome: { type: unknown; result?: unknown } = op.outcome;
+      if (outcome.type === 'ok') {
+        if (op.returnMs === null) fail("returnMs is null but the outcome is 'ok' (a client that saw a result knows when)");
+        const result = outcome.result;
+        if (typeof result !== 'object' || result === null || typeof (result as { ok?: unknown }).ok !== 'boolean') {
+          fail('outcome.result must be a KvResult object with a boolean `ok`');
+        }
+      } else if (outcome.type !== 'indeterminate') {
+        fail(`outcome.type must be 'ok' or 'indeterminate', got ${String(outcome.type)}`);
       }
-    } else if (outcome.type !== 'indeterminate') {
-      fail(where, `outcome.type must be 'ok' or 'indeterminate', got ${String(outcome.type)}`);
-    }
+    },
   });
 }
 

@@ -3,6 +3,11 @@ import fc from 'fast-check';
 import type { Model, ModelOperation } from '../src/model.js';
 import type { RegisterInput, RegisterOutput, RegisterValue } from '../src/check/register-model.js';
 
+/** An operation of client `c<id>`: the one-client-per-op histories the model tests write by hand. */
+export function operationOf<I, O>(id: number, input: I, callMs: number, returnMs: number | null, output?: O): ModelOperation<I, O> {
+  return { id, clientId: `c${id}`, input, callMs, returnMs, output };
+}
+
 /**
  * Every order of the ops that respects real time (a determinate op that returned before
  * another was called comes first), with each indeterminate op placed somewhere or never.

@@ -9,7 +9,7 @@ import { fromSimulatorHistory } from '../src/check/from-simulator.js';
 import { checkLinearizability, type HistoryOperation } from '../src/linearizability.js';
 import { Random } from '../src/random.js';
 import type { ModelOperation } from '../src/model.js';
-import { bruteForceLinearizable } from './check-helpers.js';
+import { bruteForceLinearizable, operationOf } from './check-helpers.js';
 
 type RegisterOp = ModelOperation<RegisterInput, RegisterOutput>;
 
@@ -58,14 +58,7 @@ describe('the register model with partial cas failures', () => {
 });
 
 describe('the kv model', () => {
-  const kvOp = (id: number, input: KvOperation, callMs: number, returnMs: number | null, output?: KvOutput): ModelOperation<KvOperation, KvOutput> => ({
-    id,
-    clientId: `c${id}`,
-    input,
-    callMs,
-    returnMs,
-    output,
-  });
+  const kvOp = (id: number, input: KvOperation, callMs: number, returnMs: number | null, output?: KvOutput) => operationOf<KvOperation, KvOutput>(id, input, callMs, returnMs, output);
 
   test('is partitioned per key and names the failing part', () => {
     const history = [
@@ -151,14 +144,7 @@ function corruptOne(history: readonly HistoryOperation[], random: Random): Histo
 }
 
 describe('the queue model', () => {
-  const q = (id: number, input: QueueInput, callMs: number, returnMs: number | null, output?: QueueOutput): ModelOperation<QueueInput, QueueOutput> => ({
-    id,
-    clientId: `c${id}`,
-    input,
-    callMs,
-    returnMs,
-    output,
-  });
+  const q = (id: number, input: QueueInput, callMs: number, returnMs: number | null, output?: QueueOutput) => operationOf<QueueInput, QueueOutput>(id, input, callMs, returnMs, output);
   const enqueue = (value: number): QueueInput => ({ type: 'enqueue', value });
   const dequeue: QueueInput = { type: 'dequeue' };
 

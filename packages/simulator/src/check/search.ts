@@ -27,6 +27,7 @@
  */
 import type { Model, ModelOperation } from '../model.js';
 import { Bitset, EventList, VisitedNodes } from './search-structures.js';
+import { validateOperationShapes } from './history-shape.js';
 
 export interface CheckOptions {
   /** Search steps allowed over all parts together. Default 10,000,000. */
@@ -117,24 +118,10 @@ function defaultDescription(op: ModelOperation<unknown, unknown>): string {
 
 /** Refuses a history the search cannot make sense of, naming the op and what is wrong. */
 export function validateHistory(history: readonly ModelOperation<unknown, unknown>[]): void {
-  const fail = (where: string, message: string): never => {
-    throw new Error(`checkHistory: ${where}: ${message}`);
-  };
-  const indexOfId = new Map<number, number>();
-  history.forEach((op, index) => {
-    if (!Number.isSafeInteger(op.id)) fail(`history[${index}]`, `id must be a safe integer, got ${String(op.id)}`);
-    const where = `operation id ${op.id} (history[${index}])`;
-    const earlier = indexOfId.get(op.id);
-    if (earlier !== undefined) fail(where, `duplicate id, also at history[${earlier}]`);
-    indexOfId.set(op.id, index);
-    if (typeof op.clientId !== 'string') fail(where, 'clientId must be a string');
-    if (!Number.isFinite(op.callMs)) fail(where, `callMs must be a finite number, got ${String(op.callMs)}`);
-    if (op.returnMs === null) {
-      if (op.output !== undefined) fail(where, 'an indeterminate op (returnMs null) cannot have an output');
-      return;
-    }
-    if (!Number.isFinite(op.returnMs)) fail(where, `returnMs must be a finite number or null, got ${String(op.returnMs)}`);
-    if (op.returnMs < op.callMs) fail(where, `returnMs (${op.returnMs}) is before callMs (${op.callMs})`);
+  validateOperationShapes(history, 'checkHistory', {
+    outcome: (op, fail) => {
+      if (op.returnMs === null && op.output !== undefined) fail('an indeterminate op (returnMs null) cannot have an output');
+    },
   });
 }
 
