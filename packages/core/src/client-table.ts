@@ -28,7 +28,7 @@ const SESSION_OVERHEAD_BYTES = 64;
 const measuredResultBytes = new WeakMap<ClientSession, number>();
 
 /** A session's share of the table's byte bound. */
-export function sessionBytes(clientId: string, session: ClientSession): number {
+function sessionBytes(clientId: string, session: ClientSession): number {
   let resultBytes = measuredResultBytes.get(session);
   if (resultBytes === undefined) {
     const measured = measureJson(session.result, Number.MAX_SAFE_INTEGER);
