@@ -15,6 +15,13 @@ export interface FaultRates {
   readonly lossRate: number;
   /** Probability that a message is delivered twice. */
   readonly duplicateRate: number;
+  /**
+   * Probability that a message is delivered once more, much later (uniform up to
+   * replayDelayMaxMs): a stale copy that can outlive its sender's view and its receiver's
+   * incarnation, as an asynchronous network allows.
+   */
+  readonly replayRate: number;
+  readonly replayDelayMaxMs: number;
   /** One-way delay in ms: uniform in [delayMinMs, delayMaxMs]; different delays reorder. */
   readonly delayMinMs: number;
   readonly delayMaxMs: number;
@@ -42,6 +49,8 @@ export interface FaultRates {
 const QUIET: FaultRates = {
   lossRate: 0,
   duplicateRate: 0,
+  replayRate: 0,
+  replayDelayMaxMs: 0,
   delayMinMs: 1,
   delayMaxMs: 3,
   crashEveryMs: 0,
@@ -121,6 +130,11 @@ export function faultRates(
     rates.wipeEveryMs = Math.round(scale(600, 200, 3000));
     rates.downtimeMinMs ||= 50;
     rates.downtimeMaxMs ||= 800;
+  }
+  // Drawn last, so that adding replays left every other rate of a seed as it was.
+  if (classes.has('network')) {
+    rates.replayRate = scale(0.01, 0, 0.03);
+    rates.replayDelayMaxMs = Math.round(scale(1500, 200, 3000));
   }
   return { rates: { ...rates, ...overrides }, classes: FAULT_CLASSES.filter((c) => classes.has(c)) };
 }

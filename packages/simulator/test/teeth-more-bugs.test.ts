@@ -5,7 +5,7 @@
  * (`hasQuorum` calls `quorumSize`), both are replaced; where the bug sits in a sender, it is
  * planted at the receiver's exported handler with the same effect on the message.
  */
-import { afterEach, describe, test, vi } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import type { SimulationOptions } from '../src/index.js';
 import { expectOnly, firstViolation as firstViolationOf } from './planted-support.js';
 
@@ -14,18 +14,21 @@ const NORMAL = '../../core/src/normal.ts';
 const VIEW_CHANGE = '../../core/src/view-change.ts';
 const STATE_TRANSFER = '../../core/src/state-transfer.ts';
 const BOOT = '../../core/src/boot.ts';
-const MOCKED = [QUORUM, NORMAL, VIEW_CHANGE, STATE_TRANSFER, BOOT];
+const RECOVERY = '../../core/src/recovery.ts';
+const MOCKED = [QUORUM, NORMAL, VIEW_CHANGE, STATE_TRANSFER, BOOT, RECOVERY];
 
 type Quorum = typeof import('../../core/src/quorum.js');
 type Normal = typeof import('../../core/src/normal.js');
 type ViewChange = typeof import('../../core/src/view-change.js');
 type StateTransfer = typeof import('../../core/src/state-transfer.js');
 type Boot = typeof import('../../core/src/boot.js');
+type Recovery = typeof import('../../core/src/recovery.js');
 
 const LOST_ACK = /^replica \d+ became primary of view \d+ without acknowledged op /;
 const PARTIAL_HEAL_LIVENESS = /^liveness: \d+ request\(s\) still unanswered \d+ ms after the faults healed \(.*\); a partial heal left out r\d+(, r\d+)*: the quorum core must answer$/;
 const SPURIOUS = /^spurious view change: replica \d+ left view \d+ for view \d+ at \d+ ms with every replica up and normal/;
 const LIVENESS = /^liveness: /;
+const STALE_RECOVERY = /^stale recovery: replica \d+ recovered through op \d+, but op \d+ was committed before its recovery began$/;
 const COMMIT_POINT = /^commit point: replica \d+ executed through op \d+, but no primary has committed past op \d+$/;
 
 const firstViolation = (seedsMax: number, options: Partial<SimulationOptions> = {}) => firstViolationOf(seedsMax, { stateInvariants: false }, options);
@@ -104,4 +107,24 @@ describe('the simulator catches more planted bugs', () => {
     });
     expectOnly(await firstViolation(10, { faults: ['crash'] }), LIVENESS);
   });
+
+  test('recovery that ignores the nonce: a replayed answer to an earlier recovery, the recovery-freshness check', async () => {
+    vi.resetModules();
+    // Every answer is taken as an answer to this recovery, whichever Recovery it answered.
+    vi.doMock(RECOVERY, async (importOriginal) => {
+      const original = await importOriginal<Recovery>();
+      const onRecoveryResponse: Recovery['onRecoveryResponse'] = (s, ctx, m) =>
+        original.onRecoveryResponse(s, ctx, { ...m, nonce: s.recovery?.nonce ?? m.nonce });
+      return { ...original, onRecoveryResponse };
+    });
+    expectOnly(await firstViolation(100, { faults: ['network', 'wipe'] }), STALE_RECOVERY);
+  });
+
+  test('the correct code passes every seed and fault setting above', async () => {
+    expect(await firstViolation(100, { faults: ['network', 'wipe'] })).toBeUndefined();
+    expect(await firstViolation(30, { replicaCount: 5, faults: ['network', 'crash', 'partition', 'clock'] })).toBeUndefined();
+    expect(await firstViolation(20)).toBeUndefined();
+    expect(await firstViolation(20, { faults: ['crash'] })).toBeUndefined();
+    expect(await firstViolation(5, { faults: ['none'] })).toBeUndefined();
+  }, 60_000);
 });

@@ -40,6 +40,8 @@ export class WorldContext {
   readonly workloadRandom: Random;
   /** When the clients pause together (the idle stretches in which a healthy cluster must stay quiet). */
   readonly lullRandom: Random;
+  /** Which messages the network delivers again much later, and when (its own stream: runs without replays keep their draws). */
+  readonly replayRandom: Random;
   readonly rates: FaultRates;
   readonly classes: FaultClass[];
   readonly f: number;
@@ -67,6 +69,7 @@ export class WorldContext {
     this.f = faultsTolerated(options.replicaCount);
     this.workloadRandom = this.clientRandom.fork();
     this.lullRandom = random.fork();
+    this.replayRandom = random.fork();
     this.recorder = new Recorder(options.trace ?? false, this);
   }
 

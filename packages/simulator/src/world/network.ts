@@ -1,6 +1,7 @@
 /**
  * The network: messages between replicas and replies to clients are lost, duplicated and
- * delayed (different delays reorder them) while faults are active; partitions block directed
+ * delayed (different delays reorder them) while faults are active, and a few are delivered once
+ * more, seconds later (a replay); partitions block directed
  * links, checked at send and at delivery.
  */
 import type { Message, Reply } from '@vsr/core';
@@ -35,6 +36,9 @@ export class Network {
     ctx.queue.push(ctx.nowMs + this.delay(), { kind: 'deliver', id, from, to, message });
     if (ctx.faultsActive && ctx.networkRandom.chance(ctx.rates.duplicateRate)) {
       ctx.queue.push(ctx.nowMs + this.delay(), { kind: 'deliver', id, from, to, message });
+    }
+    if (ctx.faultsActive && ctx.rates.replayRate > 0 && ctx.replayRandom.chance(ctx.rates.replayRate)) {
+      ctx.queue.push(ctx.nowMs + ctx.replayRandom.int(1, ctx.rates.replayDelayMaxMs), { kind: 'deliver', id, from, to, message });
     }
   }
 

@@ -46,6 +46,8 @@ export class Replicas {
   private nextTimerGeneration = 1;
   /** The highest op number any primary has committed: commit numbers come only from primaries. */
   private committedMax = 0;
+  /** For each recovering replica, what the primaries had committed when its recovery began. */
+  private readonly committedAtRecoveryStart = new Map<number, number>();
 
   constructor(
     private readonly ctx: WorldContext,
@@ -115,6 +117,7 @@ export class Replicas {
     this.monitor.afterStep(replica, state);
     this.quiet.afterStep(replica, before, state);
     this.checkCommitPoint(replica, state);
+    this.checkRecoveryFreshness(replica, before, state);
     if (
       ctx.tracing &&
       (state.viewNumber !== before.viewNumber || state.status !== before.status || state.commitNumber !== before.commitNumber)
@@ -139,6 +142,27 @@ export class Replicas {
     } else if (state.commitNumber > this.committedMax) {
       throw new SafetyViolation(
         `commit point: replica ${replica} executed through op ${state.commitNumber}, but no primary has committed past op ${this.committedMax}`,
+      );
+    }
+  }
+
+  /**
+   * Recovery is fresh (VR Revisited §4.3): every answer it may use was sent after it began (the
+   * nonce), and a quorum of them includes a replica that holds every op committed by then, so
+   * the state it rejoins with holds them all. An answer kept from an earlier recovery, or from
+   * an earlier incarnation, can be older than that.
+   */
+  private checkRecoveryFreshness(replica: number, before: ReplicaState, state: ReplicaState): void {
+    if (state.status === 'recovering' && before.status !== 'recovering') {
+      this.committedAtRecoveryStart.set(replica, this.committedMax);
+      return;
+    }
+    if (before.status !== 'recovering' || state.status === 'recovering') return;
+    const committed = this.committedAtRecoveryStart.get(replica) ?? 0;
+    this.committedAtRecoveryStart.delete(replica);
+    if (state.log.lastOpNumber < committed) {
+      throw new SafetyViolation(
+        `stale recovery: replica ${replica} recovered through op ${state.log.lastOpNumber}, but op ${committed} was committed before its recovery began`,
       );
     }
   }
