@@ -1,7 +1,8 @@
 /**
- * Times the model-generic checker (`checkHistory` with `kvModel` and `registerModel`) against
- * the KV-only `checkLinearizability` on histories the simulator produces under crashes (so
- * with indeterminate ops), 5–10 clients. Prints; not a test. Run:
+ * Times the checker on histories the simulator produces under crashes (so with indeterminate
+ * ops), 5–10 clients: `checkLinearizability` (the key-value API: whole results, explanations in
+ * key-value terms), `checkHistory` with `kvModel` (partial outputs) and with `registerModel`.
+ * All three run the one search of `src/check/search.ts`. Prints; not a test. Run:
  *   npx tsx packages/simulator/bench/check.bench.ts [seeds]
  */
 import type { KvOperation } from '@vsr/kv';
@@ -76,7 +77,7 @@ for (let seed = 1; seed <= seeds; seed++) {
 }
 const per1000 = (ms: number, count: number): string => (count === 0 ? 'n/a' : `${((ms / count) * 1000).toFixed(2)} ms`);
 console.log(`${seeds} seeds, 3 replicas, faults all (crashes, wipes, partitions, ...), 5–10 clients, 2000 requests each: ${ops} ops (${indeterminate} indeterminate)`);
-console.log(`kv histories   checkLinearizability (KV-only): ${per1000(oldMs, ops)} per 1,000 ops (${oldMs.toFixed(0)} ms total)`);
+console.log(`kv histories   checkLinearizability:           ${per1000(oldMs, ops)} per 1,000 ops (${oldMs.toFixed(0)} ms total)`);
 console.log(`kv histories   checkHistory(kvModel):          ${per1000(newMs, ops)} per 1,000 ops (${newMs.toFixed(0)} ms total)`);
 console.log(`register histories (each key; failed cas partial) checkHistory(registerModel): ${per1000(registerMs, registerOps)} per 1,000 ops over ${registerOps} ops`);
 console.log(`verdicts that disagree (or register histories refused): ${disagreements}`);

@@ -91,35 +91,43 @@ export class Bitset {
   }
 }
 
-/** A string's 32-bit FNV-1a hash. */
-function hashString(text: string): number {
-  let hash = 0x811c9dc5;
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193);
-  return hash | 0;
-}
-
-interface Node {
-  readonly words: Uint32Array;
-  readonly stateKey: string;
-}
-
-/** The memo of search nodes reached: (set of placed ops, state key). */
+/**
+ * The memo of search nodes reached: (determinate ops placed, indeterminate ops used, state
+ * number), where a node is also taken as reached when one with the same placed set and state
+ * and a subset of its used set was (the dominance rule of search.ts).
+ */
 export class VisitedNodes {
-  private readonly buckets = new Map<number, Node[]>();
+  /** By hash of (placed set, state): records [state, ...placed words, ...used words]. */
+  private readonly buckets = new Map<number, Uint32Array[]>();
 
-  /** Records the node unless it was recorded before; returns whether it is new. */
-  add(placed: Bitset, stateKey: string): boolean {
-    const hash = (placed.hash ^ hashString(stateKey)) | 0;
+  /** Records the node unless a node recorded before dominates it; returns whether it was recorded. */
+  add(placed: Bitset, used: Bitset, state: number): boolean {
+    const hash = placed.hash ^ mix32(2 * state + 2);
+    const usedAt = 1 + placed.words.length;
     const bucket = this.buckets.get(hash);
-    if (bucket?.some((node) => node.stateKey === stateKey && sameWords(node.words, placed.words)) === true) return false;
-    const node = { words: placed.words.slice(), stateKey };
-    if (bucket === undefined) this.buckets.set(hash, [node]);
-    else bucket.push(node);
+    if (bucket !== undefined) {
+      for (const record of bucket) {
+        if (record[0] === state && sameWords(record, 1, placed.words) && subsetWords(record, usedAt, used.words)) return false;
+      }
+    }
+    const record = new Uint32Array(usedAt + used.words.length);
+    record[0] = state;
+    record.set(placed.words, 1);
+    record.set(used.words, usedAt);
+    if (bucket === undefined) this.buckets.set(hash, [record]);
+    else bucket.push(record);
     return true;
   }
 }
 
-function sameWords(a: Uint32Array, b: Uint32Array): boolean {
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+/** Whether record[offset…] holds exactly `words`. */
+function sameWords(record: Uint32Array, offset: number, words: Uint32Array): boolean {
+  for (let i = 0; i < words.length; i++) if (record[offset + i] !== words[i]) return false;
+  return true;
+}
+
+/** Whether the set in record[offset…] is a subset of `words`. */
+function subsetWords(record: Uint32Array, offset: number, words: Uint32Array): boolean {
+  for (let i = 0; i < words.length; i++) if ((record[offset + i]! & ~words[i]!) !== 0) return false;
   return true;
 }

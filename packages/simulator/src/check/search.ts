@@ -78,6 +78,16 @@ export function checkHistory<State, Input, Output>(
   const { timeoutMs } = options;
   if (timeoutMs !== undefined && !(timeoutMs >= 0)) throw new Error(`checkHistory: timeoutMs must be a non-negative number, got ${timeoutMs}`);
   validateHistory(history);
+  return searchHistory(model, history, { stepsMax, timeoutMs, nowMs: options.nowMs });
+}
+
+/** `checkHistory` on a history already validated (with its options checked): the key-value adapter validates in its own terms. */
+export function searchHistory<State, Input, Output>(
+  model: Model<State, Input, Output>,
+  history: readonly ModelOperation<Input, Output>[],
+  options: { readonly stepsMax: number; readonly timeoutMs: number | undefined; readonly nowMs: (() => number) | undefined },
+): CheckResult {
+  const { stepsMax, timeoutMs } = options;
   const parts = model.partition?.(history) ?? [history];
   const nowMs = options.nowMs ?? (() => performance.now());
   const budget: Budget = { stepsMax, steps: 0, nowMs, deadlineMs: timeoutMs === undefined ? Infinity : nowMs() + timeoutMs, timeoutMs };
@@ -138,33 +148,63 @@ type PartOutcome =
   | { readonly kind: 'not-linearizable'; readonly prefixIds: number[]; readonly blockedIds: number[] }
   | { readonly kind: 'unknown'; readonly reason: string };
 
-/** The states a step may lead to, with their keys. */
-interface Successors<State> {
-  readonly states: readonly State[];
-  readonly keys: readonly string[];
-}
-
 /** One placement on the search stack: enough to undo it and resume after it. */
-interface Frame<State> {
-  readonly event: number;
+interface Frame {
+  /** The walk it was chosen in, and where: an event of the list, or an index into the pending ops. */
+  readonly walk: number;
+  readonly position: number;
+  /** The rank of the first return at that node (the deadline of the pending walk). */
+  readonly deadlineRank: number;
   readonly op: number;
-  readonly stateBefore: State;
-  readonly keyBefore: string;
+  readonly stateBefore: number;
   readonly branch: number;
 }
 
-/** The WGL search on one part's operations. */
+/** The walk over a node's candidates: determinate calls first, then indeterminate ones. */
+const WALKING_DETERMINATE = 0;
+const WALKING_PENDING = 1;
+
+/**
+ * The WGL search on one part's operations. The determinate ops' events (calls and returns) sit
+ * in the linked list; the indeterminate ops ("pending": no return, no deadline) sit in an array
+ * in call order, and a node's pending candidates are those invoked before its first return.
+ * States are interned: each distinct `stateKey` gets a small number once, so the memo and the
+ * step cache compare numbers, not strings.
+ *
+ * Two rules keep indeterminate ops (a candidate at every node) from multiplying the nodes, as
+ * in Lowe's refinements of WGL:
+ * - Twins: of indeterminate ops with the same input, the earliest invoked is used first. Any
+ *   linearization can give the j-th use of such ops to the j-th earliest invoked (it was
+ *   invoked by then, and no op can tell them apart), so nothing is lost.
+ * - Dominance: a node (determinate ops placed, indeterminate ops used, state) is pruned when a
+ *   node reached before had the same determinate ops and state and used a subset of its
+ *   indeterminate ops. Candidates depend only on the determinate ops placed (only they have
+ *   deadlines), so every move from the new node has a counterpart from the old one leading to a
+ *   node that again dominates; if the old one led nowhere, neither does the new one. Trying
+ *   determinate candidates first makes the nodes with fewer indeterminate ops come first.
+ */
 class PartSearch<State, Input, Output> {
-  /** Op i's call event and return event (-1: indeterminate, no return). */
-  private readonly callOf: Int32Array;
-  private readonly returnOf: Int32Array;
+  /** The list's events: their op and whether each is a return, and their rank in the time order of all events. */
   private readonly eventOp: Int32Array;
   private readonly eventIsReturn: Uint8Array;
-  private readonly determinateCount: number;
-  /** Memoised steps per op: state key → next states (only those a placement may use). */
-  private readonly stepCache: Map<string, Successors<State>>[];
+  private readonly eventRank: Int32Array;
+  /** Per determinate op (by its index among them), its call and return events in the list. */
+  private readonly callOf: Int32Array;
+  private readonly returnOf: Int32Array;
+  /** The indeterminate ops in call order: op index, call rank, and the previous twin's index here (-1: none). */
+  private readonly pendingOp: Int32Array;
+  private readonly pendingRank: Int32Array;
+  private readonly previousTwin: Int32Array;
+  /** Op i's index among the determinate ops (in `placed`) or among the pending ones (in `used`). */
+  private readonly memberOf: Int32Array;
+  /** Memoised steps per op: state number → the numbers of the next states a placement may use. */
+  private readonly stepCache: (Map<number, readonly number[]> | undefined)[];
+  private readonly stateNumbers = new Map<string, number>();
+  private readonly states: State[] = [];
   private readonly list: EventList;
+  /** The determinate ops placed, and the pending ops used. */
   private readonly placed: Bitset;
+  private readonly used: Bitset;
   private readonly visited = new VisitedNodes();
   private best: { prefix: number[]; blocked: number[] } = { prefix: [], blocked: [] };
 
@@ -180,47 +220,102 @@ class PartSearch<State, Input, Output> {
     // Time order; calls before returns at equal times (closed intervals); ties by id, so the
     // verdict never depends on the order of the input array.
     events.sort((a, b) => a.timeMs - b.timeMs || Number(a.isReturn) - Number(b.isReturn) || a.id - b.id);
-    this.eventOp = Int32Array.from(events, (event) => event.op);
-    this.eventIsReturn = Uint8Array.from(events, (event) => (event.isReturn ? 1 : 0));
-    this.callOf = new Int32Array(ops.length);
-    this.returnOf = new Int32Array(ops.length).fill(-1);
-    events.forEach((event, index) => {
-      if (event.isReturn) this.returnOf[event.op] = index;
-      else this.callOf[event.op] = index;
+    // One pass over the sorted events fills the list's arrays and the pending ops' (plain loops:
+    // this runs once per part, on every history the simulator checks).
+    const determinateCount = ops.reduce((count, op) => count + (op.returnMs === null ? 0 : 1), 0);
+    const pendingCount = ops.length - determinateCount;
+    this.memberOf = new Int32Array(ops.length);
+    this.eventOp = new Int32Array(2 * determinateCount);
+    this.eventIsReturn = new Uint8Array(2 * determinateCount);
+    this.eventRank = new Int32Array(2 * determinateCount);
+    this.callOf = new Int32Array(determinateCount);
+    this.returnOf = new Int32Array(determinateCount);
+    this.pendingOp = new Int32Array(pendingCount);
+    this.pendingRank = new Int32Array(pendingCount);
+    let listed = 0;
+    let determinate = 0;
+    let pending = 0;
+    for (let rank = 0; rank < events.length; rank++) {
+      const { op, isReturn } = events[rank]!;
+      if (ops[op]!.returnMs === null) {
+        this.memberOf[op] = pending;
+        this.pendingOp[pending] = op;
+        this.pendingRank[pending++] = rank;
+        continue;
+      }
+      if (!isReturn) this.memberOf[op] = determinate++;
+      const member = this.memberOf[op]!;
+      (isReturn ? this.returnOf : this.callOf)[member] = listed;
+      this.eventOp[listed] = op;
+      this.eventIsReturn[listed] = isReturn ? 1 : 0;
+      this.eventRank[listed++] = rank;
+    }
+    this.previousTwin = this.twins();
+    this.stepCache = new Array<Map<number, readonly number[]> | undefined>(ops.length);
+    this.list = new EventList(listed);
+    this.placed = new Bitset(determinateCount);
+    this.used = new Bitset(pendingCount);
+  }
+
+  /** Each pending op's previous twin (the same input, invoked earlier), by index among the pending. */
+  private twins(): Int32Array {
+    const previousTwin = new Int32Array(this.pendingOp.length).fill(-1);
+    const lastByInput = new Map<string, number>();
+    this.pendingOp.forEach((op, index) => {
+      const input = JSON.stringify(this.ops[op]!.input) ?? '';
+      previousTwin[index] = lastByInput.get(input) ?? -1;
+      lastByInput.set(input, index);
     });
-    this.determinateCount = ops.filter((op) => op.returnMs !== null).length;
-    this.stepCache = ops.map(() => new Map<string, Successors<State>>());
-    this.list = new EventList(events.length);
-    this.placed = new Bitset(ops.length);
+    return previousTwin;
+  }
+
+  private stateNumber(state: State): number {
+    const key = this.model.stateKey(state);
+    const known = this.stateNumbers.get(key);
+    if (known !== undefined) return known;
+    const number = this.states.length;
+    this.states.push(state);
+    this.stateNumbers.set(key, number);
+    return number;
   }
 
   run(budget: Budget): PartOutcome {
-    let state = this.model.init();
-    let key = this.model.stateKey(state);
-    this.visited.add(this.placed, key);
-    const stack: Frame<State>[] = [];
-    let placedDeterminate = 0;
-    let event = this.list.first();
+    const determinateCount = this.callOf.length;
+    let state = this.stateNumber(this.model.init());
+    this.visited.add(this.placed, this.used, state);
+    const stack: Frame[] = [];
+    let walk = WALKING_DETERMINATE;
+    let position = this.list.first();
+    let deadlineRank = 0;
     let branch = 0;
     for (;;) {
-      if (placedDeterminate === this.determinateCount) return { kind: 'linearizable' };
+      if (this.placed.size === determinateCount) return { kind: 'linearizable' };
       const exhausted = this.spend(budget);
       if (exhausted !== null) return { kind: 'unknown', reason: exhausted };
-      if (event !== -1 && this.eventIsReturn[event] === 0) {
-        const op = this.eventOp[event]!;
-        const nexts = this.nextStates(op, state, key);
-        const chosen = this.firstNewBranch(op, nexts.keys, branch);
-        if (chosen === -1) {
-          event = this.list.next(event);
+      const op = this.candidateAt(walk, position, deadlineRank);
+      if (op >= 0) {
+        const nexts = this.nextStates(op, state);
+        const chosen = this.firstNewBranch(op, nexts, branch);
+        if (chosen !== -1) {
+          stack.push({ walk, position, deadlineRank, op, stateBefore: state, branch: chosen });
+          state = nexts[chosen]!;
+          this.lift(op);
+          walk = WALKING_DETERMINATE;
+          position = this.list.first();
           branch = 0;
           continue;
         }
-        stack.push({ event, op, stateBefore: state, keyBefore: key, branch: chosen });
-        state = nexts.states[chosen]!;
-        key = nexts.keys[chosen]!;
-        this.lift(op);
-        if (this.ops[op]!.returnMs !== null) placedDeterminate++;
-        event = this.list.first();
+      }
+      if (op !== NO_MORE) {
+        position = walk === WALKING_DETERMINATE ? this.list.next(position) : position + 1;
+        branch = 0;
+        continue;
+      }
+      if (walk === WALKING_DETERMINATE) {
+        // The list's first return: the deadline. Now the pending ops invoked before it.
+        deadlineRank = this.eventRank[position]!;
+        walk = WALKING_PENDING;
+        position = 0;
         branch = 0;
         continue;
       }
@@ -229,12 +324,21 @@ class PartSearch<State, Input, Output> {
       const frame = stack.pop();
       if (frame === undefined) return { kind: 'not-linearizable', prefixIds: this.best.prefix, blockedIds: this.best.blocked };
       this.unlift(frame.op);
-      if (this.ops[frame.op]!.returnMs !== null) placedDeterminate--;
-      state = frame.stateBefore;
-      key = frame.keyBefore;
-      event = frame.event;
+      ({ walk, position, deadlineRank, stateBefore: state } = frame);
       branch = frame.branch + 1;
     }
+  }
+
+  /** The op at this point of the walk if it is a candidate, SKIP if it is not, NO_MORE at the walk's end. */
+  private candidateAt(walk: number, position: number, deadlineRank: number): number {
+    if (walk === WALKING_DETERMINATE) {
+      // The walk always meets a return before the list ends: every unplaced determinate op has one.
+      return this.eventIsReturn[position] === 1 ? NO_MORE : this.eventOp[position]!;
+    }
+    if (position >= this.pendingOp.length || this.pendingRank[position]! > deadlineRank) return NO_MORE;
+    if (this.used.has(position)) return SKIP;
+    const twin = this.previousTwin[position]!;
+    return twin === -1 || this.used.has(twin) ? this.pendingOp[position]! : SKIP;
   }
 
   /** Counts one step; returns why the budget ran out, or null. */
@@ -248,63 +352,62 @@ class PartSearch<State, Input, Output> {
   }
 
   /** The states op may leave from `state`; for an indeterminate op, only those that differ from it. */
-  private nextStates(op: number, state: State, key: string): Successors<State> {
-    const cache = this.stepCache[op]!;
-    const cached = cache.get(key);
+  private nextStates(op: number, state: number): readonly number[] {
+    let cache = this.stepCache[op];
+    if (cache === undefined) this.stepCache[op] = cache = new Map<number, readonly number[]>();
+    const cached = cache.get(state);
     if (cached !== undefined) return cached;
     const source = this.ops[op]!;
-    const states: State[] = [];
-    const keys: string[] = [];
-    for (const next of this.model.step(state, source.input, source.output)) {
-      const nextKey = this.model.stateKey(next);
-      if (source.returnMs === null && nextKey === key) continue;
-      if (keys.includes(nextKey)) continue; // the same state twice is one branch
-      states.push(next);
-      keys.push(nextKey);
+    const nexts: number[] = [];
+    for (const next of this.model.step(this.states[state]!, source.input, source.output)) {
+      const number = this.stateNumber(next);
+      if (source.returnMs === null && number === state) continue;
+      if (!nexts.includes(number)) nexts.push(number); // the same state twice is one branch
     }
-    const successors = { states, keys };
-    cache.set(key, successors);
-    return successors;
+    cache.set(state, nexts);
+    return nexts;
   }
 
   /** The first branch from `from` on whose node is new (and then recorded), or -1. */
-  private firstNewBranch(op: number, keys: readonly string[], from: number): number {
-    for (let branch = from; branch < keys.length; branch++) {
-      this.placed.add(op);
-      const isNew = this.visited.add(this.placed, keys[branch]!);
-      this.placed.remove(op);
+  private firstNewBranch(op: number, nexts: readonly number[], from: number): number {
+    const set = this.ops[op]!.returnMs === null ? this.used : this.placed;
+    const member = this.memberOf[op]!;
+    for (let branch = from; branch < nexts.length; branch++) {
+      set.add(member);
+      const isNew = this.visited.add(this.placed, this.used, nexts[branch]!);
+      set.remove(member);
       if (isNew) return branch;
     }
     return -1;
   }
 
   private lift(op: number): void {
-    this.placed.add(op);
-    this.list.unlink(this.callOf[op]!);
-    const ret = this.returnOf[op]!;
-    if (ret !== -1) this.list.unlink(ret);
+    const member = this.memberOf[op]!;
+    if (this.ops[op]!.returnMs === null) return this.used.add(member);
+    this.placed.add(member);
+    this.list.lift(this.callOf[member]!, this.returnOf[member]!);
   }
 
   /** Undoes `lift(op)`; must undo the most recent lift still in force. */
   private unlift(op: number): void {
-    this.placed.remove(op);
-    const ret = this.returnOf[op]!;
-    if (ret !== -1) this.list.relink(ret);
-    this.list.relink(this.callOf[op]!);
+    const member = this.memberOf[op]!;
+    if (this.ops[op]!.returnMs === null) return this.used.remove(member);
+    this.placed.remove(member);
+    this.list.unlift(this.callOf[member]!, this.returnOf[member]!);
   }
 
   /** Keeps the deepest dead end: its prefix, and the determinate ops due there. */
-  private recordDeadEnd(stack: readonly Frame<State>[]): void {
+  private recordDeadEnd(stack: readonly Frame[]): void {
     if (stack.length < this.best.prefix.length || (stack.length === this.best.prefix.length && this.best.blocked.length > 0)) return;
     const blocked: number[] = [];
     for (let event = this.list.first(); event !== -1; event = this.list.next(event)) {
-      const op = this.eventOp[event]!;
-      if (this.eventIsReturn[event] === 1) {
-        blocked.push(this.ops[op]!.id);
-        break;
-      }
-      if (this.ops[op]!.returnMs !== null) blocked.push(this.ops[op]!.id);
+      blocked.push(this.ops[this.eventOp[event]!]!.id);
+      if (this.eventIsReturn[event] === 1) break;
     }
     this.best = { prefix: stack.map((frame) => this.ops[frame.op]!.id), blocked: [...new Set(blocked)] };
   }
 }
+
+/** `candidateAt`'s answers that are not an op: not a candidate here, and the end of the walk. */
+const SKIP = -1;
+const NO_MORE = -2;
