@@ -3,11 +3,15 @@
  * any violation with the command that replays it.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { parseArgs as parseFlags, type ParseArgsConfig } from 'node:util';
 import { UsageError, integerFlag } from '@vsr/core/cli-flags';
 import { parseFaults, type FaultName } from './faults.js';
 import { simulate, type SimulationResult, type SimulationSummary } from './simulation.js';
+import type { StateMachine } from '@vsr/core';
+import type { Model, Workload } from './model.js';
+import { toModelOperations } from './world/model-check.js';
 import { renderReport } from './report.js';
 import { fromSimulatorHistory } from './check/from-simulator.js';
 import { kvToJepsen, writeEdnHistory, writeJsonHistory } from './check/history-write.js';
@@ -30,6 +34,15 @@ export interface CliOptions {
   historyJson: string | null;
   html: string | null;
   quiet: boolean;
+  /** A module exporting `service = { machine, workload, model }`: the user's own service instead of the key-value one. */
+  service: string | null;
+}
+
+/** The user's service, as `--service` loads it. */
+export interface Service {
+  readonly machine: StateMachine;
+  readonly workload: Workload<unknown, unknown>;
+  readonly model: Model<unknown, unknown, unknown>;
 }
 
 const USAGE = `usage: npm run sim -- [flags]
@@ -45,6 +58,9 @@ const USAGE = `usage: npm run sim -- [flags]
   --history-edn FILE.edn   that history as a Jepsen EDN history, for npm run lincheck -- FILE.edn --model kv
   --history-json FILE.json that history in the checker's JSON format, for npm run lincheck -- FILE.json --model kv
   --html FILE.html    that seed's space-time diagram
+  --service FILE      simulate your own service: a module (.ts or .js) exporting
+                      service = { machine, workload, model } (a StateMachine, a Workload
+                      and a Model of @vsr/simulator); the default is the key-value service
   --quiet             no progress bar or table`;
 
 /** The flags, for `node:util`'s parser; what each means is in USAGE and `applyFlag`. */
@@ -61,6 +77,7 @@ const FLAGS = {
   'history-edn': { type: 'string' },
   'history-json': { type: 'string' },
   html: { type: 'string' },
+  service: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -82,6 +99,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     historyJson: null,
     html: null,
     quiet: false,
+    service: null,
   };
   // Not strict: the tokens come back as given, and the loop below refuses what it must in the order
   // given, with this tool's messages (a negative --seed, "-5", is a value here, not a flag).
@@ -141,6 +159,7 @@ function applyFlag(options: CliOptions, name: FlagName, value: string): void {
     case 'trace':
     case 'history':
     case 'html':
+    case 'service':
       options[name] = value;
       return;
     case 'history-edn':
@@ -155,17 +174,66 @@ function applyFlag(options: CliOptions, name: FlagName, value: string): void {
 }
 
 export function replayCommand(summary: Pick<SimulationSummary, 'seed' | 'replicas' | 'faults'>, options: CliOptions): string {
-  return `npm run sim -- --seed ${summary.seed} --replicas ${summary.replicas} --faults ${summary.faults} --clients ${options.clients} --requests ${options.requests}`;
+  const service = options.service === null ? '' : ` --service ${options.service}`;
+  return `npm run sim -- --seed ${summary.seed} --replicas ${summary.replicas} --faults ${summary.faults} --clients ${options.clients} --requests ${options.requests}${service}`;
 }
 
-function run(options: CliOptions, seed: number, replicas: number, trace: boolean): SimulationResult {
-  return simulate({ seed, replicaCount: replicas, clientCount: options.clients, requests: options.requests, faults: options.faults, trace });
+/** A run's result: of the key-value service, or (with `--service`) of the user's, whose operations are the user's own. */
+function run(options: CliOptions, service: Service | undefined, seed: number, replicas: number, trace: boolean): SimulationResult<unknown, unknown> {
+  return simulate({ seed, replicaCount: replicas, clientCount: options.clients, requests: options.requests, faults: options.faults, trace, ...service });
 }
 
-export function main(argv: readonly string[]): number {
+/**
+ * Imports `--service FILE` (relative to the directory `npm run` was started from) and checks
+ * that it exports `service` with a machine, a workload and a model; refuses with a UsageError
+ * naming what is missing.
+ */
+export async function loadService(file: string): Promise<Service> {
+  const path = resolve(process.env.INIT_CWD ?? process.cwd(), file);
+  let module: Record<string, unknown>;
+  try {
+    module = (await import(pathToFileURL(path).href)) as Record<string, unknown>;
+  } catch (error) {
+    throw new UsageError(`--service ${file}: cannot import ${path}: ${(error as Error).message}`);
+  }
+  const service = (module.service ?? (module.default as Record<string, unknown> | undefined)?.service ?? module.default) as Record<string, unknown> | undefined;
+  const problem = serviceProblem(service);
+  if (problem !== null) throw new UsageError(`--service ${file}: ${problem}`);
+  return service as unknown as Service;
+}
+
+function serviceProblem(service: Record<string, unknown> | undefined): string | null {
+  if (service === undefined || service === null || typeof service !== 'object') return 'the module exports no `service` object ({ machine, workload, model })';
+  const has = (name: string, fields: readonly string[]): string | null => {
+    const part = service[name] as Record<string, unknown> | undefined;
+    if (part === undefined || part === null || typeof part !== 'object') return `service.${name} is missing`;
+    const missing = fields.filter((field) => part[field] === undefined);
+    return missing.length > 0 ? `service.${name} lacks ${missing.join(', ')}` : null;
+  };
+  return has('machine', ['name', 'operation', 'init', 'apply', 'snapshot', 'restore']) ?? has('workload', ['name', 'next']) ?? has('model', ['name', 'init', 'step', 'stateKey']);
+}
+
+/** `npm run sim`'s entry: loads `--service` (an import is asynchronous), then runs `main`. */
+export async function mainWithService(argv: readonly string[]): Promise<number> {
+  let service: Service | undefined;
+  try {
+    const file = parseArgs(argv).service;
+    if (file !== null) service = await loadService(file);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    if (error.message) console.error(`vsr-sim: ${error.message}`);
+    console.error(USAGE);
+    return error.message ? 2 : 0;
+  }
+  return main(argv, service);
+}
+
+export function main(argv: readonly string[], service?: Service): number {
   let options: CliOptions;
   try {
     options = parseArgs(argv);
+    if (options.service !== null && service === undefined) throw new UsageError('--service: load it first (mainWithService, as npm run sim does)');
+    if (service !== undefined && options.historyEdn !== null) throw new UsageError('--history-edn: EDN histories are written for the key-value service only; use --history-json');
   } catch (error) {
     if (!(error instanceof UsageError)) throw error;
     if (error.message) console.error(`vsr-sim: ${error.message}`);
@@ -178,7 +246,7 @@ export function main(argv: readonly string[]): number {
   let done = 0;
   for (let seed = options.seed; seed < options.seed + options.seeds; seed++) {
     for (const replicas of options.replicas) {
-      const { summary } = run(options, seed, replicas, false);
+      const { summary } = run(options, service, seed, replicas, false);
       summaries.push(summary);
       done++;
       if (options.json) process.stdout.write(`${JSON.stringify(summary)}\n`);
@@ -192,7 +260,7 @@ export function main(argv: readonly string[]): number {
   const files = [options.trace, options.history, options.historyEdn, options.historyJson, options.html].filter((file) => file !== null);
   if (files.length > 0) {
     // Re-run the chosen seed with tracing: the same seed gives the same run.
-    const result = run(options, chosen.seed, chosen.replicas, true);
+    const result = run(options, service, chosen.seed, chosen.replicas, true);
     if (result.summary.trace_digest !== chosen.trace_digest) {
       console.error(`vsr-sim: seed ${chosen.seed} did not replay identically (digest ${result.summary.trace_digest} vs ${chosen.trace_digest})`);
       return 1;
@@ -213,12 +281,17 @@ export function main(argv: readonly string[]): number {
 }
 
 /** The files a seed is written to: its trace, its history (as recorded, and in the checker's two formats), its report. */
-function writeSeedFiles(options: CliOptions, result: SimulationResult): void {
+function writeSeedFiles(options: CliOptions, result: SimulationResult<unknown, unknown>): void {
+  const kvResult = result as SimulationResult;
   if (options.trace !== null) writeOut(options.trace, result.trace.map((event) => JSON.stringify(event)).join('\n') + '\n');
   if (options.history !== null) writeOut(options.history, JSON.stringify(result.history, null, 1));
-  if (options.historyEdn !== null) writeOut(options.historyEdn, writeEdnHistory(fromSimulatorHistory(result.history), kvToJepsen));
-  if (options.historyJson !== null) writeOut(options.historyJson, writeJsonHistory(fromSimulatorHistory(result.history)));
-  if (options.html !== null) writeOut(options.html, renderReport(result, { clients: options.clients, requests: options.requests }));
+  if (options.historyEdn !== null) writeOut(options.historyEdn, writeEdnHistory(fromSimulatorHistory(kvResult.history), kvToJepsen));
+  if (options.historyJson !== null) {
+    const history = options.service === null ? fromSimulatorHistory(kvResult.history) : toModelOperations(result.history);
+    writeOut(options.historyJson, writeJsonHistory<unknown, unknown>(history));
+  }
+  // The report shows operations as JSON, whatever the service.
+  if (options.html !== null) writeOut(options.html, renderReport(kvResult, { clients: options.clients, requests: options.requests }));
 }
 
 function writeOut(file: string, text: string): void {

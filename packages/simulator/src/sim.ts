@@ -1,4 +1,4 @@
 /** The `npm run sim` entry point. */
-import { main } from './cli.js';
+import { mainWithService } from './cli.js';
 
-process.exitCode = main(process.argv.slice(2));
+process.exitCode = await mainWithService(process.argv.slice(2));

@@ -35,12 +35,13 @@ describe('the simulator CLI', () => {
       historyJson: null,
       html: null,
       quiet: false,
+      service: null,
     });
   });
 
   test('every flag, a negative seed, and the last of a repeated flag', () => {
     const argv = ['--seed', '-5', '--seeds', '3', '--replicas', '3,5', '--clients', '2', '--requests', '0', '--faults', 'network,crash'];
-    argv.push('--json', '--quiet', '--trace', 't.jsonl', '--history', 'h.json', '--history-edn', 'h.edn', '--history-json', 'c.json', '--html', 'r.html', '--seeds', '4');
+    argv.push('--json', '--quiet', '--trace', 't.jsonl', '--history', 'h.json', '--history-edn', 'h.edn', '--history-json', 'c.json', '--html', 'r.html', '--service', 's.ts', '--seeds', '4');
     expect(parseArgs(argv)).toEqual({
       seed: -5,
       seeds: 4,
@@ -55,6 +56,7 @@ describe('the simulator CLI', () => {
       historyJson: 'c.json',
       html: 'r.html',
       quiet: true,
+      service: 's.ts',
     });
     expect(parseArgs(['--seed=7']).seed).toBe(7);
   });

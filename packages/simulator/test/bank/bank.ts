@@ -57,3 +57,6 @@ export const bankModel: Model<Balances, BankOperation, BankResult> = {
   stateKey: (state) => ACCOUNTS.map((account) => state[account]).join(','),
   describeOperation: (operation) => `${operation.clientId} ${JSON.stringify(operation.input)} → ${JSON.stringify(operation.output)}`,
 };
+
+/** The three together, as `npm run sim -- --service packages/simulator/test/bank/bank.ts` loads them. */
+export const service = { machine: bankMachine, workload: bankWorkload, model: bankModel };
