@@ -483,6 +483,16 @@ const OP_COLORS: Record<KvOperation['type'], readonly [string, string]> = {
   delete: ['#eadcf7', '#7048e8'],
 };
 
+/** Operations of a user's own service (`simulate({ machine, workload, model })`): one neutral colour. */
+const OTHER_OP_COLORS = ['#e9ecef', '#495057'] as const;
+
+/** Whether a history's operation is the key-value service's (the diagram also draws other services' operations, as JSON). */
+function isKvOperation(operation: unknown): operation is KvOperation {
+  if (operation === null || typeof operation !== 'object') return false;
+  const { type, key } = operation as { type?: unknown; key?: unknown };
+  return typeof type === 'string' && Object.hasOwn(OP_COLORS, type) && typeof key === 'string';
+}
+
 /** A message type as a CSS class name (types from a hand-made result could be anything). */
 function typeClass(type: string): string {
   return MESSAGE_COLORS.some(([known]) => known === type) ? `t-${type}` : 't-other';
@@ -739,7 +749,7 @@ function drawClientLanes(out: string[], model: DiagramModel, pen: Pen): void {
       for (const operation of row) {
         const indeterminate = operation.outcome.type === 'indeterminate';
         const to = indeterminate ? model.end : (operation.returnMs ?? model.end);
-        const [fill, stroke] = OP_COLORS[operation.operation.type];
+        const [fill, stroke] = isKvOperation(operation.operation) ? OP_COLORS[operation.operation.type] : OTHER_OP_COLORS;
         const attributes = indeterminate
           ? 'class="op indeterminate" fill="url(#hatch-indeterminate)" stroke="#888"'
           : `class="op" fill="${fill}" stroke="${stroke}"`;
@@ -863,6 +873,7 @@ function value(v: unknown): string {
 /** `w k1=17`, `r k0→5`, `r k0→∅`, `cas k2 3→9 ✗`, `del k1`; `?` when the outcome is unknown. */
 function opLabel(operation: HistoryOperation): string {
   const op = operation.operation;
+  if (!isKvOperation(op)) return `${truncate(JSON.stringify(op) ?? String(op), 24)}${operation.outcome.type === 'ok' ? '' : ' ?'}`;
   const result = operation.outcome.type === 'ok' ? operation.outcome.result : null;
   const failed = result !== null && !result.ok ? ' ✗' : '';
   const unknown = result === null ? ' ?' : '';
@@ -880,6 +891,10 @@ function opLabel(operation: HistoryOperation): string {
 
 function opTitle(operation: HistoryOperation): string {
   const op = operation.operation;
+  if (!isKvOperation(op)) {
+    const outcome = operation.outcome.type === 'ok' ? `returned ${operation.returnMs} ms: ${JSON.stringify(operation.outcome.result)}` : 'indeterminate: the client never learned the outcome';
+    return `${operation.clientId} #${operation.id}: ${JSON.stringify(op)}; called ${operation.callMs} ms, ${outcome}`;
+  }
   const what =
     op.type === 'read'
       ? `read ${op.key}`

@@ -29,14 +29,17 @@ describe('the simulator CLI with --service', () => {
   test("runs the user's service: the bank passes every seed, and its history is the bank's", async () => {
     const directory = mkdtempSync(join(tmpdir(), 'vsr-sim-service-'));
     const historyFile = join(directory, 'history.json');
+    const reportFile = join(directory, 'report.html');
     const { out, err } = capture();
-    const status = await mainWithService(['--service', BANK, '--seeds', '3', '--requests', '80', '--faults', 'crash,network', '--history-json', historyFile]);
+    const status = await mainWithService(['--service', BANK, '--seeds', '3', '--requests', '80', '--faults', 'crash,network', '--history-json', historyFile, '--html', reportFile]);
     expect(err).toEqual([]);
     expect(status).toBe(0);
     expect(out.join('\n')).toMatch(/3 replicas\s+3\s/);
     const history = JSON.parse(readFileSync(historyFile, 'utf8')) as Array<{ input: { type: string } }>;
     const types = new Set(history.map((operation) => operation.input.type));
     expect([...types].sort()).toEqual(['balance', 'transfer']);
+    // The report draws the bank's operations as JSON (the key-value ones get their own labels).
+    expect(readFileSync(reportFile, 'utf8')).toContain('class="op-label">{&quot;type&quot;:&quot;transfer&quot;');
   });
 
   test('a planted bug in the machine fails the run, and the replay command names the service', async () => {
