@@ -5,7 +5,8 @@
  * the clients' operations as intervals underneath.
  *
  * The page is one file with inline CSS, SVG and JS: no external resources,
- * so it works offline, opened from disk. Everything is drawn by the server
+ * so it works offline, opened from disk. The CSS and the script are real files in
+ * report-page/ (the script type-checked against the DOM), inlined when a page is rendered. Everything is drawn by the server
  * (this module) at a default scale; the inline script only rescales: every
  * time-positioned element carries its times in `data-t` ("a" or "a b", in
  * simulated ms) and the script recomputes x coordinates from them, and redraws
@@ -25,6 +26,8 @@
  * (no dates, no randomness, and the summary's `wall_ms` is left out, so two
  * runs of one seed give the same page).
  */
+import { readFileSync } from 'node:fs';
+import { transformSync } from 'esbuild';
 import { buildDiagram, diagramCss, esc, fmt, MAX_ARROWS_DEFAULT, renderDiagram, renderLegend, type DiagramModel as Model } from './diagram.js';
 import type { SimulationResult } from './simulation.js';
 
@@ -58,7 +61,7 @@ export function renderReport(result: SimulationResult, options: ReportOptions = 
     renderControls(model),
     renderLegend(),
     renderDiagram(model),
-    `<script>${SCRIPT}</script>`,
+    `<script>${script()}</script>`,
     '</body>',
     '</html>',
     '',
@@ -157,189 +160,22 @@ function renderControls(model: Model): string {
 }
 
 // ---------------------------------------------------------------------------
-// Inline CSS and script.
+// The page's CSS and script: real files beside this module (report-page/), read once.
 
+const pageFiles: { css?: string; script?: string } = {};
+
+/** report-page/report.css, then the diagram's own rules. */
 function css(): string {
-  return `
-:root{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2330;font-size:14px}
-body{margin:0;background:#f6f7f9}
-header{padding:14px 20px 10px;background:#fff;border-bottom:1px solid #d8dce3}
-h1{font-size:19px;margin:0 0 6px}
-.verdict{margin:4px 0 8px;font-weight:700;font-size:15px}
-.verdict.pass{color:#1a7f37}
-.verdict.fail{color:#c62828}
-.violations{margin:0 0 10px;padding:8px 12px 8px 32px;border:2px solid #c62828;background:#fdecea;color:#8e0000;font-weight:600;border-radius:4px}
-.violations li{margin:2px 0;white-space:pre-wrap;word-break:break-word}
-.violations .jump{margin-left:8px;font-weight:400}
-dl.stats{display:grid;grid-template-columns:repeat(auto-fill,minmax(190px,1fr));gap:6px 18px;margin:6px 0 8px}
-dt{font-size:11px;color:#687080;text-transform:uppercase;letter-spacing:.03em}
-dd{margin:0;font-variant-numeric:tabular-nums}
-.yes{color:#1a7f37}.no{color:#c62828}
-.replay{margin:6px 0 0}
-code{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:13px}
-.command{background:#eef1f5;padding:3px 8px;border-radius:4px;user-select:all}
-.muted{color:#687080;font-size:12px}
-.controls{position:sticky;top:0;z-index:2;display:flex;flex-wrap:wrap;gap:6px 14px;align-items:center;padding:7px 20px;background:#fff;border-bottom:1px solid #d8dce3}
-.controls input[type=number]{width:80px}
-.controls #zoom{width:160px;vertical-align:middle}
-.note{margin:6px 20px;padding:6px 10px;background:#fff8e1;border:1px solid #f0d48a;border-radius:4px;font-size:13px}
-${diagramCss()}`;
+  pageFiles.css ??= readFileSync(new URL('./report-page/report.css', import.meta.url), 'utf8');
+  return `\n${pageFiles.css}${diagramCss()}`;
 }
 
-/**
- * Zoom and time windows. Every element with `data-t` is repositioned from its
- * times: a line's x1/x2, a rect's x/width, a group's translation. A group with
- * `data-fit` is a span's label: hidden when the span is narrower than that
- * many px, and otherwise slid right to stay in view while the span is partly
- * scrolled off. The axis is redrawn with the same rules as `axisTicks`, for
- * the visible stretch only.
- */
-const SCRIPT = `
-(function () {
-  'use strict';
-  var svg = document.getElementById('diagram');
-  var scroller = document.getElementById('scroller');
-  var axis = document.getElementById('axis');
-  var NS = 'http://www.w3.org/2000/svg';
-  var PAD = +svg.getAttribute('data-pad');
-  var END = +svg.getAttribute('data-end');
-  var AXIS_H = +svg.getAttribute('data-axis-h');
-  var MAX_SCALE = +svg.getAttribute('data-max-scale');
-  var FOCUS = [+svg.getAttribute('data-focus-from'), +svg.getAttribute('data-focus-to')];
-  var HEIGHT = +svg.getAttribute('height');
-  var scale = +svg.getAttribute('data-scale');
-  var items = Array.prototype.map.call(svg.querySelectorAll('[data-t]'), function (el) {
-    var ts = el.getAttribute('data-t').split(' ');
-    return { el: el, tag: el.tagName, a: +ts[0], b: +(ts[1] === undefined ? ts[0] : ts[1]), fit: el.hasAttribute('data-fit') ? +el.getAttribute('data-fit') : -1, at: null };
-  });
-  var labels = items.filter(function (it) { return it.fit >= 0; });
-  var fromInput = document.getElementById('from');
-  var toInput = document.getElementById('to');
-  var zoom = document.getElementById('zoom');
-  var readout = document.getElementById('readout');
-
-  function x(t) { return PAD + t * scale; }
-  function r1(v) { return String(Math.round(v * 10) / 10); }
-  function minScale() { return Math.min(MAX_SCALE, Math.max(1, scroller.clientWidth - 2 * PAD) / END); }
-  function niceStep(minMs) {
-    for (var step = 1; ; step *= 10) {
-      if (step >= minMs) return step;
-      if (2 * step >= minMs) return 2 * step;
-      if (5 * step >= minMs) return 5 * step;
-    }
-  }
-  function drawAxis() {
-    while (axis.firstChild) axis.removeChild(axis.firstChild);
-    var step = niceStep(90 / scale);
-    var first = Math.max(0, Math.floor(((scroller.scrollLeft - PAD) / scale - step) / step) * step);
-    var last = Math.min(END, (scroller.scrollLeft + scroller.clientWidth) / scale + step);
-    for (var t = first; t <= last; t += step) {
-      var line = document.createElementNS(NS, 'line');
-      line.setAttribute('x1', r1(x(t))); line.setAttribute('x2', r1(x(t)));
-      line.setAttribute('y1', AXIS_H - 6); line.setAttribute('y2', HEIGHT);
-      line.setAttribute('class', 'grid');
-      var text = document.createElementNS(NS, 'text');
-      text.setAttribute('x', r1(x(t))); text.setAttribute('y', AXIS_H - 9);
-      text.setAttribute('class', 'tick');
-      text.textContent = String(t);
-      axis.appendChild(line); axis.appendChild(text);
-    }
-  }
-  function place() {
-    svg.setAttribute('width', r1(2 * PAD + END * scale));
-    for (var i = 0; i < items.length; i++) {
-      var it = items[i], xa = x(it.a), xb = x(it.b);
-      if (it.tag === 'line') {
-        it.el.setAttribute('x1', r1(xa)); it.el.setAttribute('x2', r1(xb));
-      } else if (it.tag === 'rect') {
-        it.el.setAttribute('x', r1(xa)); it.el.setAttribute('width', r1(Math.max(1, xb - xa)));
-      } else if (it.fit < 0) {
-        it.el.setAttribute('transform', 'translate(' + r1(xa) + ',0)');
-      }
-    }
-  }
-  /** Labels of spans: hidden if they do not fit, else kept in view while their span is partly scrolled off. */
-  function stick() {
-    var left = scroller.scrollLeft;
-    for (var i = 0; i < labels.length; i++) {
-      var it = labels[i], xa = x(it.a), xb = x(it.b);
-      var at = xb - xa < it.fit ? -1 : Math.min(Math.max(xa, left), xb - it.fit);
-      if (at === it.at) continue;
-      it.at = at;
-      if (at < 0) { it.el.setAttribute('visibility', 'hidden'); continue; }
-      it.el.setAttribute('visibility', 'visible');
-      it.el.setAttribute('transform', 'translate(' + r1(at) + ',0)');
-    }
-  }
-  function syncControls() {
-    var from = (scroller.scrollLeft - PAD) / scale;
-    var to = from + scroller.clientWidth / scale;
-    if (document.activeElement !== fromInput) fromInput.value = Math.round(Math.max(0, from));
-    if (document.activeElement !== toInput) toInput.value = Math.round(Math.min(END, to));
-    var lo = Math.log(minScale()), hi = Math.log(MAX_SCALE);
-    zoom.value = hi > lo ? Math.round(1000 * (Math.log(scale) - lo) / (hi - lo)) : 0;
-  }
-  /** Rescale, keeping the time under anchorPx (px from the left of the visible area) in place. */
-  function setScale(next, anchorPx) {
-    var t = (scroller.scrollLeft + anchorPx - PAD) / scale;
-    scale = Math.min(MAX_SCALE, Math.max(minScale(), next));
-    place();
-    scroller.scrollLeft = x(t) - anchorPx;
-    stick();
-    drawAxis();
-    syncControls();
-  }
-  function showWindow(from, to) {
-    if (!(to > from)) return;
-    scale = Math.min(MAX_SCALE, Math.max(minScale(), (scroller.clientWidth - 2 * PAD) / (to - from)));
-    place();
-    scroller.scrollLeft = x(from) - PAD;
-    stick();
-    drawAxis();
-    syncControls();
-  }
-  function jumpTo(t) {
-    scroller.scrollLeft = x(t) - scroller.clientWidth * 0.3;
-    stick();
-    drawAxis();
-    syncControls();
-  }
-
-  document.getElementById('show').addEventListener('click', function () { showWindow(+fromInput.value, +toInput.value); });
-  document.getElementById('focus').addEventListener('click', function () { showWindow(FOCUS[0], FOCUS[1]); });
-  document.getElementById('all').addEventListener('click', function () { showWindow(0, END); });
-  document.getElementById('zin').addEventListener('click', function () { setScale(scale * 1.6, scroller.clientWidth / 2); });
-  document.getElementById('zout').addEventListener('click', function () { setScale(scale / 1.6, scroller.clientWidth / 2); });
-  [fromInput, toInput].forEach(function (input) {
-    input.addEventListener('keydown', function (e) { if (e.key === 'Enter') showWindow(+fromInput.value, +toInput.value); });
-  });
-  var pending = false;
-  zoom.addEventListener('input', function () {
-    if (pending) return;
-    pending = true;
-    requestAnimationFrame(function () {
-      pending = false;
-      var lo = Math.log(minScale()), hi = Math.log(MAX_SCALE);
-      setScale(Math.exp(lo + (hi - lo) * (+zoom.value) / 1000), scroller.clientWidth / 2);
-    });
-  });
-  document.getElementById('jump').addEventListener('change', function (e) {
-    if (e.target.value !== '') jumpTo(+e.target.value);
-  });
-  Array.prototype.forEach.call(document.querySelectorAll('[data-jump]'), function (button) {
-    button.addEventListener('click', function () { jumpTo(+button.getAttribute('data-jump')); scroller.scrollIntoView({ block: 'nearest' }); });
-  });
-  var scrolling = false;
-  scroller.addEventListener('scroll', function () {
-    if (scrolling) return;
-    scrolling = true;
-    requestAnimationFrame(function () { scrolling = false; stick(); drawAxis(); syncControls(); });
-  });
-  scroller.addEventListener('mousemove', function (e) {
-    var box = scroller.getBoundingClientRect();
-    var t = (e.clientX - box.left + scroller.scrollLeft - PAD) / scale;
-    readout.textContent = t >= 0 && t <= END ? 't = ' + t.toFixed(1) + ' ms' : '';
-  });
-  showWindow(FOCUS[0], FOCUS[1]);
-})();
-`;
+/** report-page/zoom.ts, type-checked against the DOM, transpiled to one function call (esbuild, the transpiler tsx already runs). */
+function script(): string {
+  pageFiles.script ??= transformSync(readFileSync(new URL('./report-page/zoom.ts', import.meta.url), 'utf8'), {
+    loader: 'ts',
+    format: 'iife',
+    target: 'es2020',
+  }).code;
+  return pageFiles.script;
+}
