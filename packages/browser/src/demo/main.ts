@@ -48,7 +48,8 @@ async function start(params: URLSearchParams, notice: (text: string) => void): P
   const mode: DemoMode = params.get('mode') === 'tabs' ? 'tabs' : 'workers';
   const cluster = integerParam(params, 'cluster') ?? (mode === 'tabs' ? 2 : 1);
   const timeline = new LiveTimeline({ replicaCount: REPLICA_COUNT, windowMs: WINDOW_MS, arrowsMax: ARROWS_MAX, nowMs: () => performance.now() });
-  const context: ModeContext = { cluster, replicaCount: REPLICA_COUNT, timeline, history: new ClientHistory(() => performance.now()), workerUrl: 'worker.js' };
+  const trace = params.get('trace') !== '0';
+  const context: ModeContext = { cluster, replicaCount: REPLICA_COUNT, timeline, history: new ClientHistory(() => performance.now()), workerUrl: 'worker.js', trace };
   describeMode(mode, cluster);
   let demo: DemoCluster;
   if (mode === 'tabs') {

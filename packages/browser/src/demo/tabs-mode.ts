@@ -129,7 +129,7 @@ class TabReplica {
       if (event.type === 'fatal') this.refused.push({ replicaId: this.replicaId, reason: 'fatal', detail: event.message });
       if (event.type === 'status' || event.type === 'trace') this.others.tell(event);
     };
-    const options = { replicaId: this.replicaId, replicaCount, cluster, create, trace: true, transport: { kind: 'broadcast-channel' as const } };
+    const options = { replicaId: this.replicaId, replicaCount, cluster, create, trace: this.context.trace, transport: { kind: 'broadcast-channel' as const } };
     this.worker = new Worker(this.context.workerUrl, { type: 'module' });
     const spawned = spawnWorkerReplica(this.worker, { ...options, ...(config === undefined ? {} : { config }) }, onEvent);
     this.replica = spawned;

@@ -26,6 +26,8 @@ export interface ModeContext {
   readonly workerUrl: string;
   /** More core configuration for every replica. */
   readonly config?: unknown;
+  /** Whether workers post their sends, deliveries and state changes for the live diagram (`?trace=0`: not, as the benchmark runs). */
+  readonly trace: boolean;
 }
 
 /** Whether any of the cluster's databases exists in this origin. */
@@ -77,7 +79,7 @@ export async function startWorkersMode(context: ModeContext): Promise<DemoCluste
     replicaCount,
     cluster: clusterId,
     createWorker: (replicaId) => (workers[replicaId] = new Worker(context.workerUrl, { type: 'module' })),
-    trace: true,
+    trace: context.trace,
     ...(context.config === undefined ? {} : { config: context.config }),
     onEvent: (replicaId, event) => {
       feed.event(event);
