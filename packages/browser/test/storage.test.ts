@@ -9,27 +9,13 @@
 import { describe, expect, test, vi } from 'vitest';
 import fc from 'fast-check';
 import { crc32 as zlibCrc32 } from 'node:zlib';
-import type { Checkpoint, Effect, LogEntry } from '@vsr/core';
+import type { Effect } from '@vsr/core';
 import { IndexedDbStorage, StoreIncompatible, crc32, replicaDatabaseName } from '../src/index.js';
 import { IDBFactory, databaseNames, dump, tamper, upgradeTo } from './support/idb.js';
+import { append, checkpointAt, checkStorageProperties, entry, header } from './support/storage-properties.js';
 
 const NAME = replicaDatabaseName(0, 0);
 
-const entry = (opNumber: number, viewNumber = 0): LogEntry => ({
-  opNumber,
-  viewNumber,
-  timestampMs: opNumber,
-  requests: [{ clientId: 'c', requestNumber: opNumber, operation: { type: 'write', key: 'k', value: opNumber } }],
-});
-const append = (opNumber: number, viewNumber = 0): Effect => ({ kind: 'log-append', entry: entry(opNumber, viewNumber) });
-const header = (viewNumber: number, lastNormalView = viewNumber): Effect => ({ kind: 'persist-header', header: { viewNumber, lastNormalView } });
-const checkpointAt = (opNumber: number): Checkpoint => ({
-  opNumber,
-  viewNumber: 0,
-  timestampMs: opNumber,
-  snapshot: [['k', opNumber]],
-  clientTable: [['c', { requestNumber: opNumber, result: { ok: true }, opNumber }]],
-});
 const sealed = (value: unknown) => {
   const json = JSON.stringify(value);
   return { checksum: zlibCrc32(json), json };
@@ -54,51 +40,6 @@ async function threeOps(): Promise<IDBFactory> {
   await storage.close();
   return factory;
 }
-
-/** What a store should hold: the entries after op `base`, the view of its header, its checkpoint's op. */
-type Model = { base: number; log: number[]; view: number; checkpoint: number };
-type ModelEffect = { kind: 'append' } | { kind: 'truncate'; back: number } | { kind: 'release'; back: number } | { kind: 'header'; view: number };
-
-/** Applies an effect to the store and to the model alike; a release comes with its checkpoint, as from the core. */
-function applyTo(storage: IndexedDbStorage, model: Model, op: ModelEffect): void {
-  const last = model.base + model.log.length;
-  if (op.kind === 'append') {
-    storage.apply(append(last + 1));
-    model.log.push(last + 1);
-  } else if (op.kind === 'truncate') {
-    const to = Math.max(0, last - op.back);
-    storage.apply({ kind: 'log-truncate', opNumber: to });
-    if (to < model.base) Object.assign(model, { base: to, log: [] });
-    else model.log.length = Math.min(model.log.length, to - model.base);
-  } else if (op.kind === 'release') {
-    const to = Math.max(0, last - op.back);
-    if (to <= model.checkpoint) return;
-    storage.apply({ kind: 'persist-checkpoint', checkpoint: checkpointAt(to) });
-    storage.apply({ kind: 'log-release', opNumber: to });
-    model.checkpoint = to;
-    if (to > model.base) {
-      model.log = model.log.slice(Math.min(model.log.length, to - model.base));
-      model.base = to;
-    }
-  } else {
-    storage.apply(header(op.view));
-    model.view = op.view;
-  }
-}
-
-/** Appends most of the time, so that logs grow long enough for truncations and releases to matter. */
-const modelEffect: fc.Arbitrary<ModelEffect> = fc.oneof(
-  { weight: 5, arbitrary: fc.constant({ kind: 'append' as const }) },
-  { weight: 1, arbitrary: fc.nat({ max: 8 }).map((back) => ({ kind: 'truncate' as const, back })) },
-  { weight: 1, arbitrary: fc.nat({ max: 8 }).map((back) => ({ kind: 'release' as const, back })) },
-  { weight: 1, arbitrary: fc.nat({ max: 5 }).map((view) => ({ kind: 'header' as const, view })) },
-);
-
-const bootOf = (model: Model) => ({
-  header: { viewNumber: model.view, lastNormalView: model.view },
-  checkpoint: model.checkpoint === 0 ? null : checkpointAt(model.checkpoint),
-  log: model.log.map((opNumber) => entry(opNumber)),
-});
 
 describe('the IndexedDB store', () => {
   test('what was flushed comes back at the next open: header, checkpoint and log', async () => {
@@ -203,94 +144,11 @@ describe('the IndexedDB store', () => {
     await reopened.close();
   });
 
-  test('random effects, flushes and crashes: a reopened store holds exactly what was flushed', async () => {
-    const operation = fc.oneof(
-      { weight: 6, arbitrary: modelEffect },
-      { weight: 2, arbitrary: fc.constant({ kind: 'flush' as const }) },
-      { weight: 1, arbitrary: fc.constant({ kind: 'crash' as const }) },
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.array(operation, { minLength: 5, maxLength: 60 }), async (operations) => {
-        const fresh = await created();
-        const factory = fresh.factory;
-        let storage = fresh.storage;
-        storage.apply(header(0));
-        await storage.flush();
-        let durable: Model = { base: 0, log: [], view: 0, checkpoint: 0 };
-        let buffered = structuredClone(durable);
-        for (const op of operations) {
-          if (op.kind === 'flush') {
-            await storage.flush();
-            await storage.settle(); // Checkpoints are written in the background.
-            durable = structuredClone(buffered);
-          } else if (op.kind === 'crash') {
-            storage.crash();
-            storage = await open(factory);
-            expect(storage.report.damage).toBeNull();
-            buffered = structuredClone(durable);
-          } else {
-            applyTo(storage, buffered, op);
-          }
-        }
-        storage.crash();
-        const reopened = await open(factory);
-        expect(reopened.report.damage).toBeNull();
-        expect(reopened.report.boot).toEqual(bootOf(durable));
-        await reopened.close();
-      }),
-      { numRuns: 40 },
-    );
-  });
-
-  test('random effects, effects during flushes and crashes in the middle of one: a flush lands whole or not at all, and no release overtakes its checkpoint', async () => {
-    const operation = fc.oneof(
-      { weight: 4, arbitrary: modelEffect },
-      { weight: 2, arbitrary: fc.array(modelEffect, { maxLength: 4 }).map((during) => ({ kind: 'flush' as const, during })) },
-      { weight: 1, arbitrary: fc.nat({ max: 3 }).map((ticks) => ({ kind: 'crash-while-flushing' as const, ticks })) },
-    );
-    await fc.assert(
-      fc.asyncProperty(fc.array(operation, { minLength: 5, maxLength: 40 }), async (operations) => {
-        const { factory, storage } = await created();
-        storage.apply(header(0));
-        await storage.flush();
-        let durable: Model = { base: 0, log: [], view: 0, checkpoint: 0 };
-        const buffered: Model = structuredClone(durable);
-        for (const op of operations) {
-          if (op.kind === 'flush') {
-            const flushed = structuredClone(buffered);
-            const writing = storage.flush();
-            for (const during of op.during) applyTo(storage, buffered, during);
-            await writing;
-            await storage.settle();
-            durable = flushed;
-          } else if (op.kind === 'crash-while-flushing') {
-            const possible = [structuredClone(durable), structuredClone(buffered)];
-            const writing = storage.flush().catch(() => 'aborted');
-            for (let tick = 0; tick < op.ticks; tick++) await new Promise((resolve) => setTimeout(resolve, 0));
-            storage.crash(); // The transaction under way lands whole, or is aborted: nothing in between.
-            await writing;
-            const reopened = await open(factory);
-            expect(reopened.report.damage).toBeNull();
-            const boot = reopened.report.boot as { header: { viewNumber: number }; checkpoint: Checkpoint | null; log: LogEntry[] };
-            const log = boot.log.map((e) => e.opNumber);
-            const found = possible.find((model) => model.view === boot.header.viewNumber && JSON.stringify(model.log) === JSON.stringify(log));
-            expect(found, `reopened to view ${boot.header.viewNumber}, log ${JSON.stringify(log)}`).toBeDefined();
-            const checkpointOp = boot.checkpoint?.opNumber ?? 0;
-            expect(possible.map((model) => model.checkpoint)).toContain(checkpointOp);
-            expect(found!.base).toBeLessThanOrEqual(checkpointOp);
-            await reopened.close();
-            return;
-          } else {
-            applyTo(storage, buffered, op);
-          }
-        }
-        storage.crash();
-        const reopened = await open(factory);
-        expect(reopened.report.boot).toEqual(bootOf(durable));
-        await reopened.close();
-      }),
-      { numRuns: 40 },
-    );
+  test('the two storage properties (random effects, flushes and crashes; crashes in the middle of a flush) hold on fake-indexeddb', async () => {
+    // The same properties run in Chromium, on its own IndexedDB (chromium/storage.test.ts).
+    const outcomes = await checkStorageProperties(() => ({ indexedDB: new IDBFactory(), namePrefix: 'vsr' }), { numRuns: 40 });
+    for (const outcome of outcomes) expect(outcome.failed, `${outcome.name}\n${outcome.report ?? ''}`).toBe(false);
+    expect(outcomes.map((outcome) => outcome.numRuns)).toEqual([40, 40]);
   });
 
   test('a missing database boots as lost unless the replica is being created with its cluster; lost stays lost until a header is written', async () => {
