@@ -19,7 +19,8 @@ import { startWorkersMode, type ModeContext } from './workers-mode.js';
 
 const REPLICA_COUNT = 3;
 const WINDOW_MS = 6_000;
-const ARROWS_MAX = 3_000;
+const ARROWS_MAX = 800;
+const OPERATIONS_MAX = 400;
 
 /** What the tests reach through `page.evaluate`. */
 export interface DemoHook {
@@ -47,7 +48,7 @@ function integerParam(params: URLSearchParams, name: string): number | null {
 async function start(params: URLSearchParams, notice: (text: string) => void): Promise<DemoCluster> {
   const mode: DemoMode = params.get('mode') === 'tabs' ? 'tabs' : 'workers';
   const cluster = integerParam(params, 'cluster') ?? (mode === 'tabs' ? 2 : 1);
-  const timeline = new LiveTimeline({ replicaCount: REPLICA_COUNT, windowMs: WINDOW_MS, arrowsMax: ARROWS_MAX, nowMs: () => performance.now() });
+  const timeline = new LiveTimeline({ replicaCount: REPLICA_COUNT, windowMs: WINDOW_MS, arrowsMax: ARROWS_MAX, operationsMax: OPERATIONS_MAX, nowMs: () => performance.now() });
   const trace = params.get('trace') !== '0';
   const context: ModeContext = { cluster, replicaCount: REPLICA_COUNT, timeline, history: new ClientHistory(() => performance.now()), workerUrl: 'worker.js', trace };
   describeMode(mode, cluster);
@@ -62,7 +63,7 @@ async function start(params: URLSearchParams, notice: (text: string) => void): P
   }
   document.getElementById('client-id')!.textContent = `this page's client: ${demo.clientId}`;
   wireForm(demo);
-  wireDiagram(demo, timeline, WINDOW_MS, wireTable(demo, notice));
+  wireDiagram(demo, timeline, WINDOW_MS, wireTable(demo, notice), trace);
   return demo;
 }
 

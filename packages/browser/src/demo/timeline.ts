@@ -33,6 +33,8 @@ export interface LiveTimelineOptions {
   readonly windowMs: number;
   /** Arrows for at most this many of the newest messages (SVG gets slow beyond a few thousand). */
   readonly arrowsMax: number;
+  /** At most this many of the newest client operations (each redraw lays them out in lanes on the page's main thread, where the clients run). */
+  readonly operationsMax: number;
   readonly nowMs: () => number;
 }
 
@@ -73,8 +75,14 @@ export class LiveTimeline {
     this.prune(startMs);
     const shifted = this.events.filter((event) => event.atMs >= startMs).map((event) => ({ ...event, atMs: event.atMs - startMs }));
     const events = [...this.baselineEvents(), ...this.newestArrows(shifted)];
-    const operations = history
-      .filter((op) => (op.returnMs ?? Infinity) >= startMs)
+    // From the end, so a busy window stops after the newest operationsMax.
+    const recent: HistoryOperation[] = [];
+    for (let i = history.length - 1; i >= 0 && recent.length < this.options.operationsMax; i--) {
+      const op = history[i]!;
+      if ((op.returnMs ?? Infinity) >= startMs) recent.push(op);
+    }
+    const operations = recent
+      .reverse()
       .map((op) => ({ ...op, callMs: Math.max(0, op.callMs - startMs), returnMs: op.returnMs === null ? null : op.returnMs - startMs }));
     return { replicas: this.options.replicaCount, endMs: this.options.windowMs, events, history: operations, focusMs: { from: 0, to: this.options.windowMs } };
   }

@@ -108,16 +108,18 @@ export function wireTable(cluster: DemoCluster, notice: (text: string) => void):
   };
 }
 
-/** Draws the diagram now and every REDRAW_MS; returns a function that draws it at once. */
-export function wireDiagram(cluster: DemoCluster, timeline: LiveTimeline, windowMs: number, refreshTable: () => void): () => void {
+/** Draws the diagram (unless `?trace=0` turned it off) and the table now and every REDRAW_MS; returns a function that draws them at once. */
+export function wireDiagram(cluster: DemoCluster, timeline: LiveTimeline, windowMs: number, refreshTable: () => void, trace: boolean): () => void {
   const style = document.createElement('style');
   style.textContent = diagramCss();
   document.head.append(style);
   element('legend').innerHTML = renderLegend();
   element('window-s').textContent = String(windowMs / 1000);
   const host = element('diagram-host');
+  if (!trace) host.textContent = 'The live diagram is off (?trace=0): the workers post no trace events.';
   const draw = () => {
     refreshTable();
+    if (!trace) return;
     const viewPx = Math.max(400, host.clientWidth - 110);
     host.innerHTML = timeline.render(cluster.history(), viewPx);
   };

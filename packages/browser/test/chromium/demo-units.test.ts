@@ -31,7 +31,7 @@ describe('the kv form', () => {
 
 describe('the live timeline', () => {
   const clock = { nowMs: 0 };
-  const timeline = () => new LiveTimeline({ replicaCount: 3, windowMs: 1_000, arrowsMax: 2, nowMs: () => clock.nowMs });
+  const timeline = () => new LiveTimeline({ replicaCount: 3, windowMs: 1_000, arrowsMax: 2, operationsMax: 3, nowMs: () => clock.nowMs });
 
   test('stamps events with its clock, relative to the window, and pairs an early delivery with its send', () => {
     clock.nowMs = 5_000;
@@ -46,6 +46,18 @@ describe('the live timeline', () => {
       { kind: 'send', id: 7, from: 0, to: 1, type: 'prepare', viewNumber: 0, atMs: 510 },
       { kind: 'deliver', id: 7, to: 1, atMs: 510 },
     ]);
+  });
+
+  test('draws only the newest operationsMax client operations that reach into the window, in call order', () => {
+    clock.nowMs = 10_000;
+    const op = (id: number, callMs: number, returnMs: number | null) => ({
+      id, clientId: 'c', operation: { type: 'read' as const, key: 'k' }, callMs, returnMs,
+      outcome: returnMs === null ? { type: 'indeterminate' as const } : { type: 'ok' as const, result: { ok: false as const, error: 'not-found' as const } },
+    });
+    // #1 ended before the window (9,000..10,000); #2 is still in flight; #3..#6 end inside it.
+    const history = [op(1, 8_000, 8_500), op(2, 8_600, null), op(3, 9_100, 9_200), op(4, 9_300, 9_400), op(5, 9_500, 9_600), op(6, 9_700, 9_800)];
+    expect(timeline().input(history).history.map((drawn) => [drawn.id, drawn.callMs])).toEqual([[4, 300], [5, 500], [6, 700]]);
+    expect(timeline().input(history.slice(0, 3)).history.map((drawn) => [drawn.id, drawn.callMs, drawn.returnMs])).toEqual([[2, 0, null], [3, 100, 200]]);
   });
 
   test('folds what leaves the window into each lane’s state at its start', () => {
