@@ -61,13 +61,17 @@ const exactKvModel: Model<KvState, KvOperation, KvOutput> = {
   },
 };
 
-/** Deep equality of two results: the same fields with `===` values. */
+/** Deep equality of two results: the same fields with `===` values (a `KvResult`'s fields are all primitives). */
 function sameResult(a: KvResult, b: KvResult): boolean {
-  const fieldsA = Object.keys(a);
-  if (fieldsA.length !== Object.keys(b).length) return false;
   const recordA = a as unknown as Record<string, unknown>;
   const recordB = b as unknown as Record<string, unknown>;
-  return fieldsA.every((field) => Object.hasOwn(recordB, field) && recordA[field] === recordB[field]);
+  let fields = 0;
+  for (const field in recordA) {
+    if (recordA[field] !== recordB[field] || !Object.hasOwn(recordB, field)) return false;
+    fields++;
+  }
+  for (const field in recordB) if (--fields < 0 || !Object.hasOwn(recordB, field)) return false;
+  return fields === 0;
 }
 
 /** Default bound on search steps (one candidate tried, or one backtrack), over all keys together. */
