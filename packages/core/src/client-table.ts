@@ -21,22 +21,21 @@ import { measureJson } from './json-bounds.js';
 /** What a session costs besides its result: its key, its numbers, the map's own entry. */
 const SESSION_OVERHEAD_BYTES = 64;
 
-/**
- * Measured results, by session. Sessions are immutable values, so this only saves measuring a
- * session a second time (when it is replaced or evicted); it never changes an answer.
- */
-const measuredResultBytes = new WeakMap<ClientSession, number>();
-
-/** A session's share of the table's byte bound. */
+/** A session's share of the table's byte bound: its overhead, its key and its result as JSON. */
 function sessionBytes(clientId: string, session: ClientSession): number {
-  let resultBytes = measuredResultBytes.get(session);
-  if (resultBytes === undefined) {
-    const measured = measureJson(session.result, Number.MAX_SAFE_INTEGER);
-    // A result that is not JSON cannot be sent either; it is counted as empty rather than trusted.
-    resultBytes = measured.ok ? measured.bytes : 0;
-    measuredResultBytes.set(session, resultBytes);
-  }
-  return SESSION_OVERHEAD_BYTES + clientId.length + resultBytes;
+  const measured = measureJson(session.result, Number.MAX_SAFE_INTEGER);
+  // A result that is not JSON cannot be sent either; it is counted as empty rather than trusted.
+  return SESSION_OVERHEAD_BYTES + clientId.length + (measured.ok ? measured.bytes : 0);
+}
+
+/** A session with its measured size, so that replacing or evicting it never measures it again. */
+interface Stored {
+  readonly session: ClientSession;
+  readonly bytes: number;
+}
+
+function stored(clientId: string, session: ClientSession): Stored {
+  return Object.freeze({ session, bytes: sessionBytes(clientId, session) });
 }
 
 export interface ClientTableBounds {
@@ -46,17 +45,23 @@ export interface ClientTableBounds {
 
 /** A persistent ordered map (immutable.js), wrapped in a class so the reducer treats it as a value. */
 export class ClientTable {
-  static readonly EMPTY = new ClientTable(OrderedMap<string, ClientSession>(), 0);
+  static readonly EMPTY = new ClientTable(OrderedMap<string, Stored>(), 0);
 
   static fromEntries(entries: Iterable<readonly [string, ClientSession]>): ClientTable {
-    const sessions = OrderedMap(entries as Iterable<[string, ClientSession]>);
+    let sessions = OrderedMap<string, Stored>();
     let bytes = 0;
-    for (const [clientId, session] of sessions) bytes += sessionBytes(clientId, session);
+    for (const [clientId, session] of entries) {
+      const previous = sessions.get(clientId);
+      if (previous !== undefined) bytes -= previous.bytes; // the last entry for a client wins, as a map's construction does
+      const entry = stored(clientId, session);
+      sessions = sessions.set(clientId, entry);
+      bytes += entry.bytes;
+    }
     return new ClientTable(sessions, bytes);
   }
 
   private constructor(
-    private readonly sessions: OrderedMap<string, ClientSession>,
+    private readonly sessions: OrderedMap<string, Stored>,
     /** The sum of `sessionBytes` over the sessions. */
     readonly bytes: number,
   ) {
@@ -64,7 +69,7 @@ export class ClientTable {
   }
 
   get(clientId: string): ClientSession | undefined {
-    return this.sessions.get(clientId);
+    return this.sessions.get(clientId)?.session;
   }
 
   /** How many sessions the table holds. */
@@ -74,7 +79,7 @@ export class ClientTable {
 
   /** Oldest first: the order eviction follows. */
   entries(): Array<[string, ClientSession]> {
-    return this.sessions.entrySeq().toArray();
+    return this.sessions.entrySeq().map(([clientId, entry]): [string, ClientSession] => [clientId, entry.session]).toArray();
   }
 
   /**
@@ -89,20 +94,21 @@ export class ClientTable {
     let bytes = this.bytes;
     if (existing !== undefined) {
       // A client's requests run in order: the session only moves forward (design rule 10 of docs/protocol.md).
-      assert(session.requestNumber > existing.requestNumber, 'a session records a newer request than the one it holds');
+      assert(session.requestNumber > existing.session.requestNumber, 'a session records a newer request than the one it holds');
       // Delete then set moves the session to the end: most recently used.
       sessions = sessions.delete(clientId);
-      bytes -= sessionBytes(clientId, existing);
+      bytes -= existing.bytes;
     }
-    sessions = sessions.set(clientId, session);
-    bytes += sessionBytes(clientId, session);
+    const entry = stored(clientId, session);
+    sessions = sessions.set(clientId, entry);
+    bytes += entry.bytes;
     const evicted: string[] = [];
     // The newest session stays even if it alone is over the byte bound: its client must get its reply again.
     while (sessions.size > 1 && (sessions.size > bounds.sessionsMax || bytes > bounds.bytesMax)) {
-      const [oldestId, oldest] = sessions.entrySeq().first() ?? [clientId, session];
+      const [oldestId, oldest] = sessions.entrySeq().first() ?? [clientId, entry];
       if (oldestId === clientId) break;
       sessions = sessions.delete(oldestId);
-      bytes -= sessionBytes(oldestId, oldest);
+      bytes -= oldest.bytes;
       evicted.push(oldestId);
     }
     const table = new ClientTable(sessions, bytes);
