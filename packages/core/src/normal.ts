@@ -236,10 +236,14 @@ export function onPrepareOk(s: DraftState, ctx: StepContext, m: PrepareOk): void
   assert(s.status === 'normal' && m.viewNumber === s.viewNumber && ctx.isPrimaryOf(s.viewNumber), 'PrepareOk reaches the primary of its view');
   assert(m.replica !== ctx.self && m.opNumber <= s.log.lastOpNumber, 'PrepareOk comes from a backup, for an op the primary holds');
   ctx.telemetry(s, 'vsr.prepare_ok.received', { from: m.replica, opNumber: m.opNumber });
-  // Acknowledgements are cumulative: the backup holds every op up to m.opNumber.
-  for (const op of primary.pipeline) {
+  // Acknowledgements are cumulative: the backup holds every op up to m.opNumber. The ops are the
+  // previous state's, frozen: one that gains a vote is replaced, not changed.
+  const pipeline = primary.pipeline;
+  for (let index = 0; index < pipeline.length; index++) {
+    const op = defined(pipeline[index], 'a pipeline op within its length');
     if (op.opNumber > m.opNumber) break;
-    op.acks = addVote(op.acks, m.replica) as number[];
+    const acks = addVote(op.acks, m.replica) as number[];
+    if (acks !== op.acks) pipeline[index] = { opNumber: op.opNumber, acks };
   }
   flushAndCommit(s, ctx);
 }

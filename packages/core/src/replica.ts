@@ -60,7 +60,8 @@ export function initialState<S, Op, R>(config: unknown, machine: StateMachine<S,
 /**
  * One step. Handlers work on a copy-on-write draft made by hand: a shallow
  * copy of the state and of the few small records handlers mutate in place
- * (the primary's pipeline, the view-change votes). Everything else in the
+ * (the primary's pipeline array, whose frozen ops are replaced rather than
+ * changed, and the view-change votes). Everything else in the
  * state is either a number or a persistent value that handlers replace,
  * never mutate. The result is deep-frozen (`deepFreeze`, which skips the
  * persistent values), so the previous state is frozen too: a handler that
@@ -104,7 +105,8 @@ function workingCopy(state: ReplicaState): DraftState {
   return {
     ...state,
     recovery: recovery && { ...recovery },
-    primary: primary && { ...primary, pipeline: primary.pipeline.map((op) => ({ ...op })) },
+    // The pipeline array is copied, its ops are not: a handler replaces an op it changes (onPrepareOk).
+    primary: primary && { ...primary, pipeline: [...primary.pipeline] },
     viewChange: viewChange && {
       ...viewChange,
       startViewChangeVotes: viewChange.startViewChangeVotes,
