@@ -10,6 +10,7 @@
 import {
   ClientId,
   CLIENT_ID_LENGTH_MAX,
+  GroupCommit,
   initialState,
   observe,
   primaryOf,
@@ -23,7 +24,6 @@ import {
   type StateMachine,
   type Telemetry,
 } from '@vsr/core';
-import { GroupCommit } from './group-commit.js';
 import { ReplyRoutes } from './reply-routes.js';
 import type { OpenReport, ReplicaStorage } from './storage.js';
 import { NamedTimers, globalTimers, type ReplicaTimers } from './timers.js';
@@ -119,7 +119,8 @@ class RunningReplica<S, Op, R> {
     this.state = initialState(configFor(options.config, options.replicaId), options.machine);
     this.replicaId = this.state.config.replicaId;
     this.timers = new NamedTimers(options.timers ?? globalTimers);
-    this.commit = new GroupCommit(options.storage, { onFailure: (error) => this.fail('store', error) });
+    // A flush is one IndexedDB transaction, started after the current task: every effect of its steps joins it.
+    this.commit = new GroupCommit(options.storage, { schedule: (start) => queueMicrotask(start), nowMs: () => performance.now(), onFailure: (error) => this.fail('store', error) });
     this.replies = new ReplyRoutes(this.state.config.limits.clientTableMax);
   }
 

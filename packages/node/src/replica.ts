@@ -3,7 +3,7 @@
  * reducer events one at a time and carries out its effects under the effect
  * contract: storage effects go to the durable store; sends and replies that
  * follow a storage effect wait until the store has made it durable
- * (`GroupCommit`, group-commit.ts: flushes on libuv's thread pool, one at a
+ * (`GroupCommit` of @vsr/core: flushes on libuv's thread pool, one at a
  * time, each taking every effect the steps before it produced; the core's
  * `EffectBarrier` says which sends may leave). Timers are named
  * `setTimeout`s, a new one replacing the old; telemetry is published on
@@ -17,6 +17,7 @@ import {
   CLIENT_ID_LENGTH_MAX,
   ClientId,
   describe,
+  GroupCommit,
   initialState,
   primaryOf,
   step,
@@ -33,7 +34,6 @@ import { ClusterLink, VsrClient, VsrTimeoutError } from './client.js';
 import { tcpTransport, type Address, type TcpTransport } from './tcp-transport.js';
 import { Refusals, silentLogger, type Logger } from './logger.js';
 import type { TlsCredentials } from './peer-auth.js';
-import { GroupCommit } from './group-commit.js';
 import type { Transport } from './transport.js';
 
 // Where they were first defined, for the users who import them from here.
@@ -161,7 +161,9 @@ class RunningReplica<S, Op, R> {
       storage.close();
       throw error;
     }
-    this.commit = new GroupCommit(storage, { onFlush: options.onFlush, onFailure: (error) => this.fail('store', error) });
+    // A flush runs on libuv's thread pool (the store's flushAsync), started once the current turn's steps have run.
+    const flushing = { apply: (effect: Effect) => storage.apply(effect), get dirty() { return storage.dirty; }, flush: () => storage.flushAsync(), settle: () => storage.settle() };
+    this.commit = new GroupCommit(flushing, { schedule: (start) => void setImmediate(start), nowMs: () => performance.now(), onFlush: options.onFlush, onFailure: (error) => this.fail('store', error) });
     this.replies = new ReplyRoutes(this.state.config.limits.clientTableMax);
   }
 

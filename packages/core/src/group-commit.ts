@@ -1,20 +1,39 @@
 /**
- * Group commit under the effect contract, for one replica in a page or a
- * worker: storage effects are buffered in the store and flushed one
- * transaction at a time; while a transaction is under way the replica keeps
- * taking messages and running steps, and the next transaction takes
- * everything those steps buffered (one strict commit for many steps, more
- * of them the busier the replica). Sends and replies pass the core's
- * `EffectBarrier`: each leaves once every storage effect before it is
- * durable, in the order the reducer produced them.
+ * Group commit under the effect contract (docs/architecture.md), for an interpreter whose
+ * storage flushes asynchronously: storage effects are buffered in the store, and flushes run
+ * one at a time while the replica keeps taking messages and running steps; the next flush takes
+ * everything those steps buffered (one fsync or one transaction for many steps, more of them
+ * the busier the replica). Sends and replies pass the `EffectBarrier`: each leaves once every
+ * storage effect before it is durable, in the order the reducer produced them.
+ *
+ * The one implementation for the Node runtime (a flush on libuv's thread pool, scheduled with
+ * `setImmediate`) and the browser's (an IndexedDB transaction, scheduled as a microtask). No
+ * clock or scheduler of its own: the interpreter passes them in, so this module stays within
+ * the core's rules.
  */
-import { EffectBarrier, type Effect } from '@vsr/core';
-import type { ReplicaStorage } from './storage.js';
+import { EffectBarrier } from './effect-barrier.js';
+import type { Effect } from './effects.js';
+
+/** What group commit needs of a store. */
+export interface GroupCommitStorage {
+  /** Buffers one storage effect (durable once a flush that takes it ends). */
+  apply(effect: Effect): void;
+  /** Whether effects wait for a flush. */
+  readonly dirty: boolean;
+  /** Makes every effect applied so far durable; effects applied while it runs wait for the next. */
+  flush(): Promise<void>;
+  /** Resolves once checkpoints written in the background have landed. */
+  settle(): Promise<void>;
+}
 
 export interface GroupCommitHooks {
-  /** For metrics: each flush's duration, from its start to its transaction's `complete`. */
+  /** Runs `start` after the current step (and any other in the same turn): when the flush starts. */
+  readonly schedule: (start: () => void) => void;
+  /** For `onFlush`'s durations. */
+  readonly nowMs: () => number;
+  /** For metrics: each flush's duration, from its start to its end. */
   readonly onFlush?: ((durationMs: number) => void) | undefined;
-  /** A flush failed (quota, an aborted transaction): the replica must stop. */
+  /** A flush failed (a full disk, an I/O error, an aborted transaction): the replica must stop. */
   readonly onFailure: (error: unknown) => void;
 }
 
@@ -27,11 +46,11 @@ export class GroupCommit {
   private stopped = false;
 
   constructor(
-    private readonly storage: ReplicaStorage,
+    private readonly storage: GroupCommitStorage,
     private readonly hooks: GroupCommitHooks,
   ) {}
 
-  /** A storage effect: buffered now, durable once a flush that takes it completes. */
+  /** A storage effect: buffered now, durable once a flush that takes it ends. */
   write(effect: Effect): void {
     this.storage.apply(effect);
     this.barrier.write();
@@ -49,9 +68,8 @@ export class GroupCommit {
   }
 
   /**
-   * Stops for a close: waits for the flush under way and the background
-   * checkpoints, makes what the last steps buffered durable, and carries out
-   * every send that waited.
+   * Stops for a close: waits for the flush under way and the background checkpoints, makes
+   * what the last steps buffered durable, and carries out every send that waited.
    */
   async stop(): Promise<void> {
     this.stopped = true;
@@ -68,16 +86,16 @@ export class GroupCommit {
     this.barrier.reset();
   }
 
-  /** Resolves once a flush already under way has ended, whatever its outcome. */
+  /** Resolves once a flush already under way, and the checkpoints in the background, have ended, whatever their outcome. */
   async settled(): Promise<void> {
     await this.writing?.catch(() => {});
+    await this.storage.settle();
   }
 
   private scheduleFlush(): void {
     if (this.flushScheduled || this.writing !== null) return; // A running flush starts the next when it ends.
     this.flushScheduled = true;
-    // After the current task: every effect of the step (and of any other step in this task) joins the flush.
-    queueMicrotask(() => this.startFlush());
+    this.hooks.schedule(() => this.startFlush());
   }
 
   private startFlush(): void {
@@ -85,11 +103,11 @@ export class GroupCommit {
     if (this.stopped || this.writing !== null || !this.storage.dirty) return;
     // `flush` takes every effect applied so far, synchronously: those are the writes it makes durable.
     const writesCovered = this.barrier.writesQueued;
-    const startedMs = performance.now();
+    const startedMs = this.hooks.nowMs();
     this.writing = this.storage.flush().then(
       () => {
         this.writing = null;
-        this.hooks.onFlush?.(performance.now() - startedMs);
+        this.hooks.onFlush?.(this.hooks.nowMs() - startedMs);
         if (this.stopped) return;
         for (const send of this.barrier.durableThrough(writesCovered)) send();
         // Everything the steps during this flush buffered goes in the next one, at once.
