@@ -8,8 +8,8 @@
  * telemetry goes to a callback (the page, or the worker's host).
  */
 import {
-  ClientId,
-  CLIENT_ID_LENGTH_MAX,
+  readClientId,
+  unreadableClientIdReply,
   GroupCommit,
   initialState,
   observe,
@@ -219,13 +219,7 @@ class RunningReplica<S, Op, R> {
     if (this.closed) return;
     const clientId = readClientId(request);
     if (clientId === null) {
-      respond({
-        type: 'error',
-        clientId: '',
-        requestNumber: null,
-        code: 'invalid-request',
-        message: `request.clientId: expected a string of 1 to ${CLIENT_ID_LENGTH_MAX} characters (a client request is {clientId, requestNumber, operation})`,
-      });
+      respond(unreadableClientIdReply());
       return;
     }
     this.replies.route(clientId, respond);
@@ -289,8 +283,3 @@ function moved(before: ReplicaState, after: ReplicaState): boolean {
 }
 
 /** The request's client id if it has a valid one (the core's rule), to route the reply by. */
-function readClientId(request: unknown): string | null {
-  if (request === null || typeof request !== 'object') return null;
-  const clientId = (request as { clientId?: unknown }).clientId;
-  return ClientId.is(clientId) ? clientId : null;
-}

@@ -53,6 +53,20 @@ export const ClientId = new t.Type<string, string, unknown>(
   t.identity,
 );
 
+/**
+ * The client id of untrusted input that may be a client request, or null: read without letting
+ * a hostile getter throw, so an interpreter knows whom to refuse a request it cannot take.
+ */
+export function readClientId(raw: unknown): string | null {
+  if (raw === null || typeof raw !== 'object') return null;
+  try {
+    const clientId = (raw as { clientId?: unknown }).clientId;
+    return isClientId(clientId) ? clientId : null;
+  } catch {
+    return null;
+  }
+}
+
 function describeValue(value: unknown): string {
   if (value === undefined) return 'undefined';
   try {

@@ -46,7 +46,7 @@ export {
 } from './state.js';
 export { Log } from './log.js';
 export { ClientTable, classifyRequest, type RequestVerdict } from './client-table.js';
-export { NonNegativeInteger, PositiveInteger, ClientId, CLIENT_ID_LENGTH_MAX, ViewNumber, VIEW_NUMBER_MAX, formatErrors, decodeWith } from './codec.js';
+export { NonNegativeInteger, PositiveInteger, ClientId, readClientId, CLIENT_ID_LENGTH_MAX, ViewNumber, VIEW_NUMBER_MAX, formatErrors, decodeWith } from './codec.js';
 export { applyLogEffect, type StoredLog, type LogEffect } from './stored-log.js';
 export { EffectBarrier } from './effect-barrier.js';
 export { GroupCommit, type GroupCommitHooks, type GroupCommitStorage } from './group-commit.js';

@@ -7,7 +7,7 @@
  * entry is one op; an op carries a batch of client requests.
  */
 import * as t from 'io-ts';
-import { ClientId, NonNegativeInteger, ViewNumber } from './codec.js';
+import { CLIENT_ID_LENGTH_MAX, ClientId, NonNegativeInteger, ViewNumber } from './codec.js';
 
 /** A client's request. `requestNumber` 0 registers the client (opens its session). */
 export const ClientRequest = t.type({
@@ -275,4 +275,15 @@ export const Reply = t.union([
   }),
 ]);
 export type Reply = t.TypeOf<typeof Reply>;
+
+/** What an interpreter answers a request whose client id it cannot read (so the core never sees it). */
+export function unreadableClientIdReply(): Reply {
+  return {
+    type: 'error',
+    clientId: '',
+    requestNumber: null,
+    code: 'invalid-request',
+    message: `request.clientId: expected a string of 1 to ${CLIENT_ID_LENGTH_MAX} characters (a client request is {clientId, requestNumber, operation})`,
+  };
+}
 export type ErrorCode = Extract<Reply, { type: 'error' }>['code'];

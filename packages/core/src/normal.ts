@@ -4,7 +4,7 @@
  * f + 1 replicas (itself included) hold it, and Commit doubles as the
  * heartbeat when the primary is idle.
  */
-import { ClientId, decodeWith } from './codec.js';
+import { decodeWith, readClientId } from './codec.js';
 import { ClientRequest, type Commit, type Prepare, type PrepareOk } from './messages.js';
 import type { DraftPrimary, DraftState, StepContext } from './context.js';
 import { JSON_DEPTH_MAX, measureJson } from './json-bounds.js';
@@ -146,15 +146,6 @@ function queueRequest(s: DraftState, ctx: StepContext, primary: DraftPrimary, re
   flushAndCommit(s, ctx);
 }
 
-function readClientId(raw: unknown): string | null {
-  if (raw === null || typeof raw !== 'object') return null;
-  try {
-    const clientId = (raw as { clientId?: unknown }).clientId;
-    return ClientId.is(clientId) ? clientId : null;
-  } catch {
-    return null;
-  }
-}
 
 // ---------------------------------------------------------------------------
 // The primary: forming ops, collecting acknowledgements, committing

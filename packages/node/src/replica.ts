@@ -14,8 +14,8 @@
  */
 import { channel } from 'node:diagnostics_channel';
 import {
-  CLIENT_ID_LENGTH_MAX,
-  ClientId,
+  readClientId,
+  unreadableClientIdReply,
   describe,
   GroupCommit,
   initialState,
@@ -245,13 +245,7 @@ class RunningReplica<S, Op, R> {
     if (this.closed) return;
     const clientId = readClientId(request);
     if (clientId === null) {
-      respond({
-        type: 'error',
-        clientId: '',
-        requestNumber: null,
-        code: 'invalid-request',
-        message: `request.clientId: expected a string of 1 to ${CLIENT_ID_LENGTH_MAX} characters (a client request is {clientId, requestNumber, operation})`,
-      });
+      respond(unreadableClientIdReply());
       return;
     }
     this.replies.route(clientId, respond);
@@ -445,11 +439,6 @@ function defaultTransport(
 }
 
 /** The request's client id if it has a valid one (the core's rule), to route the reply by. */
-function readClientId(request: unknown): string | null {
-  if (request === null || typeof request !== 'object') return null;
-  const clientId = (request as { clientId?: unknown }).clientId;
-  return ClientId.is(clientId) ? clientId : null;
-}
 
 /** The fields every replica log line carries. */
 function positionOf(state: ReplicaState): { replicaId: number; viewNumber: number; status: string } {
