@@ -1,0 +1,57 @@
+/**
+ * A persistent FIFO queue (a front list and a reversed back list of frozen cells, Okasaki's
+ * two-list queue): `push` allocates one cell, `shift` is O(1) amortised, and every version
+ * stays valid. The reducer uses each state once to make the next, so the amortisation holds.
+ */
+interface Cell<T> {
+  readonly value: T;
+  readonly next: Cell<T> | null;
+}
+
+export class PersistentQueue<T> {
+  static empty<T>(): PersistentQueue<T> {
+    return new PersistentQueue<T>(null, null, 0);
+  }
+
+  private constructor(
+    /** Oldest first. */
+    private readonly front: Cell<T> | null,
+    /** Newest first. */
+    private readonly back: Cell<T> | null,
+    readonly size: number,
+  ) {
+    Object.freeze(this);
+  }
+
+  push(value: T): PersistentQueue<T> {
+    return new PersistentQueue(this.front, Object.freeze({ value, next: this.back }), this.size + 1);
+  }
+
+  /** The oldest value and the queue without it, or null when empty. */
+  take(): { readonly value: T; readonly rest: PersistentQueue<T> } | null {
+    const front = this.front ?? reversed(this.back);
+    if (front === null) return null;
+    return { value: front.value, rest: new PersistentQueue(front.next, this.front === null ? null : this.back, this.size - 1) };
+  }
+
+  /** Oldest first. */
+  *[Symbol.iterator](): IterableIterator<T> {
+    for (let cell = this.front; cell !== null; cell = cell.next) yield cell.value;
+    const back: T[] = [];
+    for (let cell = this.back; cell !== null; cell = cell.next) back.push(cell.value);
+    for (let index = back.length - 1; index >= 0; index--) yield back[index] as T;
+  }
+
+  /** The values that pass `keep`, in order. */
+  filter(keep: (value: T) => boolean): PersistentQueue<T> {
+    let kept = PersistentQueue.empty<T>();
+    for (const value of this) if (keep(value)) kept = kept.push(value);
+    return kept;
+  }
+}
+
+function reversed<T>(cell: Cell<T> | null): Cell<T> | null {
+  let out: Cell<T> | null = null;
+  for (let at = cell; at !== null; at = at.next) out = Object.freeze({ value: at.value, next: out });
+  return out;
+}
