@@ -11,12 +11,12 @@
  * evicted the session (`not-registered`: the request did not execute), it
  * takes a fresh id, registers and sends the operation again.
  */
-import { ClientCore, type ClientClock } from '@vsr/core';
+import { ClientCore, type ClientClock } from '@vsr/runtime';
 import type { ClientLink } from './client-link.js';
 
 export { PortClientLink, BroadcastClientLink, type ClientLink } from './client-link.js';
 
-export { VsrTimeoutError, VsrRequestError } from '@vsr/core';
+export { VsrTimeoutError, VsrRequestError } from '@vsr/runtime';
 
 export interface BrowserVsrClientOptions {
   readonly link: ClientLink;

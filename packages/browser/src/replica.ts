@@ -10,7 +10,6 @@
 import {
   readClientId,
   unreadableClientIdReply,
-  GroupCommit,
   initialState,
   observe,
   primaryOf,
@@ -24,6 +23,7 @@ import {
   type StateMachine,
   type Telemetry,
 } from '@vsr/core';
+import { GroupCommit } from '@vsr/runtime';
 import { ReplyRoutes } from './reply-routes.js';
 import type { OpenReport, ReplicaStorage } from './storage.js';
 import { NamedTimers, globalTimers, type ReplicaTimers } from './timers.js';

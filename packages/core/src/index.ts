@@ -49,8 +49,6 @@ export { ClientTable, classifyRequest, type RequestVerdict } from './client-tabl
 export { NonNegativeInteger, PositiveInteger, ClientId, readClientId, CLIENT_ID_LENGTH_MAX, ViewNumber, VIEW_NUMBER_MAX, formatErrors, decodeWith } from './codec.js';
 export { applyLogEffect, type StoredLog, type LogEffect } from './stored-log.js';
 export { EffectBarrier } from './effect-barrier.js';
-export { ClientCore, VsrRequestError, VsrTimeoutError, type ClientClock, type ClientCoreOptions, type ClientLink } from './client.js';
-export { GroupCommit, type GroupCommitHooks, type GroupCommitStorage } from './group-commit.js';
 export { measureJson, jsonDepthWithin, JSON_DEPTH_MAX, type JsonMeasure } from './json-bounds.js';
 export { OPERATION_DEPTH_MAX } from './normal.js';
 export { checkReplicaInvariants } from './invariants.js';

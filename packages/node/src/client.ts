@@ -24,7 +24,8 @@
  * replaces TCP, for example with a replica in the same process.
  */
 import { randomBytes } from 'node:crypto';
-import { ClientCore, Reply, type ClientClock, type ClientRequest } from '@vsr/core';
+import { Reply, type ClientRequest } from '@vsr/core';
+import { ClientCore, type ClientClock } from '@vsr/runtime';
 import { TcpClientEndpoint, type Address, type TcpClientEndpointOptions } from './tcp-transport.js';
 import { silentLogger, type Logger } from './logger.js';
 import type { ClientEndpoint } from './transport.js';
@@ -112,7 +113,7 @@ export class ClusterLink {
   }
 }
 
-export { VsrTimeoutError, VsrRequestError } from '@vsr/core';
+export { VsrTimeoutError, VsrRequestError } from '@vsr/runtime';
 
 export interface VsrClientOptions {
   /** Connections to the cluster: a shared `ClusterLink`, or the replicas' addresses for a link of this client's own. */

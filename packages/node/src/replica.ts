@@ -3,7 +3,7 @@
  * reducer events one at a time and carries out its effects under the effect
  * contract: storage effects go to the durable store; sends and replies that
  * follow a storage effect wait until the store has made it durable
- * (`GroupCommit` of @vsr/core: flushes on libuv's thread pool, one at a
+ * (`GroupCommit` of @vsr/runtime: flushes on libuv's thread pool, one at a
  * time, each taking every effect the steps before it produced; the core's
  * `EffectBarrier` says which sends may leave). Timers are named
  * `setTimeout`s, a new one replacing the old; telemetry is published on
@@ -17,7 +17,6 @@ import {
   readClientId,
   unreadableClientIdReply,
   describe,
-  GroupCommit,
   initialState,
   primaryOf,
   step,
@@ -29,6 +28,7 @@ import {
   type Telemetry,
   type TimerName,
 } from '@vsr/core';
+import { GroupCommit } from '@vsr/runtime';
 import { FileStorage, type OpenReport } from './storage.js';
 import { ClusterLink, VsrClient, VsrTimeoutError } from './client.js';
 import { tcpTransport, type Address, type TcpTransport } from './tcp-transport.js';

@@ -4,7 +4,8 @@
  * against real replicas in packages/node/test/client.test.ts and packages/browser/test.)
  */
 import { describe, expect, test } from 'vitest';
-import { ClientCore, VsrRequestError, VsrTimeoutError, type ClientClock, type ClientLink, type ClientRequest, type Reply } from '../src/index.js';
+import type { ClientRequest, Reply } from '@vsr/core';
+import { ClientCore, VsrRequestError, VsrTimeoutError, type ClientClock, type ClientLink } from '../src/index.js';
 
 /** Lets every pending promise callback run (a real macrotask turn). */
 const settle = () => new Promise<void>((resolve) => setImmediate(resolve));

@@ -8,11 +8,9 @@
  *
  * The one implementation for the Node runtime (a flush on libuv's thread pool, scheduled with
  * `setImmediate`) and the browser's (an IndexedDB transaction, scheduled as a microtask). No
- * clock or scheduler of its own: the interpreter passes them in, so this module stays within
- * the core's rules.
+ * clock or scheduler of its own: the interpreter passes them in.
  */
-import { EffectBarrier } from './effect-barrier.js';
-import type { Effect } from './effects.js';
+import { EffectBarrier, type Effect } from '@vsr/core';
 
 /** What group commit needs of a store. */
 export interface GroupCommitStorage {

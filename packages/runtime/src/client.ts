@@ -13,9 +13,9 @@
  * client table (`not-registered`), the request did not execute and never will under that id, so
  * the client takes a fresh id, registers it and sends the operation again under it.
  *
- * No clock, timer or randomness of its own (the core's rules): the runtime passes them in.
+ * No clock, timer or randomness of its own: the runtime passes them in.
  */
-import type { ClientRequest, Reply } from './messages.js';
+import type { ClientRequest, Reply } from '@vsr/core';
 
 /** Connections to every replica: requests out, replies in, routed by client id. */
 export interface ClientLink {

@@ -1,0 +1,7 @@
+/**
+ * @vsr/runtime: the pieces the Node and browser runtimes share around the pure core. Unlike
+ * @vsr/core they run over time (promises, timers), but own no clock, timer or scheduler: each
+ * runtime passes its own in, so one implementation serves both.
+ */
+export { GroupCommit, type GroupCommitHooks, type GroupCommitStorage } from './group-commit.js';
+export { ClientCore, VsrRequestError, VsrTimeoutError, type ClientClock, type ClientCoreOptions, type ClientLink } from './client.js';
