@@ -42,6 +42,8 @@ const LimitsInput = t.partial({
   clientTableMax: PositiveInteger,
   /** The client table's bytes (each session's cached result as JSON, and a little more): past it, the least recently used are evicted. */
   clientTableBytesMax: PositiveInteger,
+  /** Reads the primary holds while it confirms its view: past it, new reads are refused as busy. */
+  readsPendingMax: PositiveInteger,
   /** Log entries in one NewState message. */
   stateTransferEntriesMax: PositiveInteger,
   /** A checkpoint every this many ops; the log before it is released from memory and storage. */
@@ -79,6 +81,7 @@ export interface Limits {
   readonly requestQueueBytesMax: number;
   readonly clientTableMax: number;
   readonly clientTableBytesMax: number;
+  readonly readsPendingMax: number;
   readonly stateTransferEntriesMax: number;
   readonly checkpointIntervalOps: number;
 }
@@ -109,6 +112,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   requestQueueBytesMax: 64 * 1024 * 1024,
   clientTableMax: 4096,
   clientTableBytesMax: 64 * 1024 * 1024,
+  readsPendingMax: 4096,
   stateTransferEntriesMax: 64,
   checkpointIntervalOps: 1024,
 });

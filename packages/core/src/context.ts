@@ -13,7 +13,7 @@ import { assert } from './assert.js';
 import type { ClientTable, InFlightRequests } from './client-table.js';
 import type { Log } from './log.js';
 import type { RequestQueue } from './request-queue.js';
-import type { Opaque, PrimaryState, ReplicaState, StateMachine } from './state.js';
+import type { Opaque, PrimaryReads, PrimaryState, ReplicaState, StateMachine } from './state.js';
 
 /**
  * The mutable view of the state that handlers work on. The persistent
@@ -22,7 +22,8 @@ import type { Opaque, PrimaryState, ReplicaState, StateMachine } from './state.j
  * type keeps their own types.
  */
 type Values = 'log' | 'clientTable' | 'app' | 'machine' | 'config' | 'primary';
-export type DraftPrimary = Omit<Draft<PrimaryState>, 'inFlight' | 'queue'> & { inFlight: InFlightRequests; queue: RequestQueue };
+/** `reads` is a frozen record that handlers replace (reads.ts), never change. */
+export type DraftPrimary = Omit<Draft<PrimaryState>, 'inFlight' | 'queue' | 'reads'> & { inFlight: InFlightRequests; queue: RequestQueue; reads: PrimaryReads };
 export type DraftState = Omit<Draft<ReplicaState>, Values> & {
   log: Log;
   clientTable: ClientTable;

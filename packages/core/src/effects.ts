@@ -52,7 +52,10 @@ export const Event = t.union([
   t.type({ kind: t.literal('boot'), storage: BootStorage }),
   /** A message from a peer, exactly as it came off the wire (decoded JSON, not yet validated). */
   t.type({ kind: t.literal('message'), message: t.unknown }),
-  /** A client's request, not yet validated. `receivedAtMs` is the interpreter's wall clock, if it has one. */
+  /**
+   * A client's request or read (a read has `readNumber` and no `requestNumber`), not yet
+   * validated. `receivedAtMs` is the interpreter's wall clock, if it has one.
+   */
   t.intersection([
     t.type({ kind: t.literal('client-request'), request: t.unknown }),
     t.partial({ receivedAtMs: NonNegativeInteger }),
@@ -98,6 +101,7 @@ export const TELEMETRY_NAMES = [
   'vsr.recovery.waiting',
   'vsr.recovery.complete',
   'vsr.input.rejected',
+  'vsr.read.confirmed',
 ] as const;
 export type TelemetryName = (typeof TELEMETRY_NAMES)[number];
 

@@ -37,6 +37,9 @@ export {
   Opaque,
   type ApplyContext,
   type StateMachine,
+  type MachineReads,
+  type PendingRead,
+  type PrimaryReads,
   type ReplicaState,
   type ClientSession,
   type Status,
@@ -50,7 +53,7 @@ export { NonNegativeInteger, PositiveInteger, ClientId, readClientId, CLIENT_ID_
 export { applyLogEffect, type StoredLog, type LogEffect } from './stored-log.js';
 export { EffectBarrier } from './effect-barrier.js';
 export { measureJson, jsonDepthWithin, JSON_DEPTH_MAX, type JsonMeasure } from './json-bounds.js';
-export { OPERATION_DEPTH_MAX } from './normal.js';
+export { OPERATION_DEPTH_MAX } from './request-bounds.js';
 export { checkReplicaInvariants } from './invariants.js';
 export { InvariantError } from './assert.js';
 export { observe, type ReplicaView } from './observe.js';

@@ -10,12 +10,15 @@
  */
 import { InvariantError } from './assert.js';
 import { primaryOf, quorumSize, type VoteSet } from './quorum.js';
-import type { PrimaryState, RecoveryState, ReplicaState, ViewChangeState } from './state.js';
+import type { PrimaryReads, PrimaryState, RecoveryState, ReplicaState, ViewChangeState } from './state.js';
 
 export function checkReplicaInvariants(state: ReplicaState): void {
   checkStatus(state);
   checkNumbers(state);
-  if (state.primary !== null) checkPrimary(state, state.primary);
+  if (state.primary !== null) {
+    checkPrimary(state, state.primary);
+    checkReads(state, state.primary.reads);
+  }
   if (state.viewChange !== null) checkViewChange(state, state.viewChange);
   if (state.recovery !== null) checkRecovery(state, state.recovery);
 }
@@ -89,6 +92,20 @@ function checkPrimary(s: ReplicaState, primary: PrimaryState): void {
   check(s, oldest === undefined || oldest.acks.length < quorumSize(replicaCount), 'primary => the oldest pipeline op lacks a quorum (one that has one is committed)', () => `op ${oldest?.opNumber} acks {${oldest?.acks.join(',')}}`);
   check(s, queue.size <= limits.requestQueueMax && queue.bytes <= limits.requestQueueBytesMax, 'primary => the request queue is within requestQueueMax and requestQueueBytesMax', () => `${queue.size} requests, ${queue.bytes} bytes`);
   check(s, queue.size === 0 || pipeline.length >= limits.pipelineMax, 'primary => requests wait in the queue only while the pipeline is full', () => `${queue.size} queued, ${pipeline.length} of ${limits.pipelineMax} in the pipeline`);
+}
+
+/** Reads wait for a round not yet confirmed or an op not yet executed; one round is out at a time. */
+function checkReads(s: ReplicaState, reads: PrimaryReads): void {
+  const { replicaCount, replicaId, limits } = s.config;
+  const { round, votes, confirmedRound, pending } = reads;
+  check(s, confirmedRound <= round && (votes === null || confirmedRound < round), 'primary.reads: the confirmed round is at most the latest, below it while one is out', () => `round ${round}, confirmed ${confirmedRound}, votes ${votes === null ? 'none' : votes.join(',')}`);
+  check(s, votes === null || (isVoteSet(votes, replicaCount) && votes.includes(replicaId) && votes.length < quorumSize(replicaCount)), "primary.reads.votes: a vote set with the primary's own, short of a quorum (one is confirmed at once)", () => `votes {${votes?.join(',')}}`);
+  check(s, pending.length <= limits.readsPendingMax, 'primary.reads: at most readsPendingMax held', () => `${pending.length} held`);
+  for (const read of pending) {
+    check(s, read.round <= round + 1 && read.opNumber <= s.log.lastOpNumber, 'primary.reads: a held read waits for at most the next round, and for an op of the log', () => `read ${read.clientId}#${read.readNumber}: round ${read.round} (latest ${round}), op ${read.opNumber} (last ${s.log.lastOpNumber})`);
+    check(s, read.round > confirmedRound || read.opNumber > s.commitNumber, 'primary.reads: a read that may be answered is answered at once', () => `read ${read.clientId}#${read.readNumber}: round ${read.round} confirmed ${confirmedRound}, op ${read.opNumber} commit ${s.commitNumber}`);
+    check(s, read.round <= round || votes !== null, 'primary.reads: a read waiting for the next round has a round out before it', () => `read ${read.clientId}#${read.readNumber}: round ${read.round}, latest ${round}, none out`);
+  }
 }
 
 /** Votes are sets; a DoViewChange is recorded only by the view's primary, its own vote once it sent it. */

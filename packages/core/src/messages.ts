@@ -17,6 +17,18 @@ export const ClientRequest = t.type({
 });
 export type ClientRequest = t.TypeOf<typeof ClientRequest>;
 
+/**
+ * A client's read (a query of the application's state): answered by the primary from what it
+ * has executed, once a quorum has confirmed it is still the primary (reads.ts). It never enters
+ * the log and takes no request number: `readNumber` only pairs the answer with its read.
+ */
+export const ClientRead = t.type({
+  clientId: ClientId,
+  readNumber: NonNegativeInteger,
+  query: t.unknown,
+});
+export type ClientRead = t.TypeOf<typeof ClientRead>;
+
 /** One op in the log: the batch of requests the primary of `viewNumber` put at `opNumber`. */
 export const LogEntry = t.type({
   opNumber: NonNegativeInteger,
@@ -141,6 +153,25 @@ export const Commit = t.type({
 });
 export type Commit = t.TypeOf<typeof Commit>;
 
+/**
+ * The primary asks its backups to confirm that they are still in its view (reads.ts): a round
+ * that a quorum confirms proves no later view had started when they received it.
+ */
+export const ConfirmView = t.type({
+  type: t.literal('confirm-view'),
+  ...envelope,
+  round: NonNegativeInteger,
+});
+export type ConfirmView = t.TypeOf<typeof ConfirmView>;
+
+/** A backup in normal status in `viewNumber` confirms round `round` of its primary. */
+export const ConfirmViewOk = t.type({
+  type: t.literal('confirm-view-ok'),
+  ...envelope,
+  round: NonNegativeInteger,
+});
+export type ConfirmViewOk = t.TypeOf<typeof ConfirmViewOk>;
+
 export const StartViewChange = t.type({
   type: t.literal('start-view-change'),
   ...envelope,
@@ -237,6 +268,8 @@ export const Message = t.union([
   NewState,
   Recovery,
   RecoveryResponse,
+  ConfirmView,
+  ConfirmViewOk,
 ]);
 export type Message = t.TypeOf<typeof Message>;
 export type MessageType = Message['type'];
@@ -269,6 +302,35 @@ export const Reply = t.union([
       'invalid-request': null,
       'invalid-operation': null,
       'not-registered': null,
+      busy: null,
+    }),
+    message: t.string,
+  }),
+  /** A read's answer: the application's state after op `commitNumber`, at least as new as the read. */
+  t.type({
+    type: t.literal('read-reply'),
+    clientId: ClientId,
+    readNumber: NonNegativeInteger,
+    viewNumber: NonNegativeInteger,
+    commitNumber: NonNegativeInteger,
+    result: t.unknown,
+  }),
+  /** This replica cannot answer reads now (not the primary, or changing views): try `primary`. */
+  t.type({
+    type: t.literal('read-redirect'),
+    clientId: ClientId,
+    readNumber: NonNegativeInteger,
+    viewNumber: NonNegativeInteger,
+    primary: NonNegativeInteger,
+  }),
+  /** The read was refused; `code` says why. `readNumber` is null when it could not be read. */
+  t.type({
+    type: t.literal('read-error'),
+    clientId: t.string,
+    readNumber: t.union([NonNegativeInteger, t.null]),
+    code: t.keyof({
+      'invalid-read': null,
+      'reads-unsupported': null,
       busy: null,
     }),
     message: t.string,

@@ -7,7 +7,7 @@
 import { decodeWith, readClientId } from './codec.js';
 import { ClientRequest, type Commit, type Prepare, type PrepareOk } from './messages.js';
 import type { DraftPrimary, DraftState, StepContext } from './context.js';
-import { JSON_DEPTH_MAX, measureJson } from './json-bounds.js';
+import { measureClientInput } from './request-bounds.js';
 import { classifyRequest } from './client-table.js';
 import { addVote, hasQuorum, primaryOf } from './quorum.js';
 import { executeCommitted } from './execute.js';
@@ -15,28 +15,12 @@ import { checkSegment } from './log.js';
 import { learnCommit, requestRepair } from './state-transfer.js';
 import { sendPrepareOk } from './acknowledge.js';
 import { checkPrepare, reachesPrimaryWithinLog } from './message-checks.js';
+import { answerReads, resendRound } from './reads.js';
 import { describeInput } from './describe-input.js';
 import { assert, defined } from './assert.js';
 
 // ---------------------------------------------------------------------------
 // Client requests (§4.1 step 1, and the client table of §4)
-
-/** How deep a client's operation may nest, as JSON. */
-export const OPERATION_DEPTH_MAX = 32;
-/** The levels a request adds around its operation ({clientId, requestNumber, operation}). */
-const REQUEST_ENVELOPE_DEPTH = 1;
-/**
- * The levels the deepest message adds around a request it carries: a RecoveryResponse, its
- * primaryState, its log, an entry, the entry's requests.
- */
-const MESSAGE_ENVELOPE_DEPTH = 5;
-// An operation the primary accepts must travel in every message that carries the log, within
-// the depth interpreters allow a frame before they parse it; else the op it enters could never
-// reach a backup.
-assert(
-  OPERATION_DEPTH_MAX + REQUEST_ENVELOPE_DEPTH + MESSAGE_ENVELOPE_DEPTH <= JSON_DEPTH_MAX,
-  'an accepted operation fits in every message, within JSON_DEPTH_MAX',
-);
 
 export function onClientRequest(s: DraftState, ctx: StepContext, raw: unknown, receivedAtMs: number): void {
   const decoded = decodeWith(ClientRequest, raw, 'request');
@@ -81,9 +65,8 @@ function checkOperation(s: DraftState, ctx: StepContext, request: ClientRequest)
     ctx.reply({ type: 'error', clientId: request.clientId, requestNumber: request.requestNumber, code: 'invalid-operation', message });
     return null;
   };
-  const { requestBytesMax } = ctx.config.limits;
-  const measured = measureJson(request, requestBytesMax, OPERATION_DEPTH_MAX + REQUEST_ENVELOPE_DEPTH);
-  if (!measured.ok) return refuse(`request: ${measured.reason} (limits: ${requestBytesMax} bytes, operations nested ${OPERATION_DEPTH_MAX} deep)`);
+  const measured = measureClientInput(request, ctx.config.limits, 'request');
+  if (!measured.ok) return refuse(measured.reason);
   if (request.requestNumber === 0) {
     if (request.operation !== null) return refuse('request.operation: a registration (request number 0) carries no operation: expected null');
     return measured.bytes;
@@ -209,6 +192,7 @@ function commitReady(s: DraftState, ctx: StepContext): boolean {
   }
   if (committed) {
     executeCommitted(s, ctx);
+    answerReads(s, ctx);
     // The primary holds every op it commits, so it executes all of them at once.
     assert(s.commitNumber === s.commitNumberMax, 'the primary executes every op it commits');
     // The retry measures time without progress: under steady load the pipeline never empties,
@@ -245,6 +229,7 @@ export function onHeartbeatTimeout(s: DraftState, ctx: StepContext): void {
   assert(s.commitNumber <= s.log.lastOpNumber && s.commitNumber <= s.commitNumberMax, 'the primary has executed the ops it announces');
   ctx.broadcast(s, { type: 'commit', commitNumber: s.commitNumber });
   ctx.telemetry(s, 'vsr.heartbeat.sent');
+  resendRound(s, ctx);
   ctx.setTimer('heartbeat');
 }
 

@@ -4,6 +4,7 @@
  * and leaves protocol state as it was; only a broken internal invariant
  * throws, and that is a bug to surface.
  */
+import { isReadShaped, onClientRead, onConfirmViewOk } from './reads.js';
 import type * as t from 'io-ts';
 import { decodeWith } from './codec.js';
 import { parseConfig } from './config.js';
@@ -127,6 +128,7 @@ function unchanged(state: ReplicaState, draft: DraftState): boolean {
   } else if (
     a.queue !== b.queue ||
     a.inFlight !== b.inFlight ||
+    a.reads !== b.reads ||
     a.pipeline.length !== b.pipeline.length ||
     a.pipeline.some((op, i) => op.opNumber !== b.pipeline[i]?.opNumber || op.acks !== b.pipeline[i]?.acks)
   ) {
@@ -171,6 +173,7 @@ function dispatch(s: DraftState, ctx: StepContext, event: unknown): void {
         ctx.reject(s, 'client-request.receivedAtMs: expected a non-negative integer', 'client-request');
         return;
       }
+      if (isReadShaped(e.request)) return onClientRead(s, ctx, e.request);
       return onClientRequest(s, ctx, e.request, validTime ? receivedAtMs : 0);
     }
     case 'timeout': {
@@ -274,8 +277,11 @@ function onMessage(s: DraftState, ctx: StepContext, raw: unknown): void {
       return onPrepareOk(s, ctx, m);
     case 'get-state':
       return onGetState(s, ctx, m);
+    case 'confirm-view-ok':
+      return onConfirmViewOk(s, ctx, m);
     case 'prepare':
     case 'commit':
+    case 'confirm-view':
     case 'new-state': {
       if (!fromPrimaryOfItsView(s, ctx, m)) return;
       return routeFromPrimary(s, ctx, m);

@@ -38,6 +38,17 @@ export interface StateMachine<S = unknown, Op = unknown, R = unknown> {
   /** A deterministic, JSON-serialisable image of the state (checkpoints, comparisons). */
   snapshot(state: S): unknown;
   restore(snapshot: unknown): S;
+  /**
+   * Reads without the log (reads.ts), if the machine answers queries: `query` validates an
+   * untrusted query, `answer` computes its result from the state, changing nothing. Without it,
+   * every read goes through the log as an operation.
+   */
+  readonly reads?: MachineReads<S, unknown, R>;
+}
+
+export interface MachineReads<S, Q, R> {
+  readonly query: t.Decoder<unknown, Q>;
+  answer(state: S, query: Q): R;
 }
 
 /**
@@ -89,6 +100,33 @@ export interface PrimaryState {
   readonly queue: RequestQueue;
   /** clientId → requestNumber of every request queued or in the pipeline. */
   readonly inFlight: InFlightRequests;
+  /** Reads waiting for a confirmation round or for an op to commit (reads.ts). */
+  readonly reads: PrimaryReads;
+}
+
+/** A read the primary holds until it may answer it. */
+export interface PendingRead {
+  readonly clientId: string;
+  readonly readNumber: number;
+  readonly query: unknown;
+  /** The primary's last op when the read arrived: it is answered once that op is executed. */
+  readonly opNumber: number;
+  /** The first confirmation round sent after the read arrived: a quorum must confirm it (or a later one). */
+  readonly round: number;
+}
+
+export interface PrimaryReads {
+  /** The latest confirmation round sent in this view; 0 before the first. */
+  readonly round: number;
+  /**
+   * The replicas that confirmed `round` (the primary's own vote included) while it is out;
+   * null when no round is out. A vote set.
+   */
+  readonly votes: VoteSet | null;
+  /** The latest round a quorum confirmed: confirmedRound <= round. */
+  readonly confirmedRound: number;
+  /** In arrival order, at most readsPendingMax. */
+  readonly pending: readonly PendingRead[];
 }
 
 export interface DoViewChangeVote {

@@ -67,7 +67,7 @@ function call(requestNumber: number, operation: number | null): unknown { // to 
   for (let waitedMs = 0; waitedMs < 5_000; waitedMs += 10, tick()) {
     const request = { clientId: 'client-1', requestNumber, operation };
     if (waitedMs % 500 === 0) replicas.forEach((replica) => handle(replica, { kind: 'client-request', request, receivedAtMs: nowMs }));
-    const reply = replies.find((reply) => reply.type !== 'redirect' && reply.requestNumber === requestNumber);
+    const reply = replies.find((reply) => (reply.type === 'reply' || reply.type === 'error') && reply.requestNumber === requestNumber);
     if (reply !== undefined) return reply.type === 'reply' ? reply.result : reply;
   }
   throw new Error(`request ${requestNumber} was never answered`);

@@ -45,6 +45,10 @@ export const KvOperationUnion = t.union([
 ]);
 export type KvOperation = t.TypeOf<typeof KvOperationUnion>;
 
+/** The one query the machine answers without the log: a read of one key. */
+export const KvReadQuery = t.type({ type: t.literal('read'), key: Key });
+export type KvReadQuery = t.TypeOf<typeof KvReadQuery>;
+
 /** Exactly `KvOperationUnion.is`, written out: an object (not an array) of a known type with valid fields; other fields are allowed. */
 function isKvOperation(u: unknown): u is KvOperation {
   if (u === null || typeof u !== 'object' || Array.isArray(u)) return false;
@@ -125,5 +129,10 @@ export const kvMachine: StateMachine<KvState, KvOperation, KvResult> = {
     const entries = t.array(t.tuple([Key, Value])).decode(snapshot);
     if (entries._tag === 'Left') throw new Error('kv snapshot: expected an array of [key, value] pairs');
     return ImmutableMap(entries.right);
+  },
+  /** A read can also be answered without the log: the primary confirms its view first (linearizable). */
+  reads: {
+    query: KvReadQuery,
+    answer: (state, query) => applyKv(state, query as KvReadQuery)[1],
   },
 };

@@ -409,6 +409,8 @@ class ReplyRoutes {
       this.routes.delete(clientId);
       route(reply);
     }
+    // A read's answer has no request number: no requestAs caller waits for it.
+    if (!('requestNumber' in reply)) return;
     const key = `${clientId}#${reply.requestNumber}`;
     const resolvers = this.waiting.get(key);
     if (resolvers === undefined) return;

@@ -15,14 +15,14 @@
  *
  * No clock, timer or randomness of its own: the runtime passes them in.
  */
-import type { ClientRequest, Reply } from '@vsr/core';
+import type { ClientRead, ClientRequest, Reply } from '@vsr/core';
 
 /** Connections to every replica: requests out, replies in, routed by client id. */
 export interface ClientLink {
   readonly replicaCount: number;
   /** Whether the link was closed: nothing more is sent. */
   readonly isClosed: boolean;
-  send(replicaId: number, request: ClientRequest): void;
+  send(replicaId: number, request: ClientRequest | ClientRead): void;
   /** Routes replies naming `clientId` to `onReply`; returns the unsubscribe function. */
   subscribe(clientId: string, onReply: (reply: Reply, from: number) => void): () => void;
 }
@@ -50,16 +50,18 @@ export interface ClientCoreOptions {
   readonly primaryGuess?: number;
 }
 
-/** The request got no answer in time: it may or may not have executed. */
+/** The request got no answer in time: it may or may not have executed. (A read: it changed nothing either way.) */
 export class VsrTimeoutError extends Error {
   constructor(
     readonly clientId: string,
     readonly requestNumber: number,
     readonly timeoutMs: number,
     tried: readonly number[],
+    kind: AttemptKind = 'request',
   ) {
     const replicas = tried.length === 0 ? 'none' : [...new Set(tried)].join(', ');
-    super(`request ${clientId}#${requestNumber} got no reply within ${timeoutMs} ms (tried replicas ${replicas}); it may or may not have executed`);
+    const outcome = kind === 'request' ? 'it may or may not have executed' : 'a read changes nothing: it may be retried';
+    super(`${kind} ${clientId}#${requestNumber} got no reply within ${timeoutMs} ms (tried replicas ${replicas}); ${outcome}`);
     this.name = 'VsrTimeoutError';
   }
 }
@@ -75,14 +77,17 @@ export class VsrRequestError extends Error {
   }
 }
 
-type Final = Extract<Reply, { type: 'reply' | 'error' }>;
+type Final = Extract<Reply, { type: 'reply' | 'error' | 'read-reply' | 'read-error' }>;
+type AttemptKind = 'request' | 'read';
 /** How many times in a row an evicted client renews its id before giving up. */
 const RENEWALS_MAX = 3;
 
 /** One attempt's own state, shared by its callbacks. */
 interface Attempt {
-  readonly requestNumber: number;
-  readonly request: ClientRequest;
+  readonly kind: AttemptKind;
+  /** The request number, or the read number of a read. */
+  readonly number: number;
+  readonly request: ClientRequest | ClientRead;
   readonly deadlineMs: number;
   readonly timeoutMs: number;
   readonly tried: number[];
@@ -103,6 +108,8 @@ export class ClientCore {
   private readonly attemptTimeoutMs: number;
   /** The last request number used (-1: not registered yet; 0: registration). */
   private requestNumber = -1;
+  /** The last read number used: reads take no request number (they never enter the log). */
+  private readNumber = 0;
   private target: number;
   private tail: Promise<unknown> = Promise.resolve();
   private unsubscribe: () => void;
@@ -151,6 +158,22 @@ export class ClientCore {
     return run;
   }
 
+  /**
+   * Answers `query` from the cluster's committed state without entering the log: a
+   * linearizable read (the primary confirms its view with a quorum first). It queues with
+   * `request`, and needs no registration. Refused with `reads-unsupported` by a cluster whose
+   * state machine answers no queries.
+   */
+  read(query: unknown, options: { timeoutMs?: number } = {}): Promise<unknown> {
+    const timeoutMs = this.positive(options.timeoutMs ?? this.timeoutMs, 'timeoutMs');
+    const run = this.tail.then(
+      () => this.runRead(query, timeoutMs),
+      () => this.runRead(query, timeoutMs),
+    );
+    this.tail = run.catch(() => undefined);
+    return run;
+  }
+
   /** Stops: a request in flight fails at once with a "closed" error, and later ones too. */
   close(): void {
     this.closed = true;
@@ -163,19 +186,27 @@ export class ClientCore {
     const deadlineMs = this.clock.nowMs() + timeoutMs;
     for (let renewals = 0; ; renewals++) {
       if (this.requestNumber < 0) {
-        const registration = await this.attempt(0, null, deadlineMs, timeoutMs);
+        const registration = await this.attempt('request', 0, null, deadlineMs, timeoutMs);
         if (registration.type === 'error') throw new VsrRequestError(registration.code, `registration of ${this.id} refused (${registration.code}): ${registration.message}`);
         this.requestNumber = 0;
       }
       const requestNumber = ++this.requestNumber;
-      const reply = await this.attempt(requestNumber, operation, deadlineMs, timeoutMs);
-      if (reply.type === 'reply') return reply.result;
+      const reply = await this.attempt('request', requestNumber, operation, deadlineMs, timeoutMs);
+      if (reply.type === 'reply' || reply.type === 'read-reply') return reply.result;
       if (reply.code === 'not-registered' && renewals < RENEWALS_MAX) {
         this.renew(); // Evicted: this request did not execute and never will under this id.
         continue;
       }
       throw new VsrRequestError(reply.code, `request ${this.id}#${requestNumber} refused (${reply.code}): ${reply.message}`);
     }
+  }
+
+  private async runRead(query: unknown, timeoutMs: number): Promise<unknown> {
+    if (this.closed) throw new Error(`${this.name}: closed`);
+    const readNumber = ++this.readNumber;
+    const reply = await this.attempt('read', readNumber, query, this.clock.nowMs() + timeoutMs, timeoutMs);
+    if (reply.type === 'read-reply' || reply.type === 'reply') return reply.result;
+    throw new VsrRequestError(reply.code, `read ${this.id}#${readNumber} refused (${reply.code}): ${reply.message}`);
   }
 
   private renew(): void {
@@ -185,11 +216,14 @@ export class ClientCore {
     this.unsubscribe = this.link.subscribe(this.id, (reply, from) => this.hear(reply, from));
   }
 
-  /** Sends one request, to one replica after another, until one answers it with a result or a refusal. */
-  private attempt(requestNumber: number, operation: unknown, deadlineMs: number, timeoutMs: number): Promise<Final> {
-    const request: ClientRequest = { clientId: this.id, requestNumber, operation: requestNumber === 0 ? null : operation };
+  /** Sends one request (or read), to one replica after another, until one answers it with a result or a refusal. */
+  private attempt(kind: AttemptKind, number: number, payload: unknown, deadlineMs: number, timeoutMs: number): Promise<Final> {
+    const request: ClientRequest | ClientRead =
+      kind === 'read'
+        ? { clientId: this.id, readNumber: number, query: payload }
+        : { clientId: this.id, requestNumber: number, operation: number === 0 ? null : payload };
     return new Promise<Final>((resolve, reject) => {
-      this.current = { requestNumber, request, deadlineMs, timeoutMs, tried: [], timer: null, finished: false, redirects: 0, resolve, reject };
+      this.current = { kind, number, request, deadlineMs, timeoutMs, tried: [], timer: null, finished: false, redirects: 0, resolve, reject };
       this.sendTo(this.current, this.target, 0);
     });
   }
@@ -204,7 +238,7 @@ export class ClientCore {
     if (attempt.finished) return;
     this.clock.clearTimeout(attempt.timer);
     const remainingMs = attempt.deadlineMs - this.clock.nowMs();
-    if (remainingMs <= 0) return this.end(attempt, () => attempt.reject(new VsrTimeoutError(attempt.request.clientId, attempt.requestNumber, attempt.timeoutMs, attempt.tried)));
+    if (remainingMs <= 0) return this.end(attempt, () => attempt.reject(new VsrTimeoutError(attempt.request.clientId, attempt.number, attempt.timeoutMs, attempt.tried, attempt.kind)));
     this.target = replicaId;
     attempt.timer = this.clock.setTimeout(() => {
       if (attempt.finished) return;
@@ -220,12 +254,12 @@ export class ClientCore {
   /** A reply to this client: a result or a refusal from any replica ends the attempt; a redirect counts only from the replica last tried. */
   private hear(reply: Reply, from: number): void {
     const attempt = this.current;
-    if (attempt === null || attempt.finished || reply.requestNumber !== attempt.requestNumber) return;
-    if (reply.type === 'reply') {
+    if (attempt === null || attempt.finished || answers(reply, attempt.kind) !== attempt.number) return;
+    if (reply.type === 'reply' || reply.type === 'read-reply') {
       this.target = reply.viewNumber % this.link.replicaCount;
       return this.end(attempt, () => attempt.resolve(reply));
     }
-    if (reply.type === 'redirect') {
+    if (reply.type === 'redirect' || reply.type === 'read-redirect') {
       if (from !== this.target) return; // an old attempt's answer: the current one decides
       attempt.redirects++;
       // A replica changing views names itself or a primary that is not ready yet: back off.
@@ -258,5 +292,19 @@ export class ClientCore {
   private positive(value: number, what: string): number {
     if (!Number.isFinite(value) || value <= 0) throw new Error(`${this.name}: ${what} must be a positive number of milliseconds, got ${value}`);
     return value;
+  }
+}
+
+/** The number of the request (or read) a reply answers; null for a reply of the other kind. */
+function answers(reply: Reply, kind: AttemptKind): number | null {
+  switch (reply.type) {
+    case 'reply':
+    case 'redirect':
+    case 'error':
+      return kind === 'request' ? reply.requestNumber : null;
+    case 'read-reply':
+    case 'read-redirect':
+    case 'read-error':
+      return kind === 'read' ? reply.readNumber : null;
   }
 }

@@ -4,7 +4,7 @@
  * against real replicas in packages/node/test/client.test.ts and packages/browser/test.)
  */
 import { describe, expect, test } from 'vitest';
-import type { ClientRequest, Reply } from '@vsr/core';
+import type { ClientRead, ClientRequest, Reply } from '@vsr/core';
 import { ClientCore, VsrRequestError, VsrTimeoutError, type ClientClock, type ClientLink } from '../src/index.js';
 
 /** Lets every pending promise callback run (a real macrotask turn). */
@@ -42,16 +42,27 @@ class ManualClock implements ClientClock {
 }
 
 /** A three-replica link whose replicas answer through `answer` (or stay silent when it returns null). */
-function scriptedLink(answer: (replicaId: number, request: ClientRequest) => Reply | null): ClientLink & { sent: Array<[number, ClientRequest]> } {
+function scriptedLink(
+  answer: (replicaId: number, request: ClientRequest) => Reply | null,
+  answerRead: (replicaId: number, read: ClientRead) => Reply | null = () => null,
+): ClientLink & { sent: Array<[number, ClientRequest]>; sentReads: Array<[number, ClientRead]> } {
   const listeners = new Map<string, (reply: Reply, from: number) => void>();
   const sent: Array<[number, ClientRequest]> = [];
+  const sentReads: Array<[number, ClientRead]> = [];
   return {
     replicaCount: 3,
     isClosed: false,
     sent,
+    sentReads,
     send(replicaId, request) {
-      sent.push([replicaId, request]);
-      const reply = answer(replicaId, request);
+      let reply: Reply | null;
+      if ('readNumber' in request) {
+        sentReads.push([replicaId, request]);
+        reply = answerRead(replicaId, request);
+      } else {
+        sent.push([replicaId, request]);
+        reply = answer(replicaId, request);
+      }
       if (reply !== null) listeners.get(request.clientId)?.(reply, replicaId);
     },
     subscribe(clientId, onReply) {
@@ -67,6 +78,44 @@ const client = (link: ClientLink, clock: ClientClock, extra: { timeoutMs?: numbe
   new ClientCore({ link, clock, freshClientId: () => `client-${++ids}`, name: 'TestClient', attemptTimeoutMs: 100, ...extra });
 
 describe('ClientCore', () => {
+  test('a read needs no registration, follows read-redirects, and ignores a request\'s reply with the same number', async () => {
+    const clock = new ManualClock();
+    const link = scriptedLink(
+      () => null,
+      (replicaId, read) =>
+        replicaId === 2
+          ? { type: 'read-reply', clientId: read.clientId, readNumber: read.readNumber, viewNumber: 2, commitNumber: 9, result: read.query }
+          : { type: 'read-redirect', clientId: read.clientId, readNumber: read.readNumber, viewNumber: 2, primary: 2 },
+    );
+    const subject = client(link, clock);
+    const answer = subject.read('q1');
+    await clock.advance(0);
+    await expect(answer).resolves.toBe('q1');
+    const second = subject.read('q2');
+    await clock.advance(0);
+    await expect(second).resolves.toBe('q2');
+    expect(link.sent).toEqual([]);
+    expect(link.sentReads.map(([to, read]) => [to, read.readNumber, read.query])).toEqual([[0, 1, 'q1'], [2, 1, 'q1'], [2, 2, 'q2']]);
+  });
+
+  test('a read refused as reads-unsupported fails with that code; a busy one is retried', async () => {
+    const clock = new ManualClock();
+    let busy = 1;
+    const link = scriptedLink(
+      () => null,
+      (_replicaId, read): Reply =>
+        busy-- > 0
+          ? { type: 'read-error', clientId: read.clientId, readNumber: read.readNumber, code: 'busy', message: 'full' }
+          : { type: 'read-error', clientId: read.clientId, readNumber: read.readNumber, code: 'reads-unsupported', message: 'no queries' },
+    );
+    const subject = client(link, clock);
+    const answer = subject.read('q');
+    const outcome = expect(answer).rejects.toMatchObject({ name: 'VsrRequestError', code: 'reads-unsupported' });
+    await clock.advance(100);
+    await outcome;
+    expect(link.sentReads).toHaveLength(2);
+  });
+
   test('registers with request 0, then numbers requests 1, 2, …, following a backup\'s redirect to the primary', async () => {
     const clock = new ManualClock();
     // Replica 1 is the primary of view 1; the others redirect to it.

@@ -36,6 +36,8 @@ export interface CliOptions {
   quiet: boolean;
   /** A module exporting `service = { machine, workload, model }`: the user's own service instead of the key-value one. */
   service: string | null;
+  /** How reads travel: through the log, without it, or each either way (SimulationOptions.reads). */
+  reads: 'log' | 'direct' | 'mixed';
 }
 
 /** The user's service, as `--service` loads it. */
@@ -52,6 +54,9 @@ const USAGE = `usage: npm run sim -- [flags]
   --clients C         concurrent clients (default 4)
   --requests R        client requests per seed (default 1000)
   --faults LIST       comma list of none, network, crash, partition, clock, swarm, all (default swarm)
+  --reads MODE        log: reads are operations through the log (default); direct: reads the
+                      primary answers without the log, after confirming its view with a quorum;
+                      mixed: each read either way at random (for machines that answer queries)
   --json              one JSON object per seed on its own line
   --trace FILE.jsonl  every event of one seed (the first with a violation, else the first with a view change)
   --history FILE.json that seed's client history, as the simulator records it
@@ -78,6 +83,7 @@ const FLAGS = {
   'history-json': { type: 'string' },
   html: { type: 'string' },
   service: { type: 'string' },
+  reads: { type: 'string' },
   quiet: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const satisfies ParseArgsConfig['options'];
@@ -100,6 +106,7 @@ export function parseArgs(argv: readonly string[]): CliOptions {
     html: null,
     quiet: false,
     service: null,
+    reads: 'log',
   };
   // Not strict: the tokens come back as given, and the loop below refuses what it must in the order
   // given, with this tool's messages (a negative --seed, "-5", is a value here, not a flag).
@@ -162,6 +169,10 @@ function applyFlag(options: CliOptions, name: FlagName, value: string): void {
     case 'service':
       options[name] = value;
       return;
+    case 'reads':
+      if (value !== 'log' && value !== 'direct' && value !== 'mixed') throw new UsageError(`--reads: expected log, direct or mixed, got '${value}'`);
+      options.reads = value;
+      return;
     case 'history-edn':
       options.historyEdn = value;
       return;
@@ -175,12 +186,13 @@ function applyFlag(options: CliOptions, name: FlagName, value: string): void {
 
 export function replayCommand(summary: Pick<SimulationSummary, 'seed' | 'replicas' | 'faults'>, options: CliOptions): string {
   const service = options.service === null ? '' : ` --service ${options.service}`;
-  return `npm run sim -- --seed ${summary.seed} --replicas ${summary.replicas} --faults ${summary.faults} --clients ${options.clients} --requests ${options.requests}${service}`;
+  const reads = options.reads === 'log' ? '' : ` --reads ${options.reads}`;
+  return `npm run sim -- --seed ${summary.seed} --replicas ${summary.replicas} --faults ${summary.faults} --clients ${options.clients} --requests ${options.requests}${reads}${service}`;
 }
 
 /** A run's result: of the key-value service, or (with `--service`) of the user's, whose operations are the user's own. */
 function run(options: CliOptions, service: Service | undefined, seed: number, replicas: number, trace: boolean): SimulationResult<unknown, unknown> {
-  return simulate({ seed, replicaCount: replicas, clientCount: options.clients, requests: options.requests, faults: options.faults, trace, ...service });
+  return simulate({ seed, replicaCount: replicas, clientCount: options.clients, requests: options.requests, faults: options.faults, reads: options.reads, trace, ...service });
 }
 
 /**

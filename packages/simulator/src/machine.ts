@@ -4,7 +4,7 @@
  * application state, whatever the machine.
  */
 import { Set as ImmutableSet } from 'immutable';
-import type { StateMachine } from '@vsr/core';
+import type { MachineReads, StateMachine } from '@vsr/core';
 import { kvMachine, type KvOperation, type KvResult, type KvState } from '@vsr/kv';
 
 export interface Counted<S> {
@@ -34,7 +34,13 @@ export function countedMachine<S, Op, R>(machine: StateMachine<S, Op, R>): State
       const { app, executed, duplicates } = snapshot as { app: unknown; executed: Iterable<string>; duplicates: number };
       return { app: machine.restore(app), executed: ImmutableSet(executed), duplicates };
     },
+    // Reads run nothing, so there is nothing to count: they pass straight to the machine's.
+    ...(machine.reads === undefined ? {} : { reads: countedReads(machine.reads) }),
   };
 }
 
 export const countedKvMachine: StateMachine<CountedState, KvOperation, KvResult> = countedMachine(kvMachine);
+
+function countedReads<S, R>(reads: MachineReads<S, unknown, R>): MachineReads<Counted<S>, unknown, R> {
+  return { query: reads.query, answer: (state, query) => reads.answer(state.app, query) };
+}

@@ -36,12 +36,13 @@ describe('the simulator CLI', () => {
       html: null,
       quiet: false,
       service: null,
+      reads: 'log',
     });
   });
 
   test('every flag, a negative seed, and the last of a repeated flag', () => {
     const argv = ['--seed', '-5', '--seeds', '3', '--replicas', '3,5', '--clients', '2', '--requests', '0', '--faults', 'network,crash'];
-    argv.push('--json', '--quiet', '--trace', 't.jsonl', '--history', 'h.json', '--history-edn', 'h.edn', '--history-json', 'c.json', '--html', 'r.html', '--service', 's.ts', '--seeds', '4');
+    argv.push('--json', '--quiet', '--trace', 't.jsonl', '--history', 'h.json', '--history-edn', 'h.edn', '--history-json', 'c.json', '--html', 'r.html', '--service', 's.ts', '--reads', 'mixed', '--seeds', '4');
     expect(parseArgs(argv)).toEqual({
       seed: -5,
       seeds: 4,
@@ -57,6 +58,7 @@ describe('the simulator CLI', () => {
       html: 'r.html',
       quiet: true,
       service: 's.ts',
+      reads: 'mixed',
     });
     expect(parseArgs(['--seed=7']).seed).toBe(7);
   });
@@ -70,6 +72,7 @@ describe('the simulator CLI', () => {
     [['-hx'], "unknown flag '-hx'"],
     [['--'], "unknown flag '--'"],
     [['--toString'], "unknown flag '--toString'"],
+    [['--reads', 'sometimes'], "--reads: expected log, direct or mixed, got 'sometimes'"],
     [['--seed'], '--seed: expected a value'],
     [['--seed', '--json'], '--seed: expected a value'],
     [['--seed', '1.5'], "--seed: expected an integer, got '1.5'"],

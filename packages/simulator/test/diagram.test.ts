@@ -69,7 +69,7 @@ const HISTORY: HistoryOperation[] = [
 function summary(): SimulationSummary {
   return {
     seed: 7, replicas: 3, faults: 'crash,partition', fault_classes: ['crash', 'partition'],
-    requests_ok: 4, requests_indeterminate: 1, committed_ops: 1, view_changes: 1, crashes: 1, restarts: 1, wipes: 1,
+    requests_ok: 4, reads_direct: 0, requests_indeterminate: 1, committed_ops: 1, view_changes: 1, crashes: 1, restarts: 1, wipes: 1,
     recoveries: 1, storage_faults: 0, repairs: 0, state_transfers: 0, checkpoints: 0, checkpoints_installed: 0,
     log_entries_max: 1, partitions: 1, messages_sent: 11, messages_dropped: 2, rejected_inputs: 0, steps: 40, events: 44,
     linearizable: true, converged: true, violations: ['r2 executed op 1 twice <b>&"\'</b>'], trace_digest: '0123456789abcdef',

@@ -23,6 +23,7 @@ function handMade(changes: { violations?: string[]; trace?: TraceEvent[]; histor
     faults: 'none',
     fault_classes: [],
     requests_ok: 1,
+    reads_direct: 0,
     requests_indeterminate: 0,
     committed_ops: 1,
     view_changes: 0,

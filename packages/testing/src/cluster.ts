@@ -120,6 +120,12 @@ export class Cluster {
     return this.handle(replica, event);
   }
 
+  /** A client's read (without the log) arriving at replica i. */
+  read(replica: number, clientId: string, readNumber: number, query: unknown): Effect[] {
+    this.log(`client ${clientId} -> r${replica}: read #${readNumber} ${JSON.stringify(query)}`);
+    return this.handle(replica, { kind: 'client-request', request: { clientId, readNumber, query } });
+  }
+
   /** Fires an armed timer. Firing one that is not armed is a mistake in the test. */
   fire(replica: number, timer: TimerName): Effect[] {
     if (!this.timers[replica]!.has(timer)) throw new Error(`timer ${timer} is not armed on replica ${replica}`);
@@ -346,6 +352,10 @@ export function describeEnvelope(envelope: Envelope): string {
     case 'new-state':
       detail = ` after=${m.opNumber} entries=${m.entries.length} commit=${m.commitNumber}`;
       break;
+    case 'confirm-view':
+    case 'confirm-view-ok':
+      detail = ` round=${m.round}`;
+      break;
     case 'start-view-change':
     case 'recovery':
     case 'recovery-response':
@@ -362,5 +372,11 @@ export function describeReply(reply: Reply): string {
       return `redirect #${reply.requestNumber} to r${reply.primary} (view ${reply.viewNumber})`;
     case 'error':
       return `error #${reply.requestNumber} ${reply.code}: ${reply.message}`;
+    case 'read-reply':
+      return `read-reply r#${reply.readNumber} commit=${reply.commitNumber} ${JSON.stringify(reply.result)}`;
+    case 'read-redirect':
+      return `read-redirect r#${reply.readNumber} to r${reply.primary} (view ${reply.viewNumber})`;
+    case 'read-error':
+      return `read-error r#${reply.readNumber} ${reply.code}: ${reply.message}`;
   }
 }

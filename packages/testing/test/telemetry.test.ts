@@ -22,6 +22,8 @@ test('every telemetry event is emitted, named under vsr., with view, op and comm
   cluster.fire(0, 'heartbeat'); // … and the heartbeat tells it that it lags: state transfer.
   cluster.deliverAll();
   cluster.handle(1, { kind: 'message', message: { type: 'nonsense' } });
+  cluster.read(0, 'a', 1, { type: 'read', key: 'k' }); // A read without the log: a confirmation round.
+  cluster.deliverAll();
   // Op 3 reaches nobody but the primary, which then crashes and restarts with it.
   cluster.request(0, 'b', 1, { type: 'write', key: 'k', value: 1 });
   cluster.drop(() => true);

@@ -4,7 +4,7 @@
  * request number, and follows redirects. A workload that returns null leaves the client idle
  * for a while. An operation whose outcome the client never learned stays indeterminate.
  */
-import type { ClientRequest, Reply } from '@vsr/core';
+import type { ClientRead, ClientRequest, Reply, StateMachine } from '@vsr/core';
 import { SafetyViolation } from '@vsr/testing';
 import type { ClientView, Workload } from '../model.js';
 import type { WorldContext } from './context.js';
@@ -18,6 +18,8 @@ interface PendingRequest {
   readonly operation: unknown;
   /** Index into the history, or null for a registration. */
   readonly historyIndex: number | null;
+  /** Sent as a read without the log (the operation is the query): its read number; null for a request. */
+  readonly readNumber: number | null;
 }
 
 export interface SimClient {
@@ -26,6 +28,7 @@ export interface SimClient {
   sessions: number;
   registered: boolean;
   nextRequestNumber: number;
+  nextReadNumber: number;
   target: number;
   pending: PendingRequest | null;
   timerGeneration: number;
@@ -63,6 +66,8 @@ export class Clients {
     private readonly ctx: WorldContext,
     private readonly workload: Workload<unknown, unknown>,
     private readonly network: Network,
+    /** The machine's reads, if the run sends some reads without the log (options.reads). */
+    private readonly machineReads: StateMachine['reads'],
     private readonly hooks: { readonly endFaults: () => void; readonly workloadDone: () => void },
   ) {
     // The first lull comes early, so even a short run has one.
@@ -89,6 +94,7 @@ export class Clients {
         sessions: 1,
         registered: false,
         nextRequestNumber: 0,
+        nextReadNumber: 1,
         target: 0,
         pending: null,
         timerGeneration: 0,
@@ -118,7 +124,7 @@ export class Clients {
     const ctx = this.ctx;
     if (client.pending !== null) return;
     if (!client.registered) {
-      client.pending = { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber++, operation: null, historyIndex: null };
+      client.pending = { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber++, operation: null, historyIndex: null, readNumber: null };
       this.send(client);
       return;
     }
@@ -144,7 +150,9 @@ export class Clients {
     const historyIndex = this.history.length;
     this.history.push({ id: historyIndex, clientId: client.id, operation, callMs: ctx.nowMs, returnMs: null, outcome: { type: 'indeterminate' } });
     if (ctx.tracing) ctx.recorder.push({ atMs: ctx.nowMs, kind: 'call', client: client.id, id: historyIndex, operation });
-    client.pending = { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber++, operation, historyIndex };
+    client.pending = this.asRead(operation)
+      ? { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber, operation, historyIndex, readNumber: client.nextReadNumber++ }
+      : { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber++, operation, historyIndex, readNumber: null };
     ctx.counters.issued++;
     if (ctx.faultsActive && ctx.counters.issued >= ctx.options.requests * FAULTS_UNTIL_ISSUED) this.hooks.endFaults();
     this.send(client);
@@ -154,7 +162,10 @@ export class Clients {
     const ctx = this.ctx;
     const pending = client.pending;
     if (pending === null) return;
-    const request: ClientRequest = { clientId: client.id, requestNumber: pending.requestNumber, operation: pending.operation };
+    const request: ClientRequest | ClientRead =
+      pending.readNumber === null
+        ? { clientId: client.id, requestNumber: pending.requestNumber, operation: pending.operation }
+        : { clientId: client.id, readNumber: pending.readNumber, query: pending.operation };
     if (!this.network.loseRequest()) {
       ctx.queue.push(ctx.nowMs + this.network.delay(), { kind: 'request', to: client.target, client: client.index, request });
     }
@@ -173,9 +184,18 @@ export class Clients {
     this.send(client);
   }
 
+  /** Whether this operation goes as a read without the log: one the machine answers as a query, in the share options.reads asks. */
+  private asRead(operation: unknown): boolean {
+    const mode = this.ctx.options.reads ?? 'log';
+    if (mode === 'log' || this.machineReads === undefined || this.machineReads.query.decode(operation)._tag === 'Left') return false;
+    return mode === 'direct' || this.ctx.clientRandom.int(0, 1) === 0;
+  }
+
   onReply(client: SimClient, reply: Reply): void {
     const pending = client.pending;
-    if (pending === null || reply.clientId !== client.id || reply.requestNumber !== pending.requestNumber) return;
+    if (pending === null || reply.clientId !== client.id) return;
+    if (reply.type === 'read-reply' || reply.type === 'read-redirect' || reply.type === 'read-error') return this.onReadReply(client, pending, reply);
+    if (pending.readNumber !== null || reply.requestNumber !== pending.requestNumber) return;
     switch (reply.type) {
       case 'reply':
         return this.answered(client, pending, reply.result);
@@ -192,6 +212,23 @@ export class Clients {
     }
   }
 
+  private onReadReply(client: SimClient, pending: PendingRequest, reply: Extract<Reply, { type: 'read-reply' | 'read-redirect' | 'read-error' }>): void {
+    if (pending.readNumber === null || reply.readNumber !== pending.readNumber) return;
+    switch (reply.type) {
+      case 'read-reply':
+        return this.answered(client, pending, reply.result);
+      case 'read-redirect':
+        if (reply.primary !== client.target) {
+          client.target = reply.primary;
+          this.send(client);
+        }
+        return;
+      case 'read-error':
+        if (reply.code === 'busy') return; // The timeout retries.
+        throw new SafetyViolation(`client ${client.id} got ${reply.code} for a valid read: ${reply.message}`);
+    }
+  }
+
   private answered(client: SimClient, pending: PendingRequest, result: unknown): void {
     const ctx = this.ctx;
     client.pending = null;
@@ -202,6 +239,7 @@ export class Clients {
       const entry = this.history[pending.historyIndex];
       if (entry !== undefined) this.history[pending.historyIndex] = { ...entry, returnMs: ctx.nowMs, outcome: { type: 'ok', result } };
       ctx.counters.requestsOk++;
+      if (pending.readNumber !== null) ctx.counters.readsDirect++;
       client.completed++;
       client.lastOperation = entry?.operation;
       client.lastResult = result;

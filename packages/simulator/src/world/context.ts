@@ -14,6 +14,8 @@ import type { SimulationOptions } from './types.js';
 export class Counters {
   issued = 0;
   requestsOk = 0;
+  /** Of requestsOk, the reads answered without the log. */
+  readsDirect = 0;
   crashes = 0;
   restarts = 0;
   wipes = 0;

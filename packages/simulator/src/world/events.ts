@@ -1,10 +1,10 @@
 /** What the world's event queue holds. */
-import type { ClientRequest, Message, Reply, TimerName } from '@vsr/core';
+import type { ClientRead, ClientRequest, Message, Reply, TimerName } from '@vsr/core';
 import type { ScheduledFault } from './types.js';
 
 export type WorldEvent =
   | { kind: 'deliver'; id: number; from: number; to: number; message: Message }
-  | { kind: 'request'; to: number; client: number; request: ClientRequest }
+  | { kind: 'request'; to: number; client: number; request: ClientRequest | ClientRead }
   | { kind: 'reply'; client: number; reply: Reply }
   | { kind: 'timer'; replica: number; timer: TimerName; generation: number }
   | { kind: 'fsync'; replica: number; incarnation: number }

@@ -16,6 +16,7 @@ export function summarize(
     faults: options.faults.join(','),
     fault_classes: ctx.classes,
     requests_ok: counters.requestsOk,
+    reads_direct: counters.readsDirect,
     requests_indeterminate: history.filter((operation) => operation.outcome.type === 'indeterminate').length,
     committed_ops: Math.max(...replicas.processes.map((process) => process.state.commitNumber)),
     view_changes: counters.viewsCompleted.size,

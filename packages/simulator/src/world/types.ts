@@ -64,6 +64,13 @@ export interface SimulationOptions<Op = KvOperation, R = KvResult, State = unkno
    * quorum core must answer every request within the liveness bound (default 0.5).
    */
   readonly partialHealShare?: number;
+  /**
+   * How the workload's reads travel (operations the machine also answers as queries, such as
+   * the key-value read): `log`, as operations through the log (the default); `direct`, as reads
+   * the primary answers after confirming its view with a quorum; `mixed`, each one either way
+   * at random.
+   */
+  readonly reads?: 'log' | 'direct' | 'mixed';
   /** A client retries a request at another replica after this long without an answer. */
   readonly requestTimeoutMs?: number;
   /** A client whose workload returns null stays idle for a time drawn in [idleMinMs, idleMaxMs] (default 200..2000). */
@@ -96,6 +103,8 @@ export interface SimulationSummary {
   readonly faults: string;
   readonly fault_classes: FaultClass[];
   readonly requests_ok: number;
+  /** Of requests_ok, the reads answered without the log (options.reads). */
+  readonly reads_direct: number;
   readonly requests_indeterminate: number;
   readonly committed_ops: number;
   readonly view_changes: number;

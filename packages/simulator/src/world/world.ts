@@ -64,7 +64,7 @@ export class World {
     const machine = this.service.machine;
     const counted = countedMachine(this.watch.watch(machine)) as StateMachine;
     this.network = new Network(this.ctx);
-    this.clients = new Clients(this.ctx, this.service.workload, this.network, {
+    this.clients = new Clients(this.ctx, this.service.workload, this.network, counted.reads, {
       endFaults: () => this.nemesis.endFaults(),
       workloadDone: () => {
         this.nemesis.endFaults();
