@@ -7,7 +7,7 @@
  * untrusted like any frame: what does not decode is counted and dropped.
  */
 import { isLeft } from 'fp-ts/lib/Either.js';
-import { Reply, decodeWith, type ClientRequest } from '@vsr/core';
+import { Reply, decodeWith, type ClientInput } from '@vsr/core';
 import { clusterChannelName } from './broadcast-channel-transport.js';
 import { FRAME_BYTES_MAX, REPLY_FRAME_BYTES_MAX, decodeFrame, encodeFrame } from './wire.js';
 
@@ -15,7 +15,7 @@ export interface ClientLink {
   readonly replicaCount: number;
   /** Whether `close()` was called: nothing more is sent. */
   readonly isClosed: boolean;
-  send(replicaId: number, request: ClientRequest): void;
+  send(replicaId: number, request: ClientInput): void;
   /** Routes replies naming `clientId` to `onReply`; returns the unsubscribe function. */
   subscribe(clientId: string, onReply: (reply: Reply, from: number) => void): () => void;
   /** Replies refused so far, by reason. */
@@ -46,7 +46,7 @@ abstract class LinkBase {
     return Object.fromEntries(this.refused);
   }
 
-  protected encodeRequest(replicaId: number, request: ClientRequest): string {
+  protected encodeRequest(replicaId: number, request: ClientInput): string {
     return encodeFrame({ kind: 'request', from: this.linkId, to: replicaId, request });
   }
 
@@ -96,7 +96,7 @@ export class PortClientLink extends LinkBase implements ClientLink {
     port.onmessage = (event: MessageEvent) => this.receive(event.data, replicaId);
   }
 
-  send(replicaId: number, request: ClientRequest): void {
+  send(replicaId: number, request: ClientInput): void {
     if (this.closed) throw new Error('ClientLink: closed');
     this.ports[replicaId]?.postMessage(this.encodeRequest(replicaId, request));
   }
@@ -120,7 +120,7 @@ export class BroadcastClientLink extends LinkBase implements ClientLink {
     this.channel.onmessage = (event: MessageEvent) => this.receive(event.data, undefined);
   }
 
-  send(replicaId: number, request: ClientRequest): void {
+  send(replicaId: number, request: ClientInput): void {
     if (this.closed) throw new Error('ClientLink: closed');
     this.channel.postMessage(this.encodeRequest(replicaId, request));
   }

@@ -29,6 +29,9 @@ export const ClientRead = t.type({
 });
 export type ClientRead = t.TypeOf<typeof ClientRead>;
 
+/** What a client sends a replica: a request (through the log) or a read (without it). */
+export type ClientInput = ClientRequest | ClientRead;
+
 /** One op in the log: the batch of requests the primary of `viewNumber` put at `opNumber`. */
 export const LogEntry = t.type({
   opNumber: NonNegativeInteger,

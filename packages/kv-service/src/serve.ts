@@ -290,7 +290,10 @@ class SessionPool {
     // An idle session may still point at a primary that failed since; start where the last request ended.
     client.primaryGuess = this.primaryGuess;
     try {
-      return (await client.request(operation, { timeoutMs: Math.max(1, deadlineMs - Date.now()) })) as KvResult;
+      const timeoutMs = Math.max(1, deadlineMs - Date.now());
+      // A read goes without the log: linearizable all the same (the primary confirms its view).
+      if (operation.type === 'read') return (await client.read(operation, { timeoutMs })) as KvResult;
+      return (await client.request(operation, { timeoutMs })) as KvResult;
     } finally {
       this.primaryGuess = client.primaryGuess;
       this.release(client);

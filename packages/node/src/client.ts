@@ -24,7 +24,7 @@
  * replaces TCP, for example with a replica in the same process.
  */
 import { randomBytes } from 'node:crypto';
-import { Reply, type ClientRequest } from '@vsr/core';
+import { Reply, type ClientInput } from '@vsr/core';
 import { ClientCore, type ClientClock } from '@vsr/runtime';
 import { TcpClientEndpoint, type Address, type TcpClientEndpointOptions } from './tcp-transport.js';
 import { silentLogger, type Logger } from './logger.js';
@@ -84,7 +84,7 @@ export class ClusterLink {
     return this.closed;
   }
 
-  send(replicaId: number, request: ClientRequest): void {
+  send(replicaId: number, request: ClientInput): void {
     if (this.closed) throw new Error('ClusterLink: closed');
     this.endpoints[replicaId]?.send(request);
   }

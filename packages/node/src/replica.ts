@@ -112,6 +112,11 @@ export interface ReplicaHandle {
    * Calls queue: one request is outstanding at a time.
    */
   request(operation: unknown, options?: { timeoutMs?: number }): Promise<unknown>;
+  /**
+   * Answers `query` without the log, like `VsrClient.read`: a linearizable read the primary
+   * serves after confirming its view with a quorum. Queues with `request`.
+   */
+  read(query: unknown, options?: { timeoutMs?: number }): Promise<unknown>;
   /** One raw request under a given client id and number; resolves with this replica's answer (which may be a redirect). */
   requestAs(clientId: string, requestNumber: number, operation: unknown, timeoutMs?: number): Promise<Reply>;
   status(): ReplicaStatus;
@@ -177,6 +182,7 @@ class RunningReplica<S, Op, R> {
       boot: this.report,
       submit,
       request: (operation, requestOptions) => this.request(operation, requestOptions),
+      read: (query, readOptions) => this.read(query, readOptions),
       requestAs: (clientId, requestNumber, operation, timeoutMs = 5_000) => this.requestAs(clientId, requestNumber, operation, timeoutMs),
       status: () => this.status(),
       dump: () => describe(this.state),
@@ -256,6 +262,12 @@ class RunningReplica<S, Op, R> {
     if (this.closed) return Promise.reject(new Error(`replica ${this.state.config.replicaId}: closed`));
     this.client ??= this.localClient();
     return this.client.request(operation, requestOptions);
+  }
+
+  private read(query: unknown, readOptions?: { timeoutMs?: number }): Promise<unknown> {
+    if (this.closed) return Promise.reject(new Error(`replica ${this.state.config.replicaId}: closed`));
+    this.client ??= this.localClient();
+    return this.client.read(query, readOptions);
   }
 
   private requestAs(clientId: string, requestNumber: number, operation: unknown, timeoutMs: number): Promise<Reply> {

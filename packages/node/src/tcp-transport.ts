@@ -34,7 +34,7 @@
  */
 import { createServer as createTcpServer, connect as tcpConnect, type Server, type Socket } from 'node:net';
 import { createServer as createTlsServer, connect as tlsConnect, type TLSSocket } from 'node:tls';
-import type { ClientRequest, Message, Reply } from '@vsr/core';
+import type { ClientInput, Message, Reply } from '@vsr/core';
 import type { ClientEndpoint, ClientRequestHandler, Transport } from './transport.js';
 import { FrameWriter, describeUntrusted, encodeFrame, frameOf, parseFrameBody, readFrameBodies, type FrameRefusal } from './frames.js';
 import { FrameMac, acceptProof, dialProof, freshNonce, isNonce, proofMatches, replicaIdOfCertificate, type HandshakeFacts, type TlsCredentials } from './peer-auth.js';
@@ -778,12 +778,12 @@ export class TcpClientEndpoint implements ClientEndpoint {
   private writer: FrameWriter | null = null;
   private ready = false;
   /** Requests waiting for the connection; one per client at most matters, so a few suffice. */
-  private queue: ClientRequest[] = [];
+  private queue: ClientInput[] = [];
   private closed = false;
 
   constructor(private readonly options: TcpClientEndpointOptions) {}
 
-  send(request: ClientRequest): void {
+  send(request: ClientInput): void {
     if (this.closed) return;
     if (this.ready && this.writer !== null) {
       this.writer.write(encodeFrame({ type: 'request', request }));

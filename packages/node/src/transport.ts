@@ -5,7 +5,7 @@
  * (`ClientEndpoint`). The replica, the client and every transport (TCP, in
  * memory) meet here, so none of them imports another for its types.
  */
-import type { ClientRequest, Message, Reply } from '@vsr/core';
+import type { ClientInput, Message, Reply } from '@vsr/core';
 
 /**
  * Takes a client request (decoded JSON, not yet validated) and a way to
@@ -16,7 +16,7 @@ export type ClientRequestHandler = (request: unknown, respond: (reply: Reply) =>
 
 /** One way to reach one replica: best effort, replies arrive through the link's `onReply`. */
 export interface ClientEndpoint {
-  send(request: ClientRequest): void;
+  send(request: ClientInput): void;
   close(): void;
 }
 

@@ -149,7 +149,9 @@ test('a redirect that arrives synchronously inside send (an in-process replica) 
   const link = new ClusterLink({
     replicas: [0, 1, 2].map((port) => ({ host: '127.0.0.1', port })),
     connect: (replicaId, onReply) => ({
-      send: (request) => {
+      send: (input) => {
+        if (!('requestNumber' in input)) throw new Error('this test sends requests only');
+        const request = input;
         sends.push([replicaId, request.requestNumber]);
         const base = { clientId: request.clientId, requestNumber: request.requestNumber, viewNumber: 0 };
         if (replicaId === 1) onReply({ type: 'redirect', ...base, primary: 0 });

@@ -103,6 +103,21 @@ describe('startReplica', () => {
     expect(await replicas[2]!.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'v2' });
   });
 
+  test('read(query) on any replica answers without the log, and sees the latest write', async () => {
+    const { replicas, network } = cluster();
+    expect(await replicas[1]!.request({ type: 'write', key: 'k', value: 'v1' })).toEqual({ ok: true });
+    const opNumber = replicas[0]!.status().opNumber;
+    expect(await replicas[2]!.read({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'v1' });
+    expect(await replicas[0]!.read({ type: 'read', key: 'absent' })).toEqual({ ok: false, error: 'not-found' });
+    expect(replicas[0]!.status().opNumber).toBe(opNumber); // no op entered the log
+    await expect(replicas[0]!.read({ type: 'write', key: 'k', value: 'x' })).rejects.toMatchObject({ name: 'VsrRequestError', code: 'invalid-read' });
+    // A primary cut off from both backups cannot confirm its view: no answer, a clear timeout.
+    network.isolate(0, 3);
+    const failure = await replicas[0]!.read({ type: 'read', key: 'k' }, { timeoutMs: 300 }).catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(VsrTimeoutError);
+    network.heal();
+  });
+
   test('the effect contract: a replica sends Prepare or PrepareOk for an op only once the op is in its journal', async () => {
     let checked = 0;
     const { replicas } = cluster(3, (from, message, directory) => {

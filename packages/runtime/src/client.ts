@@ -15,14 +15,14 @@
  *
  * No clock, timer or randomness of its own: the runtime passes them in.
  */
-import type { ClientRead, ClientRequest, Reply } from '@vsr/core';
+import type { ClientInput, Reply } from '@vsr/core';
 
 /** Connections to every replica: requests out, replies in, routed by client id. */
 export interface ClientLink {
   readonly replicaCount: number;
   /** Whether the link was closed: nothing more is sent. */
   readonly isClosed: boolean;
-  send(replicaId: number, request: ClientRequest | ClientRead): void;
+  send(replicaId: number, request: ClientInput): void;
   /** Routes replies naming `clientId` to `onReply`; returns the unsubscribe function. */
   subscribe(clientId: string, onReply: (reply: Reply, from: number) => void): () => void;
 }
@@ -87,7 +87,7 @@ interface Attempt {
   readonly kind: AttemptKind;
   /** The request number, or the read number of a read. */
   readonly number: number;
-  readonly request: ClientRequest | ClientRead;
+  readonly request: ClientInput;
   readonly deadlineMs: number;
   readonly timeoutMs: number;
   readonly tried: number[];
@@ -218,7 +218,7 @@ export class ClientCore {
 
   /** Sends one request (or read), to one replica after another, until one answers it with a result or a refusal. */
   private attempt(kind: AttemptKind, number: number, payload: unknown, deadlineMs: number, timeoutMs: number): Promise<Final> {
-    const request: ClientRequest | ClientRead =
+    const request: ClientInput =
       kind === 'read'
         ? { clientId: this.id, readNumber: number, query: payload }
         : { clientId: this.id, requestNumber: number, operation: number === 0 ? null : payload };

@@ -55,6 +55,7 @@ describe('reads without the log in the simulator', () => {
         },
       };
     });
+    // The first failing seed is 38 (docs/simulation.md).
     expectOnly(await firstViolation(60, { faults: ['partition'], reads: 'direct' }), LINEARIZABILITY);
   });
 });
