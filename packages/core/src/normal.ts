@@ -80,11 +80,16 @@ function checkOperation(s: DraftState, ctx: StepContext, request: ClientRequest)
 function queueRequest(s: DraftState, ctx: StepContext, primary: DraftPrimary, request: ClientRequest, receivedAtMs: number, bytes: number): void {
   const inFlight = primary.inFlight.get(request.clientId);
   if (inFlight !== undefined) {
-    // The same request is already on its way to commit (it will be answered
-    // then); any other request from this client waits for that one.
-    if (inFlight !== request.requestNumber) {
-      ctx.telemetry(s, 'vsr.client.duplicate', { clientId: request.clientId, requestNumber: request.requestNumber });
+    // The same request is already on its way to commit: it is answered then. An older one is a
+    // late copy of a request the client saw answered: dropped, as the client table drops it.
+    if (request.requestNumber <= inFlight) {
+      if (request.requestNumber < inFlight) ctx.telemetry(s, 'vsr.client.duplicate', { clientId: request.clientId, requestNumber: request.requestNumber });
+      return;
     }
+    // A newer one (a client that gave up waiting): one request at a time per client, so it is
+    // refused, plainly, rather than dropped in silence.
+    const message = `client ${request.clientId} has request ${inFlight} in flight; request ${request.requestNumber} can run only after it (one request at a time per client): retry later`;
+    ctx.reply({ type: 'error', clientId: request.clientId, requestNumber: request.requestNumber, code: 'busy', message });
     return;
   }
 

@@ -58,6 +58,20 @@ describe('client table', () => {
     expect(history(cluster, 0)).toEqual(['c1#1:slow']);
   });
 
+  test('a newer request from a client whose request is still in flight is refused as busy, not dropped in silence', () => {
+    const cluster = withClient();
+    cluster.request(0, 'c1', 1, 'slow');
+    const effects = cluster.request(0, 'c1', 2, 'eager');
+    expect(effects.filter((effect) => effect.kind === 'log-append')).toHaveLength(0);
+    expect(cluster.repliesTo('c1').at(-1)?.reply).toMatchObject({ type: 'error', requestNumber: 2, code: 'busy', message: expect.stringContaining('has request 1 in flight') });
+    cluster.deliverAll();
+    expect(history(cluster, 0)).toEqual(['c1#1:slow']);
+    // Once 1 is answered, 2 runs.
+    cluster.request(0, 'c1', 2, 'eager');
+    cluster.deliverAll();
+    expect(history(cluster, 0)).toEqual(['c1#1:slow', 'c1#2:eager']);
+  });
+
   test('two clients may use the same request numbers', () => {
     const cluster = withClient();
     cluster.request(0, 'c2', 0);
