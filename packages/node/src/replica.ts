@@ -254,7 +254,7 @@ class RunningReplica<S, Op, R> {
       respond(unreadableClientIdReply());
       return;
     }
-    this.replies.route(clientId, respond);
+    this.replies.route(clientId, request, respond);
     this.run({ kind: 'client-request', request, receivedAtMs: Date.now() });
   }
 
@@ -379,55 +379,102 @@ class ReplicaTimers {
   }
 }
 
-/** Where each reply goes: the channel its client's latest request came in on, and the `requestAs` callers waiting for it. */
+/**
+ * Where each reply goes: to every caller waiting on that request (or read) of that client, the
+ * channels it came in on and the `requestAs` callers alike, so a request resent over two
+ * connections is answered on both. Each caller gets one reply (the first for its request: a
+ * result, a refusal or a redirect). Bounded: `routesMax` clients (the oldest goes first), a few
+ * requests each, a few callers each.
+ */
 class ReplyRoutes {
-  /**
-   * A client has one request outstanding, so one route each; bounded like
-   * the client table (the oldest route goes first).
-   */
-  private readonly routes = new Map<string, (reply: Reply) => void>();
-  /** `clientId#requestNumber` → the callers waiting for that reply. */
-  private readonly waiting = new Map<string, Array<(reply: Reply) => void>>();
+  /** clientId → request key (`q<number>`, `r<read number>`, `?` when unreadable) → callers. */
+  private readonly routes = new Map<string, Map<string, Array<(reply: Reply) => void>>>();
 
   constructor(private readonly routesMax: number) {}
 
-  /** The client's next reply goes to `respond`. */
-  route(clientId: string, respond: (reply: Reply) => void): void {
-    this.routes.delete(clientId);
-    this.routes.set(clientId, respond);
-    if (this.routes.size > this.routesMax) {
-      const oldest = this.routes.keys().next().value;
-      if (oldest !== undefined) this.routes.delete(oldest);
-    }
+  /** `respond` gets the reply to this raw request of `clientId`. */
+  route(clientId: string, request: unknown, respond: (reply: Reply) => void): void {
+    this.add(clientId, keyOfRequest(request), respond);
   }
 
   /** `resolve` gets the reply to `clientId#requestNumber`. */
   await(clientId: string, requestNumber: number, resolve: (reply: Reply) => void): void {
-    const key = `${clientId}#${requestNumber}`;
-    this.waiting.set(key, [...(this.waiting.get(key) ?? []), resolve]);
+    this.add(clientId, `q${requestNumber}`, resolve);
   }
 
   /** `resolve` stops waiting (its caller timed out); the others still wait. */
   abandon(clientId: string, requestNumber: number, resolve: (reply: Reply) => void): void {
-    const key = `${clientId}#${requestNumber}`;
-    const resolvers = this.waiting.get(key)?.filter((candidate) => candidate !== resolve) ?? [];
-    if (resolvers.length > 0) this.waiting.set(key, resolvers);
-    else this.waiting.delete(key);
+    const keys = this.routes.get(clientId);
+    const key = `q${requestNumber}`;
+    const callers = keys?.get(key)?.filter((candidate) => candidate !== resolve) ?? [];
+    if (callers.length > 0) keys?.set(key, callers);
+    else keys?.delete(key);
+    if (keys?.size === 0) this.routes.delete(clientId);
   }
 
   deliver(clientId: string, reply: Reply): void {
-    const route = this.routes.get(clientId);
-    if (route !== undefined) {
-      this.routes.delete(clientId);
-      route(reply);
+    const keys = this.routes.get(clientId);
+    if (keys === undefined) return;
+    const key = keyOfReply(reply);
+    const callers = keys.get(key);
+    if (callers === undefined) return;
+    keys.delete(key);
+    if (keys.size === 0) this.routes.delete(clientId);
+    for (const respond of callers) respond(reply);
+  }
+
+  private add(clientId: string, key: string, respond: (reply: Reply) => void): void {
+    const keys = this.routes.get(clientId) ?? new Map<string, Array<(reply: Reply) => void>>();
+    // Most recently used last, so the first is the one to evict.
+    this.routes.delete(clientId);
+    this.routes.set(clientId, keys);
+    const callers = [...(keys.get(key) ?? []), respond].slice(-ROUTE_CALLERS_MAX);
+    keys.delete(key);
+    keys.set(key, callers);
+    if (keys.size > ROUTE_REQUESTS_MAX) keys.delete(keys.keys().next().value ?? key);
+    if (this.routes.size > this.routesMax) this.routes.delete(this.routes.keys().next().value ?? clientId);
+  }
+}
+
+/** Requests (or reads) of one client with callers waiting; a well-behaved client has one. */
+const ROUTE_REQUESTS_MAX = 8;
+/** Callers waiting on one request: resent over this many connections at most. */
+const ROUTE_CALLERS_MAX = 16;
+
+function readNumberField(input: unknown, field: string): number | null {
+  try {
+    const value = (input as Record<string, unknown>)[field];
+    return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The key of a raw request, read as the core reads it (a read has `readNumber` and no `requestNumber`). */
+function keyOfRequest(request: unknown): string {
+  if (request === null || typeof request !== 'object') return '?';
+  try {
+    if ('requestNumber' in request || !('readNumber' in request)) {
+      const requestNumber = readNumberField(request, 'requestNumber');
+      return requestNumber === null ? '?' : `q${requestNumber}`;
     }
-    // A read's answer has no request number: no requestAs caller waits for it.
-    if (!('requestNumber' in reply)) return;
-    const key = `${clientId}#${reply.requestNumber}`;
-    const resolvers = this.waiting.get(key);
-    if (resolvers === undefined) return;
-    this.waiting.delete(key);
-    for (const resolve of resolvers) resolve(reply);
+  } catch {
+    return '?';
+  }
+  const readNumber = readNumberField(request, 'readNumber');
+  return readNumber === null ? '?' : `r${readNumber}`;
+}
+
+function keyOfReply(reply: Reply): string {
+  switch (reply.type) {
+    case 'reply':
+    case 'redirect':
+    case 'error':
+      return reply.requestNumber === null ? '?' : `q${reply.requestNumber}`;
+    case 'read-reply':
+    case 'read-redirect':
+    case 'read-error':
+      return reply.readNumber === null ? '?' : `r${reply.readNumber}`;
   }
 }
 

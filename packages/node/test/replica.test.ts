@@ -4,7 +4,7 @@
  * over without losing acknowledged writes, a replica restarts from disk and
  * catches up, and a replica whose disk is lost recovers.
  */
-import { afterEach, describe, expect, test } from 'vitest';
+import { afterEach, describe, expect, test, vi } from 'vitest';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -43,7 +43,7 @@ function cluster(replicaCount = 3, watch?: (from: number, message: Message, dire
   return { root, network, replicas, start };
 }
 
-/** Sends a request, following redirects, until a replica answers it. */
+/** Sends a request, following redirects and waiting out busy, until a replica answers it. */
 async function send(replicas: Array<ReplicaHandle | null>, clientId: string, requestNumber: number, operation: unknown): Promise<Reply> {
   let target = replicas.findIndex((replica) => replica !== null);
   for (let attempt = 0; attempt < 40; attempt++) {
@@ -51,6 +51,12 @@ async function send(replicas: Array<ReplicaHandle | null>, clientId: string, req
     if (replica) {
       try {
         const reply = await replica.requestAs(clientId, requestNumber, operation, 300);
+        if (reply.type === 'error' && reply.code === 'busy') {
+          // The primary still holds this client's previous request (a new primary commits it
+          // soon): the same replica, a moment later.
+          await new Promise((resolve) => setTimeout(resolve, 30));
+          continue;
+        }
         if (reply.type !== 'redirect') return reply;
         target = reply.primary;
         if (replicas[target] === null) target = (target + 1) % replicas.length;
@@ -101,6 +107,28 @@ describe('startReplica', () => {
     expect(failure).toBeInstanceOf(VsrTimeoutError);
     network.heal();
     expect(await replicas[2]!.request({ type: 'read', key: 'k' })).toEqual({ ok: true, value: 'v2' });
+  });
+
+  test('every caller waiting on one (client, request number) gets the reply: two submits and a requestAs', async () => {
+    const { replicas } = cluster();
+    const primary = replicas[0]!;
+    await primary.requestAs('dana', 0, null);
+    const answers: Reply[][] = [[], []];
+    const write = { clientId: 'dana', requestNumber: 1, operation: { type: 'write', key: 'k', value: 'once' } };
+    primary.submit(write, (reply) => answers[0]!.push(reply));
+    primary.submit(write, (reply) => answers[1]!.push(reply)); // the same request, over another channel
+    const third = await primary.requestAs('dana', 1, write.operation);
+    expect(third).toMatchObject({ type: 'reply', requestNumber: 1, result: { ok: true } });
+    expect(answers).toEqual([[third], [third]]);
+    // A read and a refusal reach their own callers too.
+    const read: Reply[] = [];
+    const bad: Reply[] = [];
+    primary.submit({ clientId: 'dana', readNumber: 4, query: { type: 'read', key: 'k' } }, (reply) => read.push(reply));
+    primary.submit({ clientId: 'dana', requestNumber: -1, operation: null }, (reply) => bad.push(reply));
+    await vi.waitFor(() => expect(read).toHaveLength(1));
+    expect(read[0]).toMatchObject({ type: 'read-reply', readNumber: 4, result: { ok: true, value: 'once' } });
+    expect(bad).toMatchObject([{ type: 'error', requestNumber: null, code: 'invalid-request' }]);
+    expect(primary.state().clientTable.get('dana')).toMatchObject({ requestNumber: 1 });
   });
 
   test('read(query) on any replica answers without the log, and sees the latest write', async () => {
