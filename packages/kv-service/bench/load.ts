@@ -6,6 +6,9 @@
  * 7400), and stops it and deletes the directory when done (also on Ctrl-C).
  * With --urls it drives replicas that are already running instead.
  *
+ * The closed loop, its percentiles and the CPU figures are generator.ts's,
+ * shared with `npm run bench:etcd`; the requests are kv-wire.ts's.
+ *
  * Each of --clients clients has one keep-alive connection and one request
  * outstanding at a time: `PUT /kv/{key}` with a --value-bytes value on a key
  * drawn uniformly from --keys keys. Every answer must be 200 {"ok":true};
@@ -29,16 +32,20 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, integerFlag } from '@vsr/core/cli-flags';
-import { KEY_LENGTH_MAX, VALUE_LENGTH_MAX } from '@vsr/kv';
-import type { ReplicaStatus } from '@vsr/node';
+import { VALUE_LENGTH_MAX } from '@vsr/kv';
 import { startCluster, stopCluster, type ReplicaProcess } from '../src/cluster.js';
-import { KvHttpClient, clusterSecurity } from '../src/http-client.js';
+import { clusterSecurity } from '../src/http-client.js';
+import { roundRobin, runLoad, summarize, type ErrorEntry, type LoadRun, type LoadSummary } from './generator.js';
+import { endpointOf, endpointText as wireEndpointText, getStatus, kvGetConnection, kvPutConnection, newKvClient, settledStatuses, type Endpoint, type KvWire, type Status } from './kv-wire.js';
 
 const USAGE = `usage: npm run bench:kv -- [options]
 
   --clients N            concurrent closed-loop clients (default 16)
   --seconds S            measured seconds (default 10)
   --warmup S             warm-up seconds before measuring, not counted (default 1)
+  --op put|get           put: PUT /kv/{key}, a write through the log (default);
+                         get: GET /kv/{key}, a linearizable read without the log
+                         (a 404 for a key never written is an answer too)
   --value-bytes B        bytes in each PUT value (default 100, at most ${VALUE_LENGTH_MAX})
   --keys K               distinct keys, drawn uniformly (default 1000)
   --target all|primary   all: clients round-robin over every replica (default);
@@ -63,6 +70,7 @@ interface Options {
   readonly clients: number;
   readonly seconds: number;
   readonly warmup: number;
+  readonly op: 'put' | 'get';
   readonly valueBytes: number;
   readonly keys: number;
   readonly target: 'all' | 'primary';
@@ -75,20 +83,10 @@ interface Options {
   readonly tokenFile: string | null;
 }
 
-/** How requests reach the replicas: set once by `run`, before any request. */
-const wire: { https: boolean; ca: string | undefined; token: string | undefined } = { https: false, ca: undefined, token: undefined };
+/** How requests reach the replicas: set once by `run` (or by `parseUrls`), before any request. */
+const wire: KvWire = { https: false, ca: undefined, token: undefined };
 
-/** One connection's client: the cluster's CA and token from `wire`. */
-function newClient(keepAlive: boolean): KvHttpClient {
-  return new KvHttpClient({ ...(wire.ca === undefined ? {} : { ca: wire.ca }), ...(wire.token === undefined ? {} : { token: wire.token }) }, { keepAlive, socketsMax: 1 });
-}
-
-interface Endpoint {
-  readonly host: string;
-  readonly port: number;
-}
-
-const endpointText = (endpoint: Endpoint) => `${wire.https ? 'https' : 'http'}://${endpoint.host}:${endpoint.port}`;
+const endpointText = (endpoint: Endpoint) => wireEndpointText(wire, endpoint);
 
 function parseOptions(argv: string[]): Options | null {
   const { values, positionals } = parseArgs({
@@ -99,6 +97,7 @@ function parseOptions(argv: string[]): Options | null {
       clients: { type: 'string' },
       seconds: { type: 'string' },
       warmup: { type: 'string' },
+      op: { type: 'string' },
       'value-bytes': { type: 'string' },
       keys: { type: 'string' },
       target: { type: 'string' },
@@ -126,6 +125,8 @@ function parseOptions(argv: string[]): Options | null {
   if (target !== 'all' && target !== 'primary') throw new UsageError(`--target: expected all or primary, got ${JSON.stringify(target)}`);
   if (values.urls !== undefined && values.port !== undefined) throw new UsageError('--port applies to the cluster this script starts; with --urls it starts none');
   const port = integerFlag(values.port, '--port', { min: 1, max: 65535 - 102, fallback: 7400 });
+  const op = values.op ?? 'put';
+  if (op !== 'put' && op !== 'get') throw new UsageError(`--op: expected put or get, got ${JSON.stringify(op)}`);
   const security = values.security ?? 'on';
   if (security !== 'on' && security !== 'off') throw new UsageError(`--security: expected on or off, got ${JSON.stringify(security)}`);
   if (values.urls === undefined && (values.ca !== undefined || values['token-file'] !== undefined)) throw new UsageError('--ca and --token-file go with --urls');
@@ -136,6 +137,7 @@ function parseOptions(argv: string[]): Options | null {
     clients: integerFlag(values.clients, '--clients', { min: 1, max: 10_000, fallback: 16 }),
     seconds: seconds(values.seconds, '--seconds', 0.1, 10),
     warmup: seconds(values.warmup, '--warmup', 0, 1),
+    op,
     valueBytes: integerFlag(values['value-bytes'], '--value-bytes', { min: 0, max: VALUE_LENGTH_MAX, fallback: 100 }),
     keys: integerFlag(values.keys, '--keys', { min: 1, max: 1_000_000_000, fallback: 1000 }),
     target,
@@ -165,324 +167,160 @@ function parseUrls(text: string): Endpoint[] {
 }
 
 // ---------------------------------------------------------------------------
-// HTTP
 
-interface Answer {
-  readonly code: number;
-  readonly body: string;
+/** What `run` started, for its cleanup. */
+interface Started {
+  /** The replicas while they start (startCluster stops them itself if one fails). */
+  starting: Promise<ReplicaProcess[]> | null;
+  replicas: ReplicaProcess[];
+  directory: string | null;
 }
 
-function send(client: KvHttpClient, endpoint: Endpoint, method: string, path: string, body: string | null, timeoutMs: number): Promise<Answer> {
-  const headers: Record<string, string> = body === null ? {} : { 'content-type': 'text/plain; charset=utf-8' };
-  return client
-    .request(method, `${endpointText(endpoint)}${path}`, { ...(body === null ? {} : { body }), headers, timeoutMs })
-    .then((answer) => ({ code: answer.status, body: answer.text }));
-}
-
-type Status = Omit<ReplicaStatus, 'pid'>;
-
-async function getStatus(agent: KvHttpClient, endpoint: Endpoint): Promise<Status> {
-  const answer = await send(agent, endpoint, 'GET', '/status', null, 5_000);
-  if (answer.code !== 200) throw new Error(`GET ${endpointText(endpoint)}/status answered ${answer.code}: ${answer.body.trim()}`);
-  const status = JSON.parse(answer.body) as Partial<Status>;
-  for (const field of ['replicaId', 'viewNumber', 'primary', 'opNumber', 'commitNumber'] as const) {
-    if (typeof status[field] !== 'number') throw new Error(`GET ${endpointText(endpoint)}/status: no numeric "${field}" in ${answer.body.trim()}`);
+/** Starts the cluster (or reads --urls' credentials) and returns the endpoints; what it starts goes in `started`. */
+async function endpointsOf(options: Options, started: Started, log: (line: string) => void): Promise<readonly Endpoint[]> {
+  if (options.urls !== null) {
+    if (options.caFile !== null) Object.assign(wire, { ca: readFileSync(options.caFile, 'utf8') });
+    if (options.tokenFile !== null) Object.assign(wire, { token: readFileSync(options.tokenFile, 'utf8').trim() });
+    return options.urls;
   }
-  return status as Status;
+  const directory = mkdtempSync(join(tmpdir(), 'vsr-kv-bench-'));
+  started.directory = directory;
+  log(`starting 3 replicas in ${directory} (peers on ${options.port}-${options.port + 2}, HTTP on ${options.port + 100}-${options.port + 102})…`);
+  // Replica output goes to stderr, so --json keeps stdout to one line.
+  const secure = options.security === 'on';
+  started.starting = startCluster({ replicaCount: 3, directory, port: options.port, out: (line) => log(line), tls: secure, token: secure });
+  started.replicas = await started.starting;
+  const security = clusterSecurity(directory);
+  Object.assign(wire, { https: security.scheme === 'https', ca: security.ca, token: security.token });
+  return started.replicas.map((replica) => endpointOf(replica.http));
 }
-
-/** Waits until every endpoint answers /status in the same view with status normal; returns their statuses. */
-async function settledStatuses(agent: KvHttpClient, endpoints: readonly Endpoint[], waitMs = 15_000): Promise<Status[]> {
-  const deadline = Date.now() + waitMs;
-  let last = '';
-  for (;;) {
-    try {
-      const statuses = await Promise.all(endpoints.map((endpoint) => getStatus(agent, endpoint)));
-      const view = statuses[0]!.viewNumber;
-      if (statuses.every((status) => status.status === 'normal' && status.viewNumber === view)) return statuses;
-      last = statuses.map((status) => `replica ${status.replicaId}: view ${status.viewNumber} ${status.status}`).join('; ');
-    } catch (error) {
-      last = error instanceof Error ? error.message : String(error);
-    }
-    if (Date.now() > deadline) throw new Error(`the replicas did not settle in one view within ${waitMs} ms (${last})`);
-    await sleep(100);
-  }
-}
-
-const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-// ---------------------------------------------------------------------------
-// The load
-
-type Phase = 'warmup' | 'measure' | 'stop';
-
-interface Tally {
-  /** Latencies of measured successes, in nanoseconds. */
-  readonly latenciesNs: number[];
-  /** Errors by kind, with one example message each and when the first and last answered (seconds into the window). */
-  readonly errors: Map<string, ErrorEntry>;
-  readonly warmupErrors: Map<string, ErrorEntry>;
-  warmupRequests: number;
-  /** Measured successes completed in each second of the window (stalls show as near-zero seconds). */
-  readonly perSecond: number[];
-  lastAnswerNs: bigint;
-}
-
-interface ErrorEntry {
-  count: number;
-  readonly example: string;
-  readonly firstAtS: number;
-  lastAtS: number;
-}
-
-function countError(errors: Map<string, ErrorEntry>, atS: number, kind: string, example: string): void {
-  const entry = errors.get(kind);
-  if (entry === undefined) errors.set(kind, { count: 1, example, firstAtS: atS, lastAtS: atS });
-  else {
-    entry.count++;
-    entry.lastAtS = atS;
-  }
-}
-
-function classify(answer: Answer): [string, string] | null {
-  if (answer.code !== 200) {
-    let error = '';
-    try {
-      const body = JSON.parse(answer.body) as { error?: unknown };
-      if (typeof body.error === 'string') error = ` ${body.error}`;
-    } catch {
-      // Not JSON: the kind is the status code alone.
-    }
-    return [`HTTP ${answer.code}${error}`, answer.body.trim().slice(0, 300)];
-  }
-  try {
-    const body = JSON.parse(answer.body) as { ok?: unknown };
-    if (body !== null && typeof body === 'object' && body.ok === true) return null;
-  } catch {
-    // Falls through: a 200 whose body is not {"ok":true} is an error too.
-  }
-  return ['HTTP 200 without {"ok":true}', answer.body.trim().slice(0, 300)];
-}
-
-interface Clock {
-  phase: Phase;
-  measureStartNs: bigint;
-}
-
-async function client(index: number, endpoint: Endpoint, options: Options, clock: Clock, tally: Tally): Promise<void> {
-  const agent = newClient(true);
-  const value = `c${index}-`.padEnd(options.valueBytes, 'x').slice(0, options.valueBytes);
-  const width = String(options.keys - 1).length;
-  try {
-    while (clock.phase !== 'stop') {
-      const measured = clock.phase === 'measure';
-      const key = `bench-${String(Math.floor(Math.random() * options.keys)).padStart(width, '0')}`.slice(0, KEY_LENGTH_MAX);
-      const started = process.hrtime.bigint();
-      let failure: [string, string] | null;
-      try {
-        failure = classify(await send(agent, endpoint, 'PUT', `/kv/${key}`, value, options.requestTimeoutMs));
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        const message = error instanceof Error ? error.message : String(error);
-        failure = [typeof code === 'string' ? code : /^no answer\b.*\bwithin\b/.test(message) ? 'client timeout' : 'socket error', message];
-      }
-      const finished = process.hrtime.bigint();
-      const atS = Math.round(Number(finished - clock.measureStartNs) / 1e6) / 1000;
-      if (!measured) {
-        tally.warmupRequests++;
-        if (failure !== null) countError(tally.warmupErrors, atS, ...failure);
-      } else if (failure !== null) {
-        countError(tally.errors, atS, `${failure[0]} (${endpointText(endpoint)})`, failure[1]);
-      } else {
-        tally.latenciesNs.push(Number(finished - started));
-        const second = Math.max(0, Math.floor(Number(finished - clock.measureStartNs) / 1e9));
-        tally.perSecond[second] = (tally.perSecond[second] ?? 0) + 1;
-        if (finished > tally.lastAnswerNs) tally.lastAnswerNs = finished;
-      }
-      // A failing endpoint (refused connection) would otherwise spin this loop.
-      if (failure !== null) await sleep(10);
-    }
-  } finally {
-    agent.close();
-  }
-}
-
-function percentile(sorted: Float64Array, fraction: number): number {
-  if (sorted.length === 0) return NaN;
-  const rank = Math.max(1, Math.ceil(fraction * sorted.length));
-  return sorted[Math.min(rank, sorted.length) - 1]!;
-}
-
-// ---------------------------------------------------------------------------
-// Process CPU (Linux /proc), to show how the two cores were shared
-
-function cpuSeconds(pid: number): number | null {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    // After the command: state(0) ... utime(11) stime(12), in clock ticks (100 per second on Linux).
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    return null;
-  }
-}
-
-// ---------------------------------------------------------------------------
 
 async function run(options: Options, log: (line: string) => void): Promise<void> {
-  let replicas: ReplicaProcess[] = [];
-  let starting: Promise<ReplicaProcess[]> | null = null;
-  let directory: string | null = null;
+  const started: Started = { starting: null, replicas: [], directory: null };
   let cleaning: Promise<void> | null = null;
   const cleanup = () =>
     (cleaning ??= (async () => {
-      // Interrupted while the replicas start: wait for them (startCluster stops them itself if one fails).
-      if (starting !== null) replicas = await starting.catch(() => []);
-      if (replicas.length > 0) await stopCluster(replicas);
-      if (directory !== null) rmSync(directory, { recursive: true, force: true });
+      // Interrupted while the replicas start: wait for them.
+      if (started.starting !== null) started.replicas = await started.starting.catch(() => []);
+      if (started.replicas.length > 0) await stopCluster(started.replicas);
+      if (started.directory !== null) rmSync(started.directory, { recursive: true, force: true });
     })());
   const interrupted = (signal: NodeJS.Signals) => {
     log(`${signal}: stopping${options.urls === null ? ' the cluster' : ''}…`);
     void cleanup().then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
   };
-  process.once('SIGINT', interrupted);
-  process.once('SIGTERM', interrupted);
+  // \`on\`, not \`once\`: a second signal (tsx's parent relays the terminal's Ctrl-C again when this process is slow to
+  // acknowledge it) must find a listener, or tsx's own handler exits before the cleanup is done.
+  process.on('SIGINT', interrupted);
+  process.on('SIGTERM', interrupted);
 
   try {
-    let endpoints: readonly Endpoint[];
-    if (options.urls === null) {
-      directory = mkdtempSync(join(tmpdir(), 'vsr-kv-bench-'));
-      log(`starting 3 replicas in ${directory} (peers on ${options.port}-${options.port + 2}, HTTP on ${options.port + 100}-${options.port + 102})…`);
-      // Replica output goes to stderr, so --json keeps stdout to one line.
-      const secure = options.security === 'on';
-      starting = startCluster({ replicaCount: 3, directory, port: options.port, out: (line) => log(line), tls: secure, token: secure });
-      replicas = await starting;
-      const security = clusterSecurity(directory);
-      Object.assign(wire, { https: security.scheme === 'https', ca: security.ca, token: security.token });
-      endpoints = replicas.map((replica) => {
-        const [host, port] = [replica.http.slice(0, replica.http.lastIndexOf(':')), Number(replica.http.slice(replica.http.lastIndexOf(':') + 1))];
-        return { host, port };
-      });
-    } else {
-      endpoints = options.urls;
-      if (options.caFile !== null) Object.assign(wire, { ca: readFileSync(options.caFile, 'utf8') });
-      if (options.tokenFile !== null) Object.assign(wire, { token: readFileSync(options.tokenFile, 'utf8').trim() });
-    }
-
-    const control = newClient(false);
-    const before = await settledStatuses(control, endpoints);
-    const primaryId = before[0]!.primary;
-    const primaryIndex = before.findIndex((status) => status.replicaId === primaryId);
-    let targets: readonly Endpoint[];
-    if (options.target === 'primary') {
-      if (primaryIndex < 0) throw new Error(`the primary is replica ${primaryId}, which is not among --urls ${endpoints.map(endpointText).join(',')}`);
-      targets = [endpoints[primaryIndex]!];
-    } else {
-      targets = endpoints;
-    }
-    log(`view ${before[0]!.viewNumber}, primary replica ${primaryId}; ${options.clients} clients on ${targets.map(endpointText).join(', ')}; ` +
-      `${options.warmup} s warm-up, ${options.seconds} s measured`);
-
-    const tally: Tally = { latenciesNs: [], errors: new Map(), warmupErrors: new Map(), warmupRequests: 0, perSecond: [], lastAnswerNs: 0n };
-    const clock: Clock = { phase: options.warmup > 0 ? 'warmup' : 'measure', measureStartNs: process.hrtime.bigint() };
-    const clients = Array.from({ length: options.clients }, (_, index) => client(index, targets[index % targets.length]!, options, clock, tally));
-
-    if (options.warmup > 0) await sleep(options.warmup * 1000);
-    clock.measureStartNs = process.hrtime.bigint();
-    const cpuMeasure = { generator: process.cpuUsage(), replicas: replicas.map((replica) => cpuSeconds(replica.child.pid ?? -1)) };
-    clock.phase = 'measure';
-    await sleep(options.seconds * 1000);
-    const windowEndNs = process.hrtime.bigint();
-    clock.phase = 'stop';
-    const cpuAfter = { generator: process.cpuUsage(cpuMeasure.generator), replicas: replicas.map((replica) => cpuSeconds(replica.child.pid ?? -1)) };
-    await Promise.all(clients);
-
-    const after = await Promise.all(endpoints.map((endpoint) => getStatus(control, endpoint).catch((error: unknown) => error as Error)));
-    control.close();
-
-    const endNs = tally.lastAnswerNs > windowEndNs ? tally.lastAnswerNs : windowEndNs;
-    const elapsedSeconds = Number(endNs - clock.measureStartNs) / 1e9;
-    const sorted = Float64Array.from(tally.latenciesNs).sort();
-    const ms = (ns: number) => Math.round(ns / 1e4) / 100;
-    const errorCount = [...tally.errors.values()].reduce((sum, entry) => sum + entry.count, 0);
-    const warmupErrorCount = [...tally.warmupErrors.values()].reduce((sum, entry) => sum + entry.count, 0);
-    const completed = sorted.length;
-    const windowSeconds = Math.max(1, Math.ceil(options.seconds));
-    const perSecond = Array.from({ length: windowSeconds }, (_, second) => tally.perSecond[second] ?? 0);
-    const fullSeconds = perSecond.slice(0, Math.floor(options.seconds));
-    const measuredCpu = cpuAfter.generator.user + cpuAfter.generator.system;
-    const replicaCpu = replicas.map((_, i) => {
-      const [start, end] = [cpuMeasure.replicas[i], cpuAfter.replicas[i]];
-      return start == null || end == null ? null : Math.round(((end - start) / options.seconds) * 100);
-    });
-    const views = after.map((status) => (status instanceof Error ? null : status.viewNumber));
-    const endView = views.find((view) => view !== null) ?? null;
-
-    const result = {
-      clients: options.clients,
-      target: options.target,
-      endpoints: targets.map(endpointText),
-      seconds: options.seconds,
-      warmupSeconds: options.warmup,
-      valueBytes: options.valueBytes,
-      keys: options.keys,
-      completed,
-      errors: errorCount,
-      errorKinds: Object.fromEntries([...tally.errors].map(([kind, entry]) => [kind, entry])),
-      warmupRequests: tally.warmupRequests,
-      warmupErrors: warmupErrorCount,
-      warmupErrorKinds: Object.fromEntries([...tally.warmupErrors].map(([kind, entry]) => [kind, entry])),
-      elapsedSeconds: Math.round(elapsedSeconds * 1000) / 1000,
-      throughput: Math.round(completed / elapsedSeconds),
-      latencyMs: {
-        p50: ms(percentile(sorted, 0.5)),
-        p90: ms(percentile(sorted, 0.9)),
-        p99: ms(percentile(sorted, 0.99)),
-        max: ms(sorted.length === 0 ? NaN : sorted[sorted.length - 1]!),
-        mean: ms(sorted.reduce((sum, value) => sum + value, 0) / Math.max(1, sorted.length)),
-      },
-      perSecond,
-      view: { start: before[0]!.viewNumber, end: endView },
-      primary: primaryId,
-      opCommitted: { start: before[0]!.commitNumber, end: after.find((status): status is Status => !(status instanceof Error))?.commitNumber ?? null },
-      cpuPercent: {
-        generator: Math.round((measuredCpu / 1e6 / options.seconds) * 100),
-        replicas: replicaCpu,
-      },
-      machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform },
-      startedCluster: options.urls === null,
-    };
-
-    if (options.json) {
-      process.stdout.write(`${JSON.stringify(result)}\n`);
-    } else {
-      const out = (line: string) => process.stdout.write(`${line}\n`);
-      const number = (n: number) => n.toLocaleString('en-US');
-      out('');
-      out(`vsr-kv load: PUT /kv/{key}, ${options.valueBytes}-byte values, ${number(options.keys)} keys, target ${options.target} (${targets.map(endpointText).join(', ')})`);
-      out(`  clients              ${options.clients} (closed loop, one keep-alive connection each)`);
-      out(`  seconds              ${options.seconds} measured (${result.elapsedSeconds} s to the last answer), after ${options.warmup} s warm-up`);
-      out(`  completed requests   ${number(completed)}`);
-      out(`  errors               ${number(errorCount)}${errorCount > 0 ? ' ← every one is listed below' : ''}`);
-      const when = (entry: ErrorEntry) => (entry.count === 1 ? `at ${entry.firstAtS} s` : `${entry.firstAtS}–${entry.lastAtS} s`);
-      for (const [kind, entry] of tally.errors) out(`      ${number(entry.count)} × ${kind}, answered ${when(entry)} into the window: ${entry.example}`);
-      if (warmupErrorCount > 0) {
-        out(`  warm-up errors       ${number(warmupErrorCount)} of ${number(tally.warmupRequests)} (not in the figures)`);
-        for (const [kind, entry] of tally.warmupErrors) out(`      ${number(entry.count)} × ${kind}: ${entry.example}`);
-      }
-      out(`  throughput           ${number(result.throughput)} requests/s`);
-      out(`  latency ms           p50 ${result.latencyMs.p50}   p90 ${result.latencyMs.p90}   p99 ${result.latencyMs.p99}   max ${result.latencyMs.max}   (mean ${result.latencyMs.mean})`);
-      out(`  per second           ${fullSeconds.length > 0 ? `min ${number(Math.min(...fullSeconds))}, max ${number(Math.max(...fullSeconds))} (${perSecond.join(' ')})` : perSecond.join(' ')}`);
-      out(`  view                 ${result.view.start} → ${endView ?? '?'}${endView !== null && endView !== result.view.start ? '  ← the view changed during the run' : ''}; committed op ${result.opCommitted.start} (before the warm-up) → ${result.opCommitted.end ?? '?'}`);
-      out(`  CPU while measuring  load generator ${result.cpuPercent.generator}%${replicaCpu.length > 0 ? `, replicas ${replicaCpu.map((cpu, i) => `${i}: ${cpu ?? '?'}%`).join(', ')}` : ''} (100% = one core)`);
-      out(`  machine              ${result.machine.cores} cores (${result.machine.cpu}), ${result.machine.memoryGiB} GiB, Node ${process.version}${options.urls === null ? '; the replicas and this generator share it' : ''}`);
-    }
+    const endpoints = await endpointsOf(options, started, log);
+    const errorCount = await measure(options, endpoints, started.replicas, log);
     if (errorCount > 0) process.exitCode = 1;
   } finally {
     process.off('SIGINT', interrupted);
     process.off('SIGTERM', interrupted);
     await cleanup();
   }
+}
+
+/** Settles, runs the load and prints the figures; returns the number of measured errors. */
+async function measure(options: Options, endpoints: readonly Endpoint[], replicas: readonly ReplicaProcess[], log: (line: string) => void): Promise<number> {
+  const control = newKvClient(wire, false);
+  const before = await settledStatuses(wire, control, endpoints);
+  const primaryId = before[0].primary;
+  const primaryIndex = before.findIndex((status) => status.replicaId === primaryId);
+  let targets: readonly Endpoint[] = endpoints;
+  if (options.target === 'primary') {
+    const primary = endpoints[primaryIndex];
+    if (primary === undefined) throw new Error(`the primary is replica ${primaryId}, which is not among --urls ${endpoints.map(endpointText).join(',')}`);
+    targets = [primary];
+  }
+  log(`view ${before[0].viewNumber}, primary replica ${primaryId}; ${options.clients} clients on ${targets.map(endpointText).join(', ')}; ` +
+    `${options.warmup} s warm-up, ${options.seconds} s measured`);
+
+  const loadRun = await runLoad({
+    clients: options.clients,
+    seconds: options.seconds,
+    warmup: options.warmup,
+    valueBytes: options.valueBytes,
+    keys: options.keys,
+    connect: (index) => (options.op === 'get' ? kvGetConnection : kvPutConnection)(wire, roundRobin(targets, index), options.requestTimeoutMs),
+    pids: replicas.map((replica) => replica.child.pid ?? -1),
+  });
+
+  const after = await Promise.all(endpoints.map((endpoint) => getStatus(wire, control, endpoint).catch((error: unknown) => error as Error)));
+  control.close();
+  const result = resultOf(options, targets, before, after, loadRun);
+  if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
+  else printSummary(options, targets, result, loadRun);
+  return result.errors;
+}
+
+function resultOf(options: Options, targets: readonly Endpoint[], before: readonly [Status, ...Status[]], after: readonly (Status | Error)[], loadRun: LoadRun) {
+  const summary: LoadSummary = summarize(loadRun, options.seconds);
+  const { tally } = loadRun;
+  const replicaCpu = loadRun.serverCpuSeconds.map((seconds) => (seconds === null ? null : Math.round((seconds / options.seconds) * 100)));
+  const views = after.map((status) => (status instanceof Error ? null : status.viewNumber));
+  const endView = views.find((view) => view !== null) ?? null;
+  return {
+    clients: options.clients,
+    target: options.target,
+    endpoints: targets.map(endpointText),
+    op: options.op,
+    seconds: options.seconds,
+    warmupSeconds: options.warmup,
+    valueBytes: options.valueBytes,
+    keys: options.keys,
+    completed: summary.completed,
+    errors: summary.errors,
+    errorKinds: Object.fromEntries([...tally.errors].map(([kind, entry]) => [kind, entry])),
+    warmupRequests: tally.warmupRequests,
+    warmupErrors: summary.warmupErrors,
+    warmupErrorKinds: Object.fromEntries([...tally.warmupErrors].map(([kind, entry]) => [kind, entry])),
+    elapsedSeconds: summary.elapsedSeconds,
+    throughput: summary.throughput,
+    latencyMs: summary.latencyMs,
+    perSecond: summary.perSecond,
+    view: { start: before[0].viewNumber, end: endView },
+    primary: before[0].primary,
+    opCommitted: { start: before[0].commitNumber, end: after.find((status): status is Status => !(status instanceof Error))?.commitNumber ?? null },
+    cpuPercent: {
+      generator: Math.round((loadRun.generatorCpuMicros / 1e6 / options.seconds) * 100),
+      replicas: replicaCpu,
+    },
+    machine: { cores: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', memoryGiB: Math.round(totalmem() / 2 ** 30), node: process.version, platform: process.platform },
+    startedCluster: options.urls === null,
+  };
+}
+
+function printSummary(options: Options, targets: readonly Endpoint[], result: ReturnType<typeof resultOf>, loadRun: LoadRun): void {
+  const { tally } = loadRun;
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  const number = (n: number) => n.toLocaleString('en-US');
+  const { errors: errorCount, warmupErrors: warmupErrorCount, perSecond } = result;
+  const fullSeconds = perSecond.slice(0, Math.floor(options.seconds));
+  const endView = result.view.end;
+  out('');
+  out(`vsr-kv load: ${options.op === 'get' ? 'GET /kv/{key} (reads without the log)' : `PUT /kv/{key}, ${options.valueBytes}-byte values`}, ${number(options.keys)} keys, target ${options.target} (${targets.map(endpointText).join(', ')})`);
+  out(`  clients              ${options.clients} (closed loop, one keep-alive connection each)`);
+  out(`  seconds              ${options.seconds} measured (${result.elapsedSeconds} s to the last answer), after ${options.warmup} s warm-up`);
+  out(`  completed requests   ${number(result.completed)}`);
+  out(`  errors               ${number(errorCount)}${errorCount > 0 ? ' ← every one is listed below' : ''}`);
+  const when = (entry: ErrorEntry) => (entry.count === 1 ? `at ${entry.firstAtS} s` : `${entry.firstAtS}–${entry.lastAtS} s`);
+  for (const [kind, entry] of tally.errors) out(`      ${number(entry.count)} × ${kind}, answered ${when(entry)} into the window: ${entry.example}`);
+  if (warmupErrorCount > 0) {
+    out(`  warm-up errors       ${number(warmupErrorCount)} of ${number(tally.warmupRequests)} (not in the figures)`);
+    for (const [kind, entry] of tally.warmupErrors) out(`      ${number(entry.count)} × ${kind}: ${entry.example}`);
+  }
+  out(`  throughput           ${number(result.throughput)} requests/s`);
+  out(`  latency ms           p50 ${result.latencyMs.p50}   p90 ${result.latencyMs.p90}   p99 ${result.latencyMs.p99}   max ${result.latencyMs.max}   (mean ${result.latencyMs.mean})`);
+  out(`  per second           ${fullSeconds.length > 0 ? `min ${number(Math.min(...fullSeconds))}, max ${number(Math.max(...fullSeconds))} (${perSecond.join(' ')})` : perSecond.join(' ')}`);
+  out(`  view                 ${result.view.start} → ${endView ?? '?'}${endView !== null && endView !== result.view.start ? '  ← the view changed during the run' : ''}; committed op ${result.opCommitted.start} (before the warm-up) → ${result.opCommitted.end ?? '?'}`);
+  const replicaCpu = result.cpuPercent.replicas;
+  out(`  CPU while measuring  load generator ${result.cpuPercent.generator}%${replicaCpu.length > 0 ? `, replicas ${replicaCpu.map((cpu, i) => `${i}: ${cpu ?? '?'}%`).join(', ')}` : ''} (100% = one core)`);
+  out(`  machine              ${result.machine.cores} cores (${result.machine.cpu}), ${result.machine.memoryGiB} GiB, Node ${process.version}${options.urls === null ? '; the replicas and this generator share it' : ''}`);
 }
 
 async function main(argv: string[]): Promise<void> {
