@@ -10,7 +10,7 @@
  */
 import { InvariantError } from './assert.js';
 import { primaryOf, quorumSize, type VoteSet } from './quorum.js';
-import type { PrimaryReads, PrimaryState, RecoveryState, ReplicaState, ViewChangeState } from './state.js';
+import type { PendingRead, PrimaryReads, PrimaryState, RecoveryState, ReplicaState, ViewChangeState } from './state.js';
 
 export function checkReplicaInvariants(state: ReplicaState): void {
   checkStatus(state);
@@ -100,12 +100,18 @@ function checkReads(s: ReplicaState, reads: PrimaryReads): void {
   const { round, votes, confirmedRound, pending } = reads;
   check(s, confirmedRound <= round && (votes === null || confirmedRound < round), 'primary.reads: the confirmed round is at most the latest, below it while one is out', () => `round ${round}, confirmed ${confirmedRound}, votes ${votes === null ? 'none' : votes.join(',')}`);
   check(s, votes === null || (isVoteSet(votes, replicaCount) && votes.includes(replicaId) && votes.length < quorumSize(replicaCount)), "primary.reads.votes: a vote set with the primary's own, short of a quorum (one is confirmed at once)", () => `votes {${votes?.join(',')}}`);
-  check(s, pending.length <= limits.readsPendingMax, 'primary.reads: at most readsPendingMax held', () => `${pending.length} held`);
+  check(s, pending.size <= limits.readsPendingMax, 'primary.reads: at most readsPendingMax held', () => `${pending.size} held`);
+  let previous: PendingRead | undefined;
+  let waitingForNext = 0;
   for (const read of pending) {
+    check(s, previous === undefined || (previous.round <= read.round && previous.opNumber <= read.opNumber), 'primary.reads: rounds and op numbers never decrease along the held reads', () => `read ${read.clientId}#${read.readNumber} (round ${read.round}, op ${read.opNumber}) after round ${previous?.round}, op ${previous?.opNumber}`);
+    previous = read;
+    if (read.round === round + 1) waitingForNext++;
     check(s, read.round <= round + 1 && read.opNumber <= s.log.lastOpNumber, 'primary.reads: a held read waits for at most the next round, and for an op of the log', () => `read ${read.clientId}#${read.readNumber}: round ${read.round} (latest ${round}), op ${read.opNumber} (last ${s.log.lastOpNumber})`);
     check(s, read.round > confirmedRound || read.opNumber > s.commitNumber, 'primary.reads: a read that may be answered is answered at once', () => `read ${read.clientId}#${read.readNumber}: round ${read.round} confirmed ${confirmedRound}, op ${read.opNumber} commit ${s.commitNumber}`);
     check(s, read.round <= round || votes !== null, 'primary.reads: a read waiting for the next round has a round out before it', () => `read ${read.clientId}#${read.readNumber}: round ${read.round}, latest ${round}, none out`);
   }
+  check(s, waitingForNext === reads.nextRoundReads, 'primary.reads.nextRoundReads counts the held reads that wait for round + 1', () => `${waitingForNext} wait, counted ${reads.nextRoundReads}`);
 }
 
 /** Votes are sets; a DoViewChange is recorded only by the view's primary, its own vote once it sent it. */

@@ -34,6 +34,19 @@ export class PersistentQueue<T> {
     return { value: front.value, rest: new PersistentQueue(front.next, this.front === null ? null : this.back, this.size - 1) };
   }
 
+  /** The same values with the oldest at hand, so that `peek` is O(1) until the next `push` after the front runs out. */
+  normalized(): PersistentQueue<T> {
+    return this.front !== null || this.back === null ? this : new PersistentQueue(reversed(this.back), null, this.size);
+  }
+
+  /** The oldest value (undefined when empty): O(1) on a normalized queue, O(size) otherwise. */
+  peek(): T | undefined {
+    if (this.front !== null) return this.front.value;
+    let cell = this.back;
+    while (cell?.next) cell = cell.next;
+    return cell?.value;
+  }
+
   /** Oldest first. */
   *[Symbol.iterator](): IterableIterator<T> {
     for (let cell = this.front; cell !== null; cell = cell.next) yield cell.value;

@@ -25,10 +25,11 @@ import type { DraftPrimary, DraftState, StepContext } from './context.js';
 import type { PendingRead, PrimaryReads } from './state.js';
 import { measureClientInput } from './request-bounds.js';
 import { addVote, hasQuorum, primaryOf } from './quorum.js';
-import { assert } from './assert.js';
+import { assert, defined } from './assert.js';
+import { PersistentQueue } from './persistent-queue.js';
 
 /** A primary's reads at the start of its view: no round sent, nothing held. */
-export const NO_READS: PrimaryReads = Object.freeze({ round: 0, votes: null, confirmedRound: 0, pending: Object.freeze([]) });
+export const NO_READS: PrimaryReads = Object.freeze({ round: 0, votes: null, confirmedRound: 0, pending: PersistentQueue.empty<PendingRead>(), nextRoundReads: 0 });
 
 /** Whether a client's input is a read ({clientId, readNumber, query}) rather than a request. */
 export function isReadShaped(raw: unknown): boolean {
@@ -51,15 +52,17 @@ export function onClientRead(s: DraftState, ctx: StepContext, raw: unknown): voi
   }
   const { readsPendingMax } = ctx.config.limits;
   const reads = primary.reads;
-  if (reads.pending.length >= readsPendingMax) {
-    const message = `the primary holds ${reads.pending.length} of ${readsPendingMax} reads; retry later`;
+  if (reads.pending.size >= readsPendingMax) {
+    const message = `the primary holds ${reads.pending.size} of ${readsPendingMax} reads; retry later`;
     ctx.reply({ type: 'read-error', clientId: read.clientId, readNumber: read.readNumber, code: 'busy', message });
     return;
   }
   const pending: PendingRead = { ...read, opNumber: s.log.lastOpNumber, round: reads.round + 1 };
-  primary.reads = { ...reads, pending: [...reads.pending, pending] };
-  if (primary.reads.votes === null) startRound(s, ctx, primary);
-  assert(primary.reads.pending.length <= readsPendingMax, 'the primary holds at most readsPendingMax reads');
+  // With a round out, this read waits for the next one; with none, it goes now.
+  const waitsForNext = reads.votes !== null;
+  primary.reads = { ...reads, pending: reads.pending.push(pending), nextRoundReads: reads.nextRoundReads + (waitsForNext ? 1 : 0) };
+  if (!waitsForNext) startRound(s, ctx, primary);
+  assert(primary.reads.pending.size <= readsPendingMax, 'the primary holds at most readsPendingMax reads');
 }
 
 /**
@@ -95,7 +98,8 @@ function checkRead(s: DraftState, ctx: StepContext, raw: unknown): ClientRead | 
 function startRound(s: DraftState, ctx: StepContext, primary: DraftPrimary): void {
   assert(primary.reads.votes === null, 'one confirmation round is out at a time');
   const round = primary.reads.round + 1;
-  primary.reads = { ...primary.reads, round, votes: [ctx.self] };
+  // Every held read now waits for this round or an earlier one.
+  primary.reads = { ...primary.reads, round, votes: [ctx.self], nextRoundReads: 0 };
   ctx.broadcast(s, { type: 'confirm-view', round });
   // A configuration of one replica is its own quorum.
   if (hasQuorum([ctx.self], ctx.replicaCount)) confirmRound(s, ctx, primary);
@@ -122,10 +126,10 @@ function confirmRound(s: DraftState, ctx: StepContext, primary: DraftPrimary): v
   const { round, votes } = primary.reads;
   assert(votes !== null && hasQuorum(votes, ctx.replicaCount), 'a round is confirmed by a quorum');
   primary.reads = { ...primary.reads, votes: null, confirmedRound: round };
-  ctx.telemetry(s, 'vsr.read.confirmed', { round, pending: primary.reads.pending.length });
+  ctx.telemetry(s, 'vsr.read.confirmed', { round, pending: primary.reads.pending.size });
   answerReads(s, ctx);
   // Reads that arrived while this round was out wait for the next.
-  if (primary.reads.pending.some((read) => read.round > round)) startRound(s, ctx, primary);
+  if (primary.reads.nextRoundReads > 0) startRound(s, ctx, primary);
 }
 
 /**
@@ -134,21 +138,19 @@ function confirmRound(s: DraftState, ctx: StepContext, primary: DraftPrimary): v
  */
 export function answerReads(s: DraftState, ctx: StepContext): void {
   const primary = s.primary;
-  if (primary === null || primary.reads.pending.length === 0) return;
-  const { confirmedRound, pending } = primary.reads;
+  if (primary === null || primary.reads.pending.size === 0) return;
+  const { confirmedRound } = primary.reads;
   const machineReads = ctx.machine.reads;
   assert(machineReads !== undefined, 'reads are held only for a machine that answers queries');
-  const waiting: PendingRead[] = [];
-  for (const read of pending) {
-    if (read.round > confirmedRound || read.opNumber > s.commitNumber) {
-      waiting.push(read);
-      continue;
-    }
+  // Rounds and op numbers never decrease along the queue: the reads to answer are its oldest.
+  let pending = primary.reads.pending.normalized();
+  for (let read = pending.peek(); read !== undefined && read.round <= confirmedRound && read.opNumber <= s.commitNumber; read = pending.peek()) {
     // The query is the machine's own, decoded by checkRead.
     const result = machineReads.answer(s.app.value, read.query);
     ctx.reply({ type: 'read-reply', clientId: read.clientId, readNumber: read.readNumber, viewNumber: s.viewNumber, commitNumber: s.commitNumber, result });
+    pending = defined(pending.take(), 'the read just peeked').rest.normalized();
   }
-  if (waiting.length < pending.length) primary.reads = { ...primary.reads, pending: waiting };
+  if (pending.size < primary.reads.pending.size) primary.reads = { ...primary.reads, pending };
 }
 
 /** At the heartbeat: the round still out goes again, same number, to the backups that have not confirmed it. */

@@ -16,6 +16,7 @@ import type { RequestQueue } from './request-queue.js';
 import type { ReplicaConfig } from './config.js';
 
 import type { VoteSet } from './quorum.js';
+import type { PersistentQueue } from './persistent-queue.js';
 
 /** What the state machine sees besides the operation. Everything in it is in the log. */
 export interface ApplyContext {
@@ -125,8 +126,14 @@ export interface PrimaryReads {
   readonly votes: VoteSet | null;
   /** The latest round a quorum confirmed: confirmedRound <= round. */
   readonly confirmedRound: number;
-  /** In arrival order, at most readsPendingMax. */
-  readonly pending: readonly PendingRead[];
+  /**
+   * In arrival order, at most readsPendingMax. A read's round and op number never decrease
+   * along it (rounds and the primary's log only grow in its view), so the reads that may be
+   * answered are always the oldest ones.
+   */
+  readonly pending: PersistentQueue<PendingRead>;
+  /** Of `pending`, the reads that arrived while `round` was out: they wait for round + 1. */
+  readonly nextRoundReads: number;
 }
 
 export interface DoViewChangeVote {

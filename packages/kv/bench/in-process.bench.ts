@@ -4,9 +4,11 @@
  * off the wire), W distinct clients each keeping one 100-byte write in flight: a client sends
  * its next request as soon as its reply arrives. Prints committed requests per second and the
  * CPU time per committed request over the three replicas, at W = 1, 64 and 1,024. Storage and
- * timers are not simulated: writes are taken as durable at once, and no timer fires.
+ * timers are not simulated: writes are taken as durable at once, and no timer fires. With
+ * `--op read` each client keeps a read without the log in flight instead (answered after the
+ * primary's confirmation round), and the figures count answered reads.
  *
- *   npx tsx packages/kv/bench/in-process.bench.ts [--seconds S] [--clients 1,64,1024] [--json]
+ *   npx tsx packages/kv/bench/in-process.bench.ts [--seconds S] [--clients 1,64,1024] [--op write|read] [--json]
  */
 import { parseArgs } from 'node:util';
 import { initialState, step, type Effect, type Event, type ReplicaState } from '@vsr/core';
@@ -19,14 +21,17 @@ interface Flags {
   readonly seconds: number;
   readonly clients: readonly number[];
   readonly json: boolean;
+  readonly op: 'write' | 'read';
 }
 
 function flags(): Flags {
-  const { values } = parseArgs({ options: { seconds: { type: 'string' }, clients: { type: 'string' }, json: { type: 'boolean' } } });
+  const { values } = parseArgs({ options: { seconds: { type: 'string' }, clients: { type: 'string' }, op: { type: 'string' }, json: { type: 'boolean' } } });
+  const op = values.op ?? 'write';
+  if (op !== 'write' && op !== 'read') throw new Error('usage: --op write|read');
   const seconds = Number(values.seconds ?? 3);
   const clients = (values.clients ?? '1,64,1024').split(',').map(Number);
   if (!(seconds > 0) || clients.some((count) => !Number.isSafeInteger(count) || count < 1)) throw new Error('usage: --seconds S (> 0) --clients N,N,... (positive integers)');
-  return { seconds, clients, json: values.json === true };
+  return { seconds, clients, json: values.json === true, op };
 }
 
 /** A three-replica cluster whose messages go through one FIFO queue. */
@@ -38,7 +43,10 @@ class Cluster {
   committed = 0;
   private readonly requestNumbers: number[];
 
-  constructor(private readonly clientCount: number) {
+  constructor(
+    private readonly clientCount: number,
+    private readonly op: 'write' | 'read',
+  ) {
     this.replicas = Array.from({ length: REPLICA_COUNT }, (_, replicaId) => initialState({ replicaId, replicaCount: REPLICA_COUNT }, kvMachine));
     for (let r = 0; r < REPLICA_COUNT; r++) this.run(r, { kind: 'boot', storage: null });
     this.requestNumbers = new Array<number>(clientCount).fill(0);
@@ -47,6 +55,13 @@ class Cluster {
   }
 
   private send(client: number): void {
+    if (this.op === 'read') {
+      const readNumber = this.requestNumbers[client]! + 1;
+      this.requestNumbers[client] = readNumber;
+      const query: KvOperation = { type: 'read', key: `k${(client * 7919 + readNumber) % 1000}` };
+      this.queue.push([0, { kind: 'client-request', request: { clientId: `client-${client}`, readNumber, query } }]);
+      return;
+    }
     const requestNumber = this.requestNumbers[client]!;
     this.requestNumbers[client] = requestNumber + 1;
     const operation: KvOperation | null = requestNumber === 0 ? null : { type: 'write', key: `k${(client * 7919 + requestNumber) % 1000}`, value: VALUE };
@@ -66,6 +81,11 @@ class Cluster {
       else if (effect.kind === 'reply' && replica === 0 && effect.reply.type === 'reply') {
         if (effect.reply.requestNumber > 0) this.committed++;
         this.send(Number(effect.reply.clientId.slice('client-'.length)));
+      } else if (effect.kind === 'reply' && replica === 0 && effect.reply.type === 'read-reply') {
+        this.committed++;
+        this.send(Number(effect.reply.clientId.slice('client-'.length)));
+      } else if (effect.kind === 'reply' && (effect.reply.type === 'error' || effect.reply.type === 'read-error')) {
+        throw new Error(`refused: ${effect.reply.message}`);
       }
     }
   }
@@ -91,8 +111,8 @@ interface Figure {
   readonly stepsPerRequest: number;
 }
 
-function measure(clientCount: number, seconds: number): Figure {
-  const cluster = new Cluster(clientCount);
+function measure(clientCount: number, seconds: number, op: 'write' | 'read'): Figure {
+  const cluster = new Cluster(clientCount, op);
   cluster.drain(performance.now() + 300); // warm-up
   const committed = cluster.committed;
   const steps = cluster.steps;
@@ -111,10 +131,11 @@ function measure(clientCount: number, seconds: number): Figure {
 }
 
 const options = flags();
-const figures = options.clients.map((clients) => measure(clients, options.seconds));
-if (options.json) console.log(JSON.stringify({ bench: 'in-process', figures }));
+const figures = options.clients.map((clients) => measure(clients, options.seconds, options.op));
+if (options.json) console.log(JSON.stringify({ bench: 'in-process', op: options.op, figures }));
 else {
-  console.log(`three replicas in one process, @vsr/kv, 100-byte writes, FIFO delivery, ${options.seconds} s per W`);
+  const what = options.op === 'read' ? 'reads without the log' : '100-byte writes';
+  console.log(`three replicas in one process, @vsr/kv, ${what}, FIFO delivery, ${options.seconds} s per W`);
   for (const figure of figures) {
     console.log(
       `W = ${String(figure.clients).padStart(5)}  ${figure.committedPerSecond.toLocaleString('en-US').padStart(9)} committed/s  ` +
