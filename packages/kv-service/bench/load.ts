@@ -36,6 +36,7 @@ import { VALUE_LENGTH_MAX } from '@vsr/kv';
 import { startCluster, stopCluster, type ReplicaProcess } from '../src/cluster.js';
 import { clusterSecurity } from '../src/http-client.js';
 import { roundRobin, runLoad, summarize, type ErrorEntry, type LoadRun, type LoadSummary } from './generator.js';
+import { nativeConnection, nativeLink } from './kv-native.js';
 import { endpointOf, endpointText as wireEndpointText, getStatus, kvGetConnection, kvPutConnection, newKvClient, settledStatuses, type Endpoint, type KvWire, type Status } from './kv-wire.js';
 
 const USAGE = `usage: npm run bench:kv -- [options]
@@ -46,6 +47,9 @@ const USAGE = `usage: npm run bench:kv -- [options]
   --op put|get           put: PUT /kv/{key}, a write through the log (default);
                          get: GET /kv/{key}, a linearizable read without the log
                          (a 404 for a key never written is an answer too)
+  --protocol http|vsr    http: the HTTP API (default); vsr: the project's own client
+                         protocol, each client a VsrClient on one shared ClusterLink
+                         (TCP to the peer ports; needs the cluster this script starts)
   --value-bytes B        bytes in each PUT value (default 100, at most ${VALUE_LENGTH_MAX})
   --keys K               distinct keys, drawn uniformly (default 1000)
   --target all|primary   all: clients round-robin over every replica (default);
@@ -71,6 +75,7 @@ interface Options {
   readonly seconds: number;
   readonly warmup: number;
   readonly op: 'put' | 'get';
+  readonly protocol: 'http' | 'vsr';
   readonly valueBytes: number;
   readonly keys: number;
   readonly target: 'all' | 'primary';
@@ -98,6 +103,7 @@ function parseOptions(argv: string[]): Options | null {
       seconds: { type: 'string' },
       warmup: { type: 'string' },
       op: { type: 'string' },
+      protocol: { type: 'string' },
       'value-bytes': { type: 'string' },
       keys: { type: 'string' },
       target: { type: 'string' },
@@ -127,6 +133,9 @@ function parseOptions(argv: string[]): Options | null {
   const port = integerFlag(values.port, '--port', { min: 1, max: 65535 - 102, fallback: 7400 });
   const op = values.op ?? 'put';
   if (op !== 'put' && op !== 'get') throw new UsageError(`--op: expected put or get, got ${JSON.stringify(op)}`);
+  const protocol = values.protocol ?? 'http';
+  if (protocol !== 'http' && protocol !== 'vsr') throw new UsageError(`--protocol: expected http or vsr, got ${JSON.stringify(protocol)}`);
+  if (protocol === 'vsr' && values.urls !== undefined) throw new UsageError('--protocol vsr needs the peer ports of the cluster this script starts: not with --urls');
   const security = values.security ?? 'on';
   if (security !== 'on' && security !== 'off') throw new UsageError(`--security: expected on or off, got ${JSON.stringify(security)}`);
   if (values.urls === undefined && (values.ca !== undefined || values['token-file'] !== undefined)) throw new UsageError('--ca and --token-file go with --urls');
@@ -138,6 +147,7 @@ function parseOptions(argv: string[]): Options | null {
     seconds: seconds(values.seconds, '--seconds', 0.1, 10),
     warmup: seconds(values.warmup, '--warmup', 0, 1),
     op,
+    protocol,
     valueBytes: integerFlag(values['value-bytes'], '--value-bytes', { min: 0, max: VALUE_LENGTH_MAX, fallback: 100 }),
     keys: integerFlag(values.keys, '--keys', { min: 1, max: 1_000_000_000, fallback: 1000 }),
     target,
@@ -240,16 +250,21 @@ async function measure(options: Options, endpoints: readonly Endpoint[], replica
   log(`view ${before[0].viewNumber}, primary replica ${primaryId}; ${options.clients} clients on ${targets.map(endpointText).join(', ')}; ` +
     `${options.warmup} s warm-up, ${options.seconds} s measured`);
 
+  const link = options.protocol === 'vsr' ? nativeLink({ peers: replicas.map((replica) => replica.peer), ca: wire.ca, token: wire.token }) : null;
   const loadRun = await runLoad({
     clients: options.clients,
     seconds: options.seconds,
     warmup: options.warmup,
     valueBytes: options.valueBytes,
     keys: options.keys,
-    connect: (index) => (options.op === 'get' ? kvGetConnection : kvPutConnection)(wire, roundRobin(targets, index), options.requestTimeoutMs),
+    connect: (index) =>
+      link !== null
+        ? nativeConnection(link, options.target === 'primary' ? primaryId : index % endpoints.length, options.op, options.requestTimeoutMs)
+        : (options.op === 'get' ? kvGetConnection : kvPutConnection)(wire, roundRobin(targets, index), options.requestTimeoutMs),
     pids: replicas.map((replica) => replica.child.pid ?? -1),
   });
 
+  link?.close();
   const after = await Promise.all(endpoints.map((endpoint) => getStatus(wire, control, endpoint).catch((error: unknown) => error as Error)));
   control.close();
   const result = resultOf(options, targets, before, after, loadRun);
@@ -269,6 +284,7 @@ function resultOf(options: Options, targets: readonly Endpoint[], before: readon
     target: options.target,
     endpoints: targets.map(endpointText),
     op: options.op,
+    protocol: options.protocol,
     seconds: options.seconds,
     warmupSeconds: options.warmup,
     valueBytes: options.valueBytes,
@@ -303,7 +319,10 @@ function printSummary(options: Options, targets: readonly Endpoint[], result: Re
   const fullSeconds = perSecond.slice(0, Math.floor(options.seconds));
   const endView = result.view.end;
   out('');
-  out(`vsr-kv load: ${options.op === 'get' ? 'GET /kv/{key} (reads without the log)' : `PUT /kv/{key}, ${options.valueBytes}-byte values`}, ${number(options.keys)} keys, target ${options.target} (${targets.map(endpointText).join(', ')})`);
+  const what = options.protocol === 'vsr'
+    ? `VsrClient over TCP, ${options.op === 'get' ? 'reads without the log' : `writes of ${options.valueBytes}-byte values`}`
+    : options.op === 'get' ? 'GET /kv/{key} (reads without the log)' : `PUT /kv/{key}, ${options.valueBytes}-byte values`;
+  out(`vsr-kv load: ${what}, ${number(options.keys)} keys, target ${options.target} (${targets.map(endpointText).join(', ')})`);
   out(`  clients              ${options.clients} (closed loop, one keep-alive connection each)`);
   out(`  seconds              ${options.seconds} measured (${result.elapsedSeconds} s to the last answer), after ${options.warmup} s warm-up`);
   out(`  completed requests   ${number(result.completed)}`);
