@@ -5,7 +5,7 @@
  * was primary, or was changing views, starts a view change, because it cannot know what its old
  * view committed. A replica whose storage is lost recovers (recovery.ts).
  */
-import { NO_READS } from './reads.js';
+import { noReads } from './reads.js';
 import type { DraftState, StepContext } from './context.js';
 import { decodeWith } from './codec.js';
 import { BootStorage } from './effects.js';
@@ -98,7 +98,7 @@ function restore(s: DraftState, ctx: StepContext, header: DurableHeader, checkpo
 function takeRole(s: DraftState, ctx: StepContext): void {
   assert(s.status === 'normal' && s.primary === null, 'a replica takes its role once normal');
   if (ctx.isPrimaryOf(s.viewNumber)) {
-    s.primary = { pipeline: [], queue: RequestQueue.EMPTY, inFlight: InFlightRequests.EMPTY, reads: NO_READS };
+    s.primary = { pipeline: [], queue: RequestQueue.EMPTY, inFlight: InFlightRequests.EMPTY, reads: noReads(ctx.replicaCount) };
     ctx.telemetry(s, 'vsr.leadership.start');
     ctx.setTimer('heartbeat');
   } else {

@@ -44,6 +44,8 @@ const LimitsInput = t.partial({
   clientTableBytesMax: PositiveInteger,
   /** Reads the primary holds while it confirms its view: past it, new reads are refused as busy. */
   readsPendingMax: PositiveInteger,
+  /** Confirmation rounds for reads out at once: more answer reads sooner, each costs a message to and from every backup. */
+  readRoundsMax: PositiveInteger,
   /** Log entries in one NewState message. */
   stateTransferEntriesMax: PositiveInteger,
   /** A checkpoint every this many ops; the log before it is released from memory and storage. */
@@ -82,6 +84,7 @@ export interface Limits {
   readonly clientTableMax: number;
   readonly clientTableBytesMax: number;
   readonly readsPendingMax: number;
+  readonly readRoundsMax: number;
   readonly stateTransferEntriesMax: number;
   readonly checkpointIntervalOps: number;
 }
@@ -113,6 +116,7 @@ export const DEFAULT_LIMITS: Limits = Object.freeze({
   clientTableMax: 4096,
   clientTableBytesMax: 64 * 1024 * 1024,
   readsPendingMax: 4096,
+  readRoundsMax: 2,
   stateTransferEntriesMax: 64,
   checkpointIntervalOps: 1024,
 });

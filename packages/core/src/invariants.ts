@@ -94,12 +94,14 @@ function checkPrimary(s: ReplicaState, primary: PrimaryState): void {
   check(s, queue.size === 0 || pipeline.length >= limits.pipelineMax, 'primary => requests wait in the queue only while the pipeline is full', () => `${queue.size} queued, ${pipeline.length} of ${limits.pipelineMax} in the pipeline`);
 }
 
-/** Reads wait for a round not yet confirmed or an op not yet executed; one round is out at a time. */
+/** Reads wait for a round not yet confirmed or an op not yet executed; at most readRoundsMax rounds are out. */
 function checkReads(s: ReplicaState, reads: PrimaryReads): void {
   const { replicaCount, replicaId, limits } = s.config;
-  const { round, votes, confirmedRound, pending } = reads;
-  check(s, confirmedRound <= round && (votes === null || confirmedRound < round), 'primary.reads: the confirmed round is at most the latest, below it while one is out', () => `round ${round}, confirmed ${confirmedRound}, votes ${votes === null ? 'none' : votes.join(',')}`);
-  check(s, votes === null || (isVoteSet(votes, replicaCount) && votes.includes(replicaId) && votes.length < quorumSize(replicaCount)), "primary.reads.votes: a vote set with the primary's own, short of a quorum (one is confirmed at once)", () => `votes {${votes?.join(',')}}`);
+  const { round, confirmed, confirmedRound, pending } = reads;
+  const quorumRound = [...confirmed].sort((a, b) => b - a)[quorumSize(replicaCount) - 1];
+  check(s, confirmed.length === replicaCount && confirmed[replicaId] === round && confirmed.every((each) => Number.isSafeInteger(each) && each >= 0 && each <= round), "primary.reads.confirmed: a round per replica, at most the latest, the primary's own the latest", () => `confirmed [${confirmed.join(',')}], round ${round}`);
+  check(s, quorumRound === confirmedRound, 'primary.reads.confirmedRound: the round f + 1 replicas confirmed', () => `confirmed [${confirmed.join(',')}], confirmedRound ${confirmedRound}`);
+  check(s, round - confirmedRound <= limits.readRoundsMax, 'primary.reads: at most readRoundsMax rounds out', () => `round ${round}, confirmed ${confirmedRound}`);
   check(s, pending.size <= limits.readsPendingMax, 'primary.reads: at most readsPendingMax held', () => `${pending.size} held`);
   let previous: PendingRead | undefined;
   let waitingForNext = 0;
@@ -109,7 +111,7 @@ function checkReads(s: ReplicaState, reads: PrimaryReads): void {
     if (read.round === round + 1) waitingForNext++;
     check(s, read.round <= round + 1 && read.opNumber <= s.log.lastOpNumber, 'primary.reads: a held read waits for at most the next round, and for an op of the log', () => `read ${read.clientId}#${read.readNumber}: round ${read.round} (latest ${round}), op ${read.opNumber} (last ${s.log.lastOpNumber})`);
     check(s, read.round > confirmedRound || read.opNumber > s.commitNumber, 'primary.reads: a read that may be answered is answered at once', () => `read ${read.clientId}#${read.readNumber}: round ${read.round} confirmed ${confirmedRound}, op ${read.opNumber} commit ${s.commitNumber}`);
-    check(s, read.round <= round || votes !== null, 'primary.reads: a read waiting for the next round has a round out before it', () => `read ${read.clientId}#${read.readNumber}: round ${read.round}, latest ${round}, none out`);
+    check(s, read.round <= round || round - confirmedRound >= limits.readRoundsMax, 'primary.reads: a read waits for the next round only while readRoundsMax rounds are out', () => `read ${read.clientId}#${read.readNumber}: round ${read.round}, latest ${round}, confirmed ${confirmedRound}`);
   }
   check(s, waitingForNext === reads.nextRoundReads, 'primary.reads.nextRoundReads counts the held reads that wait for round + 1', () => `${waitingForNext} wait, counted ${reads.nextRoundReads}`);
 }

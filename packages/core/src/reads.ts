@@ -14,22 +14,27 @@
  * a replica, which would have confirmed the primary's older view after entering a later one,
  * and a replica's view never goes back. No clock is trusted, so clock drift cannot break it.
  *
- * Reads are batched: one round confirms every read that arrived before it was sent, and at most
- * one round is out at a time (reads that arrive meanwhile wait for the next). A round whose
- * answers are lost is resent, with the same number, at the next heartbeat. A primary that
- * leaves its view drops the reads it holds; their clients time out and ask again elsewhere.
+ * Reads are batched: one round confirms every read that arrived before it was sent. Up to
+ * readRoundsMax rounds are out at once (reads that arrive while that many are out wait for the
+ * next). Confirmations are cumulative, as PrepareOk is: a backup that confirms round r received
+ * it in the view after every read of an earlier round had arrived, so it confirms those rounds
+ * too, and a lost or reordered answer is made good by any later one. The latest round, if a
+ * quorum has not confirmed it, is resent with the same number at the next heartbeat. A primary
+ * that leaves its view drops the reads it holds; their clients time out and ask again elsewhere.
  */
 import { decodeWith, readClientId } from './codec.js';
 import { ClientRead, type ConfirmView, type ConfirmViewOk } from './messages.js';
 import type { DraftPrimary, DraftState, StepContext } from './context.js';
 import type { PendingRead, PrimaryReads } from './state.js';
 import { measureClientInput } from './request-bounds.js';
-import { addVote, hasQuorum, primaryOf } from './quorum.js';
+import { primaryOf, quorumSize } from './quorum.js';
 import { assert, defined } from './assert.js';
 import { PersistentQueue } from './persistent-queue.js';
 
 /** A primary's reads at the start of its view: no round sent, nothing held. */
-export const NO_READS: PrimaryReads = Object.freeze({ round: 0, votes: null, confirmedRound: 0, pending: PersistentQueue.empty<PendingRead>(), nextRoundReads: 0 });
+export function noReads(replicaCount: number): PrimaryReads {
+  return { round: 0, confirmed: new Array<number>(replicaCount).fill(0), confirmedRound: 0, pending: PersistentQueue.empty<PendingRead>(), nextRoundReads: 0 };
+}
 
 /** Whether a client's input is a read ({clientId, readNumber, query}) rather than a request. */
 export function isReadShaped(raw: unknown): boolean {
@@ -58,8 +63,8 @@ export function onClientRead(s: DraftState, ctx: StepContext, raw: unknown): voi
     return;
   }
   const pending: PendingRead = { ...read, opNumber: s.log.lastOpNumber, round: reads.round + 1 };
-  // With a round out, this read waits for the next one; with none, it goes now.
-  const waitsForNext = reads.votes !== null;
+  // With readRoundsMax rounds out, this read waits for the next one; else a round goes now.
+  const waitsForNext = reads.round - reads.confirmedRound >= ctx.config.limits.readRoundsMax;
   primary.reads = { ...reads, pending: reads.pending.push(pending), nextRoundReads: reads.nextRoundReads + (waitsForNext ? 1 : 0) };
   if (!waitsForNext) startRound(s, ctx, primary);
   assert(primary.reads.pending.size <= readsPendingMax, 'the primary holds at most readsPendingMax reads');
@@ -94,15 +99,15 @@ function checkRead(s: DraftState, ctx: StepContext, raw: unknown): ClientRead | 
   return { ...read, query: query.right };
 }
 
-/** Sends the next confirmation round to every backup; the primary's own vote counts at once. */
+/** Sends the next confirmation round to every backup; the primary's own confirmation counts at once. */
 function startRound(s: DraftState, ctx: StepContext, primary: DraftPrimary): void {
-  assert(primary.reads.votes === null, 'one confirmation round is out at a time');
+  assert(primary.reads.round - primary.reads.confirmedRound < ctx.config.limits.readRoundsMax, 'at most readRoundsMax confirmation rounds are out');
   const round = primary.reads.round + 1;
   // Every held read now waits for this round or an earlier one.
-  primary.reads = { ...primary.reads, round, votes: [ctx.self], nextRoundReads: 0 };
+  primary.reads = { ...primary.reads, round, confirmed: withConfirmed(primary.reads.confirmed, ctx.self, round), nextRoundReads: 0 };
   ctx.broadcast(s, { type: 'confirm-view', round });
   // A configuration of one replica is its own quorum.
-  if (hasQuorum([ctx.self], ctx.replicaCount)) confirmRound(s, ctx, primary);
+  advanceConfirmed(s, ctx, primary);
 }
 
 /** A backup confirms that it is in its primary's view, in normal status (from-primary.ts routed it here). */
@@ -112,23 +117,35 @@ export function onConfirmView(s: DraftState, ctx: StepContext, m: ConfirmView): 
 }
 
 export function onConfirmViewOk(s: DraftState, ctx: StepContext, m: ConfirmViewOk): void {
-  // Ignorable: another view, not the primary, a round already confirmed or replaced.
+  // Ignorable: another view, not the primary, a round this primary never sent, or one already
+  // covered by a later confirmation from the same backup.
   const primary = s.primary;
   if (s.status !== 'normal' || primary === null || m.viewNumber !== s.viewNumber) return;
-  const { votes, round } = primary.reads;
-  if (votes === null || m.round !== round) return;
+  const { confirmed, round } = primary.reads;
+  if (m.round > round || m.round <= (confirmed[m.replica] ?? 0)) return;
   assert(ctx.isPrimaryOf(s.viewNumber) && m.replica !== ctx.self, 'ConfirmViewOk reaches the primary of its view from a backup');
-  primary.reads = { ...primary.reads, votes: addVote(votes, m.replica) };
-  if (hasQuorum(primary.reads.votes ?? [], ctx.replicaCount)) confirmRound(s, ctx, primary);
+  primary.reads = { ...primary.reads, confirmed: withConfirmed(confirmed, m.replica, m.round) };
+  advanceConfirmed(s, ctx, primary);
 }
 
-function confirmRound(s: DraftState, ctx: StepContext, primary: DraftPrimary): void {
-  const { round, votes } = primary.reads;
-  assert(votes !== null && hasQuorum(votes, ctx.replicaCount), 'a round is confirmed by a quorum');
-  primary.reads = { ...primary.reads, votes: null, confirmedRound: round };
-  ctx.telemetry(s, 'vsr.read.confirmed', { round, pending: primary.reads.pending.size });
+function withConfirmed(confirmed: readonly number[], replicaId: number, round: number): number[] {
+  const next = [...confirmed];
+  next[replicaId] = round;
+  return next;
+}
+
+/** Recomputes the round a quorum confirmed; if it moved, answers what it allows and sends a round for the reads that wait. */
+function advanceConfirmed(s: DraftState, ctx: StepContext, primary: DraftPrimary): void {
+  const { confirmed, confirmedRound } = primary.reads;
+  // The (f + 1)-th largest: f + 1 replicas, the primary included, confirmed at least it.
+  const byRound = [...confirmed].sort((a, b) => b - a);
+  const quorumRound = defined(byRound[quorumSize(ctx.replicaCount) - 1], 'a confirmation per replica');
+  assert(quorumRound >= confirmedRound, 'the round a quorum confirmed never goes back');
+  if (quorumRound === confirmedRound) return;
+  primary.reads = { ...primary.reads, confirmedRound: quorumRound };
+  ctx.telemetry(s, 'vsr.read.confirmed', { round: quorumRound, pending: primary.reads.pending.size });
   answerReads(s, ctx);
-  // Reads that arrived while this round was out wait for the next.
+  // Reads that arrived while readRoundsMax rounds were out wait for the next.
   if (primary.reads.nextRoundReads > 0) startRound(s, ctx, primary);
 }
 
@@ -153,13 +170,13 @@ export function answerReads(s: DraftState, ctx: StepContext): void {
   if (pending.size < primary.reads.pending.size) primary.reads = { ...primary.reads, pending };
 }
 
-/** At the heartbeat: the round still out goes again, same number, to the backups that have not confirmed it. */
+/** At the heartbeat: the latest round, if a quorum has not confirmed it, goes again (same number) to the backups that have not. */
 export function resendRound(s: DraftState, ctx: StepContext): void {
   const primary = s.primary;
   if (primary === null) return;
-  const { votes, round } = primary.reads;
-  if (votes === null) return;
+  const { confirmed, confirmedRound, round } = primary.reads;
+  if (confirmedRound === round) return;
   for (let backup = 0; backup < ctx.replicaCount; backup++) {
-    if (backup !== ctx.self && !votes.includes(backup)) ctx.send(s, backup, { type: 'confirm-view', round });
+    if (backup !== ctx.self && (confirmed[backup] ?? 0) < round) ctx.send(s, backup, { type: 'confirm-view', round });
   }
 }

@@ -120,11 +120,12 @@ export interface PrimaryReads {
   /** The latest confirmation round sent in this view; 0 before the first. */
   readonly round: number;
   /**
-   * The replicas that confirmed `round` (the primary's own vote included) while it is out;
-   * null when no round is out. A vote set.
+   * By replica id: the latest round each confirmed (0: none yet); the primary's own is `round`.
+   * Confirmations are cumulative: a backup that confirmed round r received it, in the view,
+   * after every read of an earlier round had arrived, so it confirms those rounds too.
    */
-  readonly votes: VoteSet | null;
-  /** The latest round a quorum confirmed: confirmedRound <= round. */
+  readonly confirmed: readonly number[];
+  /** The latest round a quorum confirmed: the (f + 1)-th largest of `confirmed`, at most `round`. */
   readonly confirmedRound: number;
   /**
    * In arrival order, at most readsPendingMax. A read's round and op number never decrease
@@ -132,7 +133,7 @@ export interface PrimaryReads {
    * answered are always the oldest ones.
    */
   readonly pending: PersistentQueue<PendingRead>;
-  /** Of `pending`, the reads that arrived while `round` was out: they wait for round + 1. */
+  /** Of `pending`, the reads that arrived while readRoundsMax rounds were out: they wait for round + 1. */
   readonly nextRoundReads: number;
 }
 

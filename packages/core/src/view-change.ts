@@ -17,7 +17,7 @@
  *   needs only the entries after it. Others get the checkpoint whole.
  * Installing the chosen log is log-install.ts's; entering normal status, become-normal.ts's.
  */
-import { NO_READS } from './reads.js';
+import { noReads } from './reads.js';
 import type { DraftState, StepContext } from './context.js';
 import type { Checkpoint, CheckpointReference, DoViewChange, StartView, StartViewChange } from './messages.js';
 import type { DoViewChangeVote } from './state.js';
@@ -268,7 +268,7 @@ function startPipeline(s: DraftState, ctx: StepContext): NonNullable<DraftState[
       inFlight = inFlight.add(request.clientId, request.requestNumber);
     }
   }
-  return { pipeline, queue: RequestQueue.EMPTY, inFlight, reads: NO_READS };
+  return { pipeline, queue: RequestQueue.EMPTY, inFlight, reads: noReads(ctx.replicaCount) };
 }
 
 function sendStartView(s: DraftState, ctx: StepContext, to: number, receiverCheckpointOpNumber: number | null): void {

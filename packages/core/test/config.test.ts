@@ -50,7 +50,7 @@ describe('configuration', () => {
   test.each([
     [
       { replicaId: 0, replicaCount: 3, limits: { pipelinMax: 4 } },
-      'config.limits.pipelinMax: unknown field (known: pipelineMax, batchMax, requestQueueMax, requestBytesMax, requestQueueBytesMax, clientTableMax, clientTableBytesMax, readsPendingMax, stateTransferEntriesMax, checkpointIntervalOps)',
+      'config.limits.pipelinMax: unknown field (known: pipelineMax, batchMax, requestQueueMax, requestBytesMax, requestQueueBytesMax, clientTableMax, clientTableBytesMax, readsPendingMax, readRoundsMax, stateTransferEntriesMax, checkpointIntervalOps)',
     ],
     [{ replicaId: 0, replicaCount: 3, replicas: 3 }, 'config.replicas: unknown field (known: replicaId, replicaCount, cluster, timeouts, limits)'],
     [{ replicaId: 0, replicaCount: 3, timeouts: { heartbeat: 50 } }, 'config.timeouts.heartbeat: unknown field (known: heartbeatMs, primaryTimeoutMs,'],

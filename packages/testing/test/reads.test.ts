@@ -88,8 +88,8 @@ describe('reads without the log', () => {
     expect(readReplies(cluster, 'bob')).toEqual([]);
   });
 
-  test('one round confirms every read that arrived before it was sent; reads that arrive while it is out share the next', () => {
-    const cluster = withX();
+  test('one round confirms every read that arrived before it was sent; reads that arrive while the rounds are out share the next', () => {
+    const cluster = withX(3, { limits: { readRoundsMax: 1 } });
     cluster.read(0, 'bob', 1, readX);
     cluster.deliverAll((e) => e.message.type === 'confirm-view' && e.to === 1);
     cluster.read(0, 'carol', 1, readX); // while round 1 is out
@@ -102,11 +102,23 @@ describe('reads without the log', () => {
     cluster.deliverAll();
     expect(readReplies(cluster, 'carol')).toHaveLength(1);
     expect(readReplies(cluster, 'dave')).toHaveLength(1);
-    // Two rounds for three reads: each backup got two ConfirmViews.
+    // Two rounds for three reads.
     expect(cluster.telemetryNamed('vsr.read.confirmed', 0).map((event) => event.data)).toEqual([
       { round: 1, pending: 3 },
       { round: 2, pending: 2 },
     ]);
+  });
+
+  test('up to readRoundsMax rounds are out at once: a read arriving while one is out starts the next at once', () => {
+    const cluster = withX(3, { limits: { readRoundsMax: 2 } });
+    cluster.read(0, 'bob', 1, readX);
+    cluster.read(0, 'carol', 1, readX); // round 1 is out: round 2 goes now
+    cluster.read(0, 'dave', 1, readX); // two are out: dave waits for round 3
+    expect(cluster.pending((e) => e.message.type === 'confirm-view' && e.to === 1).map((e) => (e.message.type === 'confirm-view' ? e.message.round : null))).toEqual([1, 2]);
+    expect(cluster.states[0]!.primary!.reads).toMatchObject({ round: 2, confirmedRound: 0, nextRoundReads: 1 });
+    cluster.deliverAll();
+    expect(['bob', 'carol', 'dave'].map((client) => readReplies(cluster, client).length)).toEqual([1, 1, 1]);
+    expect(cluster.states[0]!.primary!.reads).toMatchObject({ round: 3, confirmedRound: 3, nextRoundReads: 0 });
   });
 
   test('a round whose confirmations are lost is sent again, with the same number, at the heartbeat', () => {
@@ -122,16 +134,25 @@ describe('reads without the log', () => {
     expect(readReplies(cluster, 'bob')).toMatchObject([{ type: 'read-reply', result: { ok: true, value: 1 } }]);
   });
 
-  test('a duplicated confirmation does not count twice (quorums are sets of replicas)', () => {
-    const cluster = withX(5);
-    cluster.read(0, 'bob', 1, readX);
-    cluster.deliverAll((e) => e.message.type === 'confirm-view');
-    const [ok] = cluster.pending((e) => e.message.type === 'confirm-view-ok' && e.from === 1);
-    cluster.drop((e) => e.message.type === 'confirm-view-ok' && e.id !== ok!.id);
-    cluster.duplicate(ok!);
-    cluster.deliverAll();
-    expect(cluster.states[0]!.primary!.reads.votes).toEqual([0, 1]); // a duplicate does not count twice
-    expect(readReplies(cluster, 'bob')).toEqual([]);
+  test('confirmations are cumulative: a later round confirms the earlier ones, and an older or duplicated one changes nothing', () => {
+    const cluster = withX(5, { limits: { readRoundsMax: 2 } });
+    cluster.read(0, 'bob', 1, readX); // round 1
+    cluster.read(0, 'carol', 1, readX); // round 2
+    cluster.deliverAll((e) => e.message.type === 'confirm-view' && e.to <= 2);
+    const oks = cluster.pending((e) => e.message.type === 'confirm-view-ok');
+    const late = (from: number, round: number) => oks.find((e) => e.from === from && e.message.type === 'confirm-view-ok' && e.message.round === round)!;
+    // Backup 1's round 1 answer is lost; its round 2 answer arrives first, then backup 2's.
+    cluster.drop((e) => e.id === late(1, 1).id);
+    cluster.deliver(late(1, 2));
+    expect(cluster.states[0]!.primary!.reads.confirmed).toEqual([2, 2, 0, 0, 0]);
+    cluster.duplicate(late(2, 1));
+    cluster.deliver(late(2, 2));
+    expect(cluster.states[0]!.primary!.reads).toMatchObject({ confirmed: [2, 2, 2, 0, 0], confirmedRound: 2 });
+    expect(readReplies(cluster, 'bob')).toHaveLength(1);
+    expect(readReplies(cluster, 'carol')).toHaveLength(1);
+    // Backup 2's round 1 answers, arriving last, change nothing.
+    cluster.deliverAll((e) => e.message.type === 'confirm-view-ok');
+    expect(cluster.states[0]!.primary!.reads).toMatchObject({ confirmed: [2, 2, 2, 0, 0], confirmedRound: 2 });
   });
 
   test('a backup redirects a read to the primary', () => {
