@@ -40,6 +40,9 @@ etcd is installed from Debian (apt-get install -y etcd-server) if missing.
                          between members) from the project's PKI helper, vsr-kv
                          with its defaults (mutual TLS between replicas, HTTPS,
                          bearer token)
+  --protocol http|vsr    how vsr-kv is driven: http, its HTTP API, as etcd's
+                         gateway is (default); vsr, its own client protocol (each
+                         client a VsrClient on one shared ClusterLink over TCP)
   --start-timeout-ms T   how long a cluster may take to become healthy (default 30000)
   --request-timeout-ms T client-side limit on one request (default 30000)
   --json                 print one JSON line instead of the table
@@ -60,6 +63,7 @@ export interface EtcdBenchOptions {
   readonly keys: number;
   readonly port: number;
   readonly security: Security;
+  readonly protocol: 'http' | 'vsr';
   readonly startTimeoutMs: number;
   readonly requestTimeoutMs: number;
   readonly json: boolean;
@@ -93,6 +97,7 @@ const FLAGS = {
   keys: { type: 'string' },
   port: { type: 'string' },
   security: { type: 'string' },
+  protocol: { type: 'string' },
   'start-timeout-ms': { type: 'string' },
   'request-timeout-ms': { type: 'string' },
   json: { type: 'boolean', default: false },
@@ -112,7 +117,10 @@ export function parseEtcdBenchOptions(argv: readonly string[]): EtcdBenchOptions
   if (positionals.length > 0) throw new UsageError(`unexpected argument ${JSON.stringify(positionals[0])} (flags start with --)`);
   const security = values.security ?? 'off';
   if (security !== 'on' && security !== 'off') throw new UsageError(`--security: expected off or on, got ${JSON.stringify(security)}`);
+  const protocol = values.protocol ?? 'http';
+  if (protocol !== 'http' && protocol !== 'vsr') throw new UsageError(`--protocol: expected http or vsr, got ${JSON.stringify(protocol)}`);
   return {
+    protocol,
     clients: clientsFlag(values.clients),
     seconds: secondsFlag(values.seconds, '--seconds', 0.1, 10),
     warmup: secondsFlag(values.warmup, '--warmup', 0, 1),

@@ -20,6 +20,7 @@
  * Every process and directory is cleaned up on exit, on an error and on
  * SIGINT/SIGTERM.
  */
+import { nativeConnection, nativeLink } from './kv-native.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
 import { join } from 'node:path';
@@ -150,9 +151,15 @@ async function measureVsrKv(context: Context, clients: number, round: number): P
     } finally {
       control.close();
     }
-    const connect = (index: number) => kvPutConnection(wire, roundRobin(endpoints, index), options.requestTimeoutMs);
-    const run = await runLoad(loadPlan(context, clients, connect, replicas.map((replica) => replica.child.pid ?? -1)));
-    return measurementOf('vsr-kv', clients, round, run, context);
+    const link = options.protocol === 'vsr' ? nativeLink({ peers: replicas.map((replica) => replica.peer), ca: wire.ca, token: wire.token }) : null;
+    const connect = (index: number) =>
+      link === null ? kvPutConnection(wire, roundRobin(endpoints, index), options.requestTimeoutMs) : nativeConnection(link, index % replicas.length, 'put', options.requestTimeoutMs);
+    try {
+      const run = await runLoad(loadPlan(context, clients, connect, replicas.map((replica) => replica.child.pid ?? -1)));
+      return measurementOf('vsr-kv', clients, round, run, context);
+    } finally {
+      link?.close();
+    }
   });
 }
 
@@ -206,7 +213,8 @@ function printReport(options: EtcdBenchOptions, report: Report): void {
   const box = machine();
   const load = (values: readonly number[]) => values.map((value) => value.toFixed(2)).join(' ');
   out('');
-  out(`vsr-kv against etcd ${report.version} (etcd: POST ${report.gateway}/kv/put; vsr-kv: PUT /kv/{key}): ${options.valueBytes}-byte values, ` +
+  const vsrWrite = options.protocol === 'vsr' ? 'VsrClient writes over TCP' : 'PUT /kv/{key}';
+  out(`vsr-kv against etcd ${report.version} (etcd: POST ${report.gateway}/kv/put; vsr-kv: ${vsrWrite}): ${options.valueBytes}-byte values, ` +
     `${options.keys.toLocaleString('en-US')} keys, clients round-robin over 3 members, one keep-alive connection and one request at a time each`);
   out(`security ${SECURITY_TEXT[options.security]}`);
   out(`${options.seconds} s measured after ${options.warmup} s warm-up, ${options.rounds} round${options.rounds === 1 ? '' : 's'}; ` +

@@ -46,6 +46,7 @@ describe('bench:etcd flags', () => {
       keys: 1000,
       port: DEFAULT_PORT,
       security: 'off',
+      protocol: 'http',
       startTimeoutMs: 30_000,
       requestTimeoutMs: 30_000,
       json: false,
@@ -55,9 +56,9 @@ describe('bench:etcd flags', () => {
   test('every flag is read', () => {
     const options = parseEtcdBenchOptions([
       '--clients', '4, 32', '--seconds', '2.5', '--warmup', '0', '--rounds', '3', '--value-bytes', '10', '--keys', '50',
-      '--port', '9000', '--security', 'on', '--start-timeout-ms', '500', '--request-timeout-ms', '700', '--json',
+      '--port', '9000', '--security', 'on', '--protocol', 'vsr', '--start-timeout-ms', '500', '--request-timeout-ms', '700', '--json',
     ]);
-    expect(options).toEqual({ clients: [4, 32], seconds: 2.5, warmup: 0, rounds: 3, valueBytes: 10, keys: 50, port: 9000, security: 'on', startTimeoutMs: 500, requestTimeoutMs: 700, json: true });
+    expect(options).toEqual({ clients: [4, 32], seconds: 2.5, warmup: 0, rounds: 3, valueBytes: 10, keys: 50, port: 9000, security: 'on', protocol: 'vsr', startTimeoutMs: 500, requestTimeoutMs: 700, json: true });
   });
 
   test('--help asks for the usage text', () => {
@@ -78,6 +79,7 @@ describe('bench:etcd flags', () => {
     expect(usageError(['--port', '65500'])).toBe('--port: must be between 1024 and 65413, got 65500');
     expect(usageError(['--value-bytes=-1'])).toMatch(/^--value-bytes: must be between 0 and/);
     expect(usageError(['--security', 'tls'])).toBe('--security: expected off or on, got "tls"');
+    expect(usageError(['--protocol', 'grpc'])).toBe('--protocol: expected http or vsr, got "grpc"');
     expect(usageError(['--start-timeout-ms', '0'])).toMatch(/^--start-timeout-ms: must be between 1 and/);
     expect(usageError(['--bogus'])).toMatch(/Unknown option '--bogus'/);
     expect(usageError(['--seconds'])).toMatch(/--seconds/);
