@@ -40,9 +40,11 @@ etcd is installed from Debian (apt-get install -y etcd-server) if missing.
                          between members) from the project's PKI helper, vsr-kv
                          with its defaults (mutual TLS between replicas, HTTPS,
                          bearer token)
-  --protocol http|vsr    how vsr-kv is driven: http, its HTTP API, as etcd's
-                         gateway is (default); vsr, its own client protocol (each
-                         client a VsrClient on one shared ClusterLink over TCP)
+  --protocol http|vsr    http: both through HTTP, etcd's JSON gateway and vsr-kv's
+                         API (default); vsr: both through their own client
+                         protocols, etcd over gRPC (the etcd3 library, one shared
+                         client per member) and vsr-kv with VsrClients on one
+                         shared ClusterLink over TCP
   --start-timeout-ms T   how long a cluster may take to become healthy (default 30000)
   --request-timeout-ms T client-side limit on one request (default 30000)
   --json                 print one JSON line instead of the table

@@ -20,6 +20,7 @@
  * Every process and directory is cleaned up on exit, on an error and on
  * SIGINT/SIGTERM.
  */
+import { Etcd3 } from 'etcd3';
 import { nativeConnection, nativeLink } from './kv-native.js';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir, totalmem } from 'node:os';
@@ -89,6 +90,24 @@ async function withCleanup<T>(cleanup: () => Promise<void>, body: () => Promise<
   }
 }
 
+/** etcd's own client (gRPC through the `etcd3` library) to one member, with a deadline on every call. */
+function etcdGrpcClient(member: EtcdMember, ca: string | undefined, timeoutMs: number): Etcd3 {
+  return new Etcd3({
+    hosts: member.clientUrl,
+    ...(ca === undefined ? {} : { credentials: { rootCertificate: Buffer.from(ca) } }),
+    defaultCallOptions: () => ({ deadline: new Date(Date.now() + timeoutMs) }),
+  });
+}
+
+/** A closed-loop client's writes over a member's shared gRPC client: a put that resolves is a success. */
+function etcdGrpcConnection(member: EtcdMember, client: Etcd3): LoadConnection {
+  return {
+    label: `grpc ${member.clientUrl}`,
+    call: (key, value) => client.put(key).value(value).then(() => null),
+    close: () => {}, // shared: closed with the cluster's measurement
+  };
+}
+
 function etcdPutConnection(member: EtcdMember, context: Context, ca: string | undefined): LoadConnection {
   const client = new KvHttpClient(ca === undefined ? {} : { ca }, { keepAlive: true, socketsMax: 1 });
   const url = `${member.clientUrl}${context.gateway}/kv/put`;
@@ -119,9 +138,19 @@ async function measureEtcd(context: Context, clients: number, round: number): Pr
     const cluster = launchEtcdCluster({ binary: 'etcd', directory, port: options.port, tls: options.security === 'on', log });
     held.cluster = cluster;
     await waitHealthy(cluster, options.startTimeoutMs);
-    const connect = (index: number) => etcdPutConnection(roundRobin(cluster.members, index), context, cluster.ca);
-    const run = await runLoad(loadPlan(context, clients, connect, cluster.members.map((member) => member.child.pid ?? -1)));
-    return measurementOf('etcd', clients, round, run, context);
+    // With --protocol vsr, etcd's own client protocol too: gRPC, one shared client per member (as a ClusterLink is shared).
+    const grpc = options.protocol === 'vsr' ? cluster.members.map((member) => etcdGrpcClient(member, cluster.ca, options.requestTimeoutMs)) : null;
+    const connect = (index: number) => {
+      const member = roundRobin(cluster.members, index);
+      const shared = grpc?.[index % cluster.members.length];
+      return shared === undefined ? etcdPutConnection(member, context, cluster.ca) : etcdGrpcConnection(member, shared);
+    };
+    try {
+      const run = await runLoad(loadPlan(context, clients, connect, cluster.members.map((member) => member.child.pid ?? -1)));
+      return measurementOf('etcd', clients, round, run, context);
+    } finally {
+      for (const client of grpc ?? []) client.close();
+    }
   });
 }
 
@@ -213,8 +242,8 @@ function printReport(options: EtcdBenchOptions, report: Report): void {
   const box = machine();
   const load = (values: readonly number[]) => values.map((value) => value.toFixed(2)).join(' ');
   out('');
-  const vsrWrite = options.protocol === 'vsr' ? 'VsrClient writes over TCP' : 'PUT /kv/{key}';
-  out(`vsr-kv against etcd ${report.version} (etcd: POST ${report.gateway}/kv/put; vsr-kv: ${vsrWrite}): ${options.valueBytes}-byte values, ` +
+  const writes = options.protocol === 'vsr' ? 'etcd: Put over gRPC (the etcd3 library); vsr-kv: VsrClient writes over TCP' : `etcd: POST ${report.gateway}/kv/put; vsr-kv: PUT /kv/{key}`;
+  out(`vsr-kv against etcd ${report.version} (${writes}): ${options.valueBytes}-byte values, ` +
     `${options.keys.toLocaleString('en-US')} keys, clients round-robin over 3 members, one keep-alive connection and one request at a time each`);
   out(`security ${SECURITY_TEXT[options.security]}`);
   out(`${options.seconds} s measured after ${options.warmup} s warm-up, ${options.rounds} round${options.rounds === 1 ? '' : 's'}; ` +
