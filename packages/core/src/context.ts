@@ -6,7 +6,7 @@
  */
 import type { Draft } from 'immer';
 import type { ReplicaConfig } from './config.js';
-import type { Effect, TelemetryData, TelemetryName, TimerName } from './effects.js';
+import type { Effect, TelemetryData, TelemetryName, TelemetryPayload, TimerName } from './effects.js';
 import type { Message, Reply } from './messages.js';
 import { primaryOf } from './quorum.js';
 import { assert } from './assert.js';
@@ -60,7 +60,9 @@ export class StepContext {
     this.effects.push(effect);
   }
 
-  telemetry(s: DraftState, name: TelemetryName, data: TelemetryData = {}): void {
+  /** Emits a telemetry event; its payload has the shape `TelemetryPayloads[name]` says (an event without fields takes none). */
+  telemetry<N extends TelemetryName>(s: DraftState, name: N, ...payload: keyof TelemetryPayload<N> extends never ? [] : [TelemetryPayload<N>]): void {
+    const data: TelemetryData = payload[0] ?? {};
     this.effects.push({
       kind: 'telemetry',
       event: {

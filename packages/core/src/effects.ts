@@ -112,6 +112,60 @@ const TelemetryNameCodec = t.keyof(
 export const TelemetryData = t.record(t.string, t.union([t.number, t.string, t.boolean, t.null]));
 export type TelemetryData = t.TypeOf<typeof TelemetryData>;
 
+const count = NonNegativeInteger;
+const replica = NonNegativeInteger;
+const none = t.strict({});
+const clientRequest = t.strict({ clientId: t.string, requestNumber: count });
+const Status = t.keyof({ booting: null, normal: null, 'view-change': null, recovering: null });
+
+/**
+ * Each event's payload (`data`), exactly: one codec per name, no field left out or added. The
+ * reducer's `ctx.telemetry` is typed by them, so an event cannot be emitted with another shape;
+ * consumers can decode `data` with the codec of `name`.
+ */
+export const TelemetryPayloads = {
+  'vsr.leadership.start': none,
+  'vsr.leadership.stop': none,
+  'vsr.status.change': t.strict({ from: Status, to: Status }),
+  'vsr.client.request': clientRequest,
+  'vsr.client.duplicate': clientRequest,
+  'vsr.client.evicted': t.strict({ clientId: t.string }),
+  'vsr.prepare.sent': t.strict({ requests: count }),
+  'vsr.prepare.received': t.strict({ opNumber: count }),
+  'vsr.prepare.retransmit': t.strict({ messages: count }),
+  'vsr.prepare_ok.sent': t.strict({ opNumber: count }),
+  'vsr.prepare_ok.received': t.strict({ from: replica, opNumber: count }),
+  'vsr.heartbeat.sent': none,
+  'vsr.heartbeat.received': t.strict({ commitNumber: count }),
+  /** Entries appended: one from a Prepare or a new op, a run when a view change, a recovery or a repair installs them. */
+  'vsr.log.append': t.strict({ entries: count, requests: count }),
+  'vsr.log.truncate': t.strict({ removed: count }),
+  'vsr.quorum.reached': t.strict({ opNumber: count, acks: count }),
+  'vsr.commit.advance': t.strict({ from: count, to: count }),
+  'vsr.operation.applied': t.strict({ opNumber: count, requests: count, executed: count }),
+  'vsr.primary.timeout': none,
+  'vsr.view_change.start': t.strict({ lastNormalView: count }),
+  'vsr.view_change.vote_received': t.strict({ from: replica, votes: count }),
+  'vsr.view_change.do_view_change_sent': t.strict({ to: replica }),
+  'vsr.view_change.do_view_change_received': t.strict({ from: replica, count }),
+  /** At the new primary `chosenFrom` (whose log the view starts from) and `votes`; at a backup both null. */
+  'vsr.view_change.complete': t.strict({ primary: replica, chosenFrom: t.union([replica, t.null]), votes: t.union([count, t.null]) }),
+  'vsr.view_change.timeout': none,
+  'vsr.state_transfer.request_sent': t.strict({ afterOpNumber: count }),
+  'vsr.state_transfer.request_received': t.strict({ from: replica, afterOpNumber: count }),
+  'vsr.state_transfer.sent': t.strict({ to: replica, afterOpNumber: count, entries: count, checkpoint: t.boolean }),
+  'vsr.state_transfer.received': t.strict({ afterOpNumber: count, entries: count }),
+  'vsr.checkpoint.taken': t.strict({ opNumber: count, releasedOpNumber: count }),
+  'vsr.checkpoint.installed': t.strict({ opNumber: count }),
+  'vsr.recovery.start': t.strict({ nonce: count }),
+  'vsr.recovery.response': t.strict({ from: replica, responses: count }),
+  'vsr.recovery.waiting': t.strict({ answers: count, needed: count, primaryAnswered: t.boolean }),
+  'vsr.recovery.complete': t.strict({ primary: replica, responses: count }),
+  'vsr.input.rejected': t.strict({ reason: t.string, input: t.string }),
+  'vsr.read.confirmed': t.strict({ round: count, pending: count }),
+} as const satisfies Record<TelemetryName, t.Mixed>;
+export type TelemetryPayload<N extends TelemetryName> = t.TypeOf<(typeof TelemetryPayloads)[N]>;
+
 export const Telemetry = t.type({
   name: TelemetryNameCodec,
   replicaId: NonNegativeInteger,

@@ -30,7 +30,9 @@ export {
   Telemetry,
   TelemetryData,
   TELEMETRY_NAMES,
+  TelemetryPayloads,
   type TelemetryName,
+  type TelemetryPayload,
 } from './effects.js';
 export { faultsTolerated, quorumSize, primaryOf, addVote, hasQuorum, type VoteSet } from './quorum.js';
 export {

@@ -85,11 +85,17 @@ function installLog(s: DraftState, ctx: StepContext, entries: readonly LogEntry[
     ctx.emit({ kind: 'log-truncate', opNumber: divergeAt - 1 });
     ctx.telemetry(s, 'vsr.log.truncate', { removed: ourLast - (divergeAt - 1) });
   }
+  let appended = 0;
+  let requests = 0;
   for (let opNumber = Math.max(divergeAt, base + 1); opNumber <= theirLast; opNumber++) {
     const entry = theirs(opNumber);
     s.log = s.log.append(entry);
     ctx.emit({ kind: 'log-append', entry });
+    appended++;
+    requests += entry.requests.length;
   }
+  // A view change or a recovery installs entries as a Prepare appends one: the same event.
+  if (appended > 0) ctx.telemetry(s, 'vsr.log.append', { entries: appended, requests });
   const last = s.log.entryAt(s.log.lastOpNumber);
   s.timestampMs = Math.max(s.timestampMs, last?.timestampMs ?? 0);
 }

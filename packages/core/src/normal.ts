@@ -170,7 +170,7 @@ function prepareQueued(s: DraftState, ctx: StepContext): boolean {
     s.log = s.log.append(entry);
     s.timestampMs = timestampMs;
     ctx.emit({ kind: 'log-append', entry });
-    ctx.telemetry(s, 'vsr.log.append', { requests: entry.requests.length });
+    ctx.telemetry(s, 'vsr.log.append', { entries: 1, requests: entry.requests.length });
     primary.pipeline.push({ opNumber: entry.opNumber, acks: [ctx.self] });
     ctx.broadcast(s, { type: 'prepare', opNumber: entry.opNumber, commitNumber: s.commitNumber, entry });
     ctx.telemetry(s, 'vsr.prepare.sent', { requests: entry.requests.length });
@@ -291,7 +291,7 @@ export function onPrepare(s: DraftState, ctx: StepContext, m: Prepare): void {
     s.log = s.log.append(m.entry);
     s.timestampMs = m.entry.timestampMs;
     ctx.emit({ kind: 'log-append', entry: m.entry });
-    ctx.telemetry(s, 'vsr.log.append', { requests: m.entry.requests.length });
+    ctx.telemetry(s, 'vsr.log.append', { entries: 1, requests: m.entry.requests.length });
     sendPrepareOk(s, ctx);
   }
   learnCommit(s, ctx, m.commitNumber);

@@ -98,12 +98,14 @@ export function onNewState(s: DraftState, ctx: StepContext, m: NewState): void {
       ctx.reject(s, `NewState does not extend the log: ${segmentProblemHere}`, describeInput(m));
       return;
     }
+    let requests = 0;
     for (const entry of fresh) {
       s.log = s.log.append(entry);
       s.timestampMs = entry.timestampMs;
       ctx.emit({ kind: 'log-append', entry });
+      requests += entry.requests.length;
     }
-    ctx.telemetry(s, 'vsr.log.append', { entries: fresh.length });
+    ctx.telemetry(s, 'vsr.log.append', { entries: fresh.length, requests });
     sendPrepareOk(s, ctx);
   }
   s.repairOpNumber = null;

@@ -243,7 +243,7 @@ function maybeStartView(s: DraftState, ctx: StepContext): void {
   s.primary = startPipeline(s, ctx);
   // Its last normal view is now this view: a later view change prefers its log to older ones (design rule 3 of docs/protocol.md).
   assert(ctx.isPrimaryOf(s.viewNumber) && s.lastNormalView === s.viewNumber, 'the new primary leads the view it started, as its last normal view');
-  ctx.telemetry(s, 'vsr.view_change.complete', { chosenFrom: chosen.replica, votes: votes.length });
+  ctx.telemetry(s, 'vsr.view_change.complete', { primary: ctx.self, chosenFrom: chosen.replica, votes: votes.length });
   ctx.telemetry(s, 'vsr.leadership.start');
   for (let to = 0; to < ctx.replicaCount; to++) {
     if (to !== ctx.self) sendStartView(s, ctx, to, reported[to] ?? null);
@@ -301,7 +301,7 @@ export function onStartView(s: DraftState, ctx: StepContext, m: StartView): void
   }
   s.viewNumber = m.viewNumber;
   becomeNormal(s, ctx, 'view-change', m.commitNumber);
-  ctx.telemetry(s, 'vsr.view_change.complete', { primary: m.replica });
+  ctx.telemetry(s, 'vsr.view_change.complete', { primary: m.replica, chosenFrom: null, votes: null });
   ctx.setTimer('primary-timeout');
   executeCommitted(s, ctx);
   if (s.log.lastOpNumber > s.commitNumber) sendPrepareOk(s, ctx);

@@ -5,7 +5,7 @@
  * and commit numbers.
  */
 import { expect, test } from 'vitest';
-import { TELEMETRY_NAMES, Telemetry } from '@vsr/core';
+import { TELEMETRY_NAMES, Telemetry, TelemetryPayloads } from '@vsr/core';
 import { kvMachine } from '@vsr/kv';
 import { Cluster } from '../src/index.js';
 
@@ -54,7 +54,12 @@ test('every telemetry event is emitted, named under vsr., with view, op and comm
   for (const event of cluster.telemetry) {
     expect(Telemetry.is(event)).toBe(true);
     expect(event.name.startsWith('vsr.')).toBe(true);
+    // Exactly its name's payload: decoding keeps every field (an extra one would be stripped, a missing or mistyped one refused).
+    const decoded = TelemetryPayloads[event.name].decode(event.data);
+    expect(decoded._tag === 'Right' ? decoded.right : `${event.name}: ${JSON.stringify(event.data)} does not decode`).toEqual(event.data);
   }
+  // The view change's two sides give the same fields.
+  expect(Object.keys(cluster.telemetryNamed('vsr.view_change.complete').at(-1)!.data).sort()).toEqual(['chosenFrom', 'primary', 'votes']);
   const advance = cluster.telemetryNamed('vsr.commit.advance', 1)[0]!;
   expect(advance.data).toEqual({ from: 0, to: 1 });
 });

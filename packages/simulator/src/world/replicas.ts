@@ -222,7 +222,7 @@ export class Replicas {
 
   private count(event: Extract<Effect, { kind: 'telemetry' }>['event']): void {
     const counters = this.ctx.counters;
-    if (event.name === 'vsr.view_change.complete' && event.data.chosenFrom !== undefined) counters.viewsCompleted.add(event.viewNumber);
+    if (event.name === 'vsr.view_change.complete' && typeof event.data.chosenFrom === 'number') counters.viewsCompleted.add(event.viewNumber);
     if (event.name === 'vsr.recovery.complete') counters.recoveries++;
     if (event.name === 'vsr.state_transfer.received') counters.stateTransfers++;
     if (event.name === 'vsr.checkpoint.taken') counters.checkpoints++;
