@@ -13,7 +13,6 @@ import {
   initialState,
   observe,
   primaryOf,
-  step,
   type Effect,
   type Event,
   type Message,
@@ -21,9 +20,8 @@ import {
   type ReplicaView,
   type Reply,
   type StateMachine,
-  type Telemetry,
 } from '@vsr/core';
-import { GroupCommit } from '@vsr/runtime';
+import { GroupCommit, timedStep, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
 import { ReplyRoutes } from './reply-routes.js';
 import type { OpenReport, ReplicaStorage } from './storage.js';
 import { NamedTimers, globalTimers, type ReplicaTimers } from './timers.js';
@@ -45,8 +43,8 @@ export interface BrowserReplicaOptions<S, Op, R> {
   readonly transport: BrowserTransport;
   /** An opened store (`IndexedDbStorage.open`): its report says what the replica boots with. */
   readonly storage: ReplicaStorage;
-  /** Every telemetry event of the core. */
-  readonly telemetry?: (event: Telemetry) => void;
+  /** Every telemetry event of the core, with the duration of the step that emitted it. */
+  readonly telemetry?: (event: TimedTelemetry) => void;
   /** Default: the global setTimeout and clearTimeout. */
   readonly timers?: ReplicaTimers;
   /** After each step that moved the replica (status, view, op or commit number). */
@@ -153,16 +151,16 @@ class RunningReplica<S, Op, R> {
 
   private run(event: Event): void {
     if (this.closed) return;
-    let stepped: [ReplicaState, readonly Effect[]];
+    let stepped: TimedStep;
     try {
-      stepped = step(this.state, event);
+      stepped = timedStep(this.state, event, () => performance.now());
     } catch (error) {
       // The reducer is total on any input: a throw is a broken invariant, a bug. Stop rather than run on.
       return this.fail('core', error);
     }
     const before = this.state;
-    this.state = stepped[0];
-    for (const effect of stepped[1]) this.carryOut(effect);
+    this.state = stepped.state;
+    for (const effect of stepped.effects) this.carryOut(effect, stepped.stepDurationMs);
     if (moved(before, this.state)) this.reportStatus();
   }
 
@@ -174,7 +172,7 @@ class RunningReplica<S, Op, R> {
   }
 
   /** The effect contract: storage effects to the store, sends and replies through the barrier, named timers. */
-  private carryOut(effect: Effect): void {
+  private carryOut(effect: Effect, stepDurationMs: number): void {
     switch (effect.kind) {
       case 'log-append':
       case 'log-truncate':
@@ -197,7 +195,7 @@ class RunningReplica<S, Op, R> {
       case 'cancel-timer':
         return this.timers.cancel(effect.timer);
       case 'telemetry':
-        return this.options.telemetry?.(effect.event);
+        return this.options.telemetry?.({ ...effect.event, stepDurationMs });
       case 'reject':
         return this.options.onReject?.(effect.reason, effect.input);
     }

@@ -14,6 +14,7 @@
  *   and build info.
  */
 import { subscribe, unsubscribe } from 'node:diagnostics_channel';
+import type { TimedTelemetry } from '@vsr/node';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { TELEMETRY_NAMES } from '@vsr/core';
 import type { PeerLinkStatus, ReplicaStatus } from '@vsr/node';
@@ -58,8 +59,16 @@ export function serviceMetrics(status: () => ReplicaStatus, sources: MetricSourc
     labelNames: ['event'],
     registers: [registry],
   });
+  const applySeconds = storageSeconds(
+    'vsr_operation_apply_step_duration_seconds',
+    'The step that applied committed ops (the reducer has no clock: the runtime times the step carrying vsr.operation.applied).',
+  );
   const listeners = TELEMETRY_NAMES.map((name) => {
-    const listener = () => events.inc({ event: name });
+    const listener = (event: unknown) => {
+      events.inc({ event: name });
+      const stepDurationMs = (event as Partial<TimedTelemetry> | null)?.stepDurationMs;
+      if (name === 'vsr.operation.applied' && typeof stepDurationMs === 'number') applySeconds.observe(stepDurationMs / 1000);
+    };
     subscribe(name, listener);
     return [name, listener] as const;
   });

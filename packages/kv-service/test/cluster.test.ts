@@ -56,6 +56,8 @@ describe('vsr-kv cluster', () => {
     expect(text).toMatch(/^vsr_commit_number \d+$/m);
     expect(text).toMatch(/^vsr_is_primary 1$/m);
     expect(text).toMatch(/^vsr_telemetry_events_total\{event="vsr.operation.applied"\} \d+$/m);
+    // The step that applied ops, timed by the runtime: a histogram with at least one observation.
+    expect(text).toMatch(/^vsr_operation_apply_step_duration_seconds_count [1-9]\d*$/m);
     expect(text).toMatch(new RegExp(`^vsr_http_requests_total\\{method="PUT",route="/kv/\\{key\\}",code="200"\\} ${primary === 1 ? 2 : 1}$`, 'm'));
   });
 

@@ -26,3 +26,4 @@ export {
 export { Refusals, lineLogger, silentLogger, type Logger, type RefusalsOptions } from './logger.js';
 export { VsrClient, ClusterLink, VsrTimeoutError, VsrRequestError, freshClientId, type ClientEndpoint, type ClusterLinkOptions, type VsrClientOptions } from './client.js';
 export { createClusterCertificates, type ClusterCertificates, type ClusterCertificateOptions, type IssuedCertificate } from './pki.js';
+export type { TimedTelemetry } from '@vsr/runtime';

@@ -19,7 +19,6 @@ import {
   describe,
   initialState,
   primaryOf,
-  step,
   type Effect,
   type Event,
   type ReplicaState,
@@ -28,7 +27,7 @@ import {
   type Telemetry,
   type TimerName,
 } from '@vsr/core';
-import { GroupCommit } from '@vsr/runtime';
+import { GroupCommit, timedStep, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
 import { FileStorage, type OpenReport } from './storage.js';
 import { ClusterLink, VsrClient, VsrTimeoutError } from './client.js';
 import { tcpTransport, type Address, type TcpTransport } from './tcp-transport.js';
@@ -194,21 +193,21 @@ class RunningReplica<S, Op, R> {
 
   private run(event: Event): void {
     if (this.closed) return;
-    let stepped: [ReplicaState, readonly Effect[]];
+    let stepped: TimedStep;
     try {
-      stepped = step(this.state, event);
+      stepped = timedStep(this.state, event, performanceNow);
     } catch (error) {
       // The reducer is total on any input: a throw is a broken invariant, a bug. Stop rather than run on.
       return this.fail('core', error);
     }
     const before = this.state;
-    this.state = stepped[0];
+    this.state = stepped.state;
     logTransition(this.logger, before, this.state);
-    for (const effect of stepped[1]) this.carryOut(effect);
+    for (const effect of stepped.effects) this.carryOut(effect, stepped.stepDurationMs);
   }
 
   /** The effect contract: storage effects to the store, sends and replies through the barrier, named timers. */
-  private carryOut(effect: Effect): void {
+  private carryOut(effect: Effect, stepDurationMs: number): void {
     switch (effect.kind) {
       case 'log-append':
       case 'log-truncate':
@@ -231,7 +230,7 @@ class RunningReplica<S, Op, R> {
       case 'cancel-timer':
         return this.timers.cancel(effect.timer);
       case 'telemetry':
-        publish(effect.event);
+        publish(effect.event, stepDurationMs);
         return logMilestone(this.logger, effect.event);
       case 'reject':
         // The reason key is the input's kind ('client-request', 'prepare', ...): a metric label, so a
@@ -538,12 +537,17 @@ function logMilestone(logger: Logger, event: Telemetry): void {
 
 const channels = new Map<string, ReturnType<typeof channel>>();
 
-/** Publishes a telemetry event on the diagnostics channel named after it (e.g. `vsr.view_change.complete`). */
-function publish(event: Telemetry): void {
+/**
+ * Publishes a telemetry event on the diagnostics channel named after it (e.g.
+ * `vsr.view_change.complete`), as a `TimedTelemetry`: with the duration of the step that emitted it.
+ */
+function publish(event: Telemetry, stepDurationMs: number): void {
   let target = channels.get(event.name);
   if (target === undefined) {
     target = channel(event.name);
     channels.set(event.name, target);
   }
-  if (target.hasSubscribers) target.publish(event);
+  if (target.hasSubscribers) target.publish({ ...event, stepDurationMs } satisfies TimedTelemetry);
 }
+
+const performanceNow = () => performance.now();

@@ -73,9 +73,17 @@ async function send(replicas: Array<ReplicaHandle | null>, clientId: string, req
 
 describe('startReplica', () => {
   test('a three-replica cluster commits writes and serves reads', async () => {
+    const applied: Array<{ data: unknown; stepDurationMs: unknown }> = [];
+    const onApplied = (event: unknown) => applied.push(event as { data: unknown; stepDurationMs: unknown });
+    subscribe('vsr.operation.applied', onApplied);
+    cleanups.push(() => unsubscribe('vsr.operation.applied', onApplied));
     const { replicas } = cluster();
     expect(await send(replicas, 'alice', 0, null)).toMatchObject({ type: 'reply' });
     expect(await send(replicas, 'alice', 1, { type: 'write', key: 'k', value: 'v' })).toMatchObject({ result: { ok: true } });
+    // Each applied op is published with the duration of the step that applied it.
+    expect(applied.length).toBeGreaterThan(0);
+    for (const event of applied) expect(event.stepDurationMs).toEqual(expect.any(Number));
+    expect(applied.every((event) => (event.stepDurationMs as number) >= 0)).toBe(true);
     expect(await send(replicas, 'alice', 2, { type: 'read', key: 'k' })).toMatchObject({ result: { ok: true, value: 'v' } });
     expect(replicas[0]!.status()).toMatchObject({ replicaId: 0, viewNumber: 0, status: 'normal', primary: 0, opNumber: 3, commitNumber: 3 });
   });
