@@ -21,8 +21,7 @@ import {
   type Reply,
   type StateMachine,
 } from '@vsr/core';
-import { GroupCommit, timedStep, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
-import { ReplyRoutes } from './reply-routes.js';
+import { GroupCommit, ReplyRoutes, timedStep, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
 import type { OpenReport, ReplicaStorage } from './storage.js';
 import { NamedTimers, globalTimers, type ReplicaTimers } from './timers.js';
 import type { BrowserTransport, Refusal } from './transport.js';
@@ -220,7 +219,7 @@ class RunningReplica<S, Op, R> {
       respond(unreadableClientIdReply());
       return;
     }
-    this.replies.route(clientId, respond);
+    this.replies.route(clientId, request, respond);
     this.run({ kind: 'client-request', request, receivedAtMs: Date.now() });
   }
 

@@ -6,3 +6,4 @@
 export { GroupCommit, type GroupCommitHooks, type GroupCommitStorage } from './group-commit.js';
 export { ClientCore, VsrRequestError, VsrTimeoutError, type ClientClock, type ClientCoreOptions, type ClientLink } from './client.js';
 export { timedStep, type TimedStep, type TimedTelemetry } from './timed-step.js';
+export { ReplyRoutes } from './reply-routes.js';

@@ -1,0 +1,104 @@
+/**
+ * Reply routing for a runtime's clients, shared by Node and the browser: the core names the
+ * client a reply is for, and the runtime hands it to whoever is waiting on that request.
+ */
+import type { Reply } from '@vsr/core';
+
+/**
+ * Where each reply goes: to every caller waiting on that request (or read) of that client, the
+ * channels it came in on and the `requestAs` callers alike, so a request resent over two
+ * connections is answered on both. Each caller gets one reply (the first for its request: a
+ * result, a refusal or a redirect). Bounded: `routesMax` clients (the oldest goes first), a few
+ * requests each, a few callers each.
+ */
+export class ReplyRoutes {
+  /** clientId → request key (`q<number>`, `r<read number>`, `?` when unreadable) → callers. */
+  private readonly routes = new Map<string, Map<string, Array<(reply: Reply) => void>>>();
+
+  constructor(private readonly routesMax: number) {}
+
+  /** `respond` gets the reply to this raw request of `clientId`. */
+  route(clientId: string, request: unknown, respond: (reply: Reply) => void): void {
+    this.add(clientId, keyOfRequest(request), respond);
+  }
+
+  /** `resolve` gets the reply to `clientId#requestNumber`. */
+  await(clientId: string, requestNumber: number, resolve: (reply: Reply) => void): void {
+    this.add(clientId, `q${requestNumber}`, resolve);
+  }
+
+  /** `resolve` stops waiting (its caller timed out); the others still wait. */
+  abandon(clientId: string, requestNumber: number, resolve: (reply: Reply) => void): void {
+    const keys = this.routes.get(clientId);
+    const key = `q${requestNumber}`;
+    const callers = keys?.get(key)?.filter((candidate) => candidate !== resolve) ?? [];
+    if (callers.length > 0) keys?.set(key, callers);
+    else keys?.delete(key);
+    if (keys?.size === 0) this.routes.delete(clientId);
+  }
+
+  deliver(clientId: string, reply: Reply): void {
+    const keys = this.routes.get(clientId);
+    if (keys === undefined) return;
+    const key = keyOfReply(reply);
+    const callers = keys.get(key);
+    if (callers === undefined) return;
+    keys.delete(key);
+    if (keys.size === 0) this.routes.delete(clientId);
+    for (const respond of callers) respond(reply);
+  }
+
+  private add(clientId: string, key: string, respond: (reply: Reply) => void): void {
+    const keys = this.routes.get(clientId) ?? new Map<string, Array<(reply: Reply) => void>>();
+    // Most recently used last, so the first is the one to evict.
+    this.routes.delete(clientId);
+    this.routes.set(clientId, keys);
+    const callers = [...(keys.get(key) ?? []), respond].slice(-ROUTE_CALLERS_MAX);
+    keys.delete(key);
+    keys.set(key, callers);
+    if (keys.size > ROUTE_REQUESTS_MAX) keys.delete(keys.keys().next().value ?? key);
+    if (this.routes.size > this.routesMax) this.routes.delete(this.routes.keys().next().value ?? clientId);
+  }
+}
+
+/** Requests (or reads) of one client with callers waiting; a well-behaved client has one. */
+const ROUTE_REQUESTS_MAX = 8;
+/** Callers waiting on one request: resent over this many connections at most. */
+const ROUTE_CALLERS_MAX = 16;
+
+function readNumberField(input: unknown, field: string): number | null {
+  try {
+    const value = (input as Record<string, unknown>)[field];
+    return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : null;
+  } catch {
+    return null;
+  }
+}
+
+/** The key of a raw request, read as the core reads it (a read has `readNumber` and no `requestNumber`). */
+function keyOfRequest(request: unknown): string {
+  if (request === null || typeof request !== 'object') return '?';
+  try {
+    if ('requestNumber' in request || !('readNumber' in request)) {
+      const requestNumber = readNumberField(request, 'requestNumber');
+      return requestNumber === null ? '?' : `q${requestNumber}`;
+    }
+  } catch {
+    return '?';
+  }
+  const readNumber = readNumberField(request, 'readNumber');
+  return readNumber === null ? '?' : `r${readNumber}`;
+}
+
+function keyOfReply(reply: Reply): string {
+  switch (reply.type) {
+    case 'reply':
+    case 'redirect':
+    case 'error':
+      return reply.requestNumber === null ? '?' : `q${reply.requestNumber}`;
+    case 'read-reply':
+    case 'read-redirect':
+    case 'read-error':
+      return reply.readNumber === null ? '?' : `r${reply.readNumber}`;
+  }
+}
