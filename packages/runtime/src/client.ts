@@ -150,12 +150,7 @@ export class ClientCore {
    */
   request(operation: unknown, options: { timeoutMs?: number } = {}): Promise<unknown> {
     const timeoutMs = this.positive(options.timeoutMs ?? this.timeoutMs, 'timeoutMs');
-    const run = this.tail.then(
-      () => this.run(operation, timeoutMs),
-      () => this.run(operation, timeoutMs),
-    );
-    this.tail = run.catch(() => undefined);
-    return run;
+    return this.enqueue(() => this.run(operation, timeoutMs));
   }
 
   /**
@@ -166,10 +161,12 @@ export class ClientCore {
    */
   read(query: unknown, options: { timeoutMs?: number } = {}): Promise<unknown> {
     const timeoutMs = this.positive(options.timeoutMs ?? this.timeoutMs, 'timeoutMs');
-    const run = this.tail.then(
-      () => this.runRead(query, timeoutMs),
-      () => this.runRead(query, timeoutMs),
-    );
+    return this.enqueue(() => this.runRead(query, timeoutMs));
+  }
+
+  /** Runs `work` after every call queued before it, whatever their outcome: one at a time. */
+  private enqueue(work: () => Promise<unknown>): Promise<unknown> {
+    const run = this.tail.then(work, work);
     this.tail = run.catch(() => undefined);
     return run;
   }

@@ -200,11 +200,7 @@ export class Clients {
       case 'reply':
         return this.answered(client, pending, reply.result);
       case 'redirect':
-        if (reply.primary !== client.target) {
-          client.target = reply.primary;
-          this.send(client);
-        }
-        return;
+        return this.redirected(client, reply.primary);
       case 'error':
         if (reply.code === 'busy') return; // The timeout retries.
         if (reply.code === 'not-registered') return this.newSession(client);
@@ -218,15 +214,18 @@ export class Clients {
       case 'read-reply':
         return this.answered(client, pending, reply.result);
       case 'read-redirect':
-        if (reply.primary !== client.target) {
-          client.target = reply.primary;
-          this.send(client);
-        }
-        return;
+        return this.redirected(client, reply.primary);
       case 'read-error':
         if (reply.code === 'busy') return; // The timeout retries.
         throw new SafetyViolation(`client ${client.id} got ${reply.code} for a valid read: ${reply.message}`);
     }
+  }
+
+  /** A redirect to another replica: the same request (or read) goes there now. */
+  private redirected(client: SimClient, primary: number): void {
+    if (primary === client.target) return;
+    client.target = primary;
+    this.send(client);
   }
 
   private answered(client: SimClient, pending: PendingRequest, result: unknown): void {
