@@ -15,7 +15,7 @@ import type { DraftState, StepContext } from './context.js';
 import type { Checkpoint, LogEntry } from './messages.js';
 import { ClientTable } from './client-table.js';
 import { Log } from './log.js';
-import { Opaque } from './state.js';
+import { Opaque, type StateMachine } from './state.js';
 import { assert } from './assert.js';
 
 export function checkpointOpNumber(s: { readonly checkpoint: Opaque<Checkpoint> | null }): number {
@@ -28,12 +28,15 @@ export function maybeTakeCheckpoint(s: DraftState, ctx: StepContext, entry: LogE
   const previous = checkpointOpNumber(s);
   // The snapshot is of the application right after this op: it must be the op just executed.
   assert(entry.opNumber === s.commitNumber && previous < entry.opNumber, () => `checkpoint at op ${entry.opNumber} after executing op ${s.commitNumber}, the previous at ${previous}`);
+  const snapshotVersion = ctx.machine.snapshotVersion ?? 0;
   const checkpoint: Checkpoint = {
     opNumber: entry.opNumber,
     viewNumber: entry.viewNumber,
     timestampMs: entry.timestampMs,
     snapshot: ctx.machine.snapshot(s.app.value),
     clientTable: s.clientTable.entries(),
+    // Version 0 is left out, so a machine that never versions its snapshots writes what it always wrote.
+    ...(snapshotVersion === 0 ? {} : { snapshotVersion }),
   };
   s.checkpoint = new Opaque(checkpoint);
   ctx.emit({ kind: 'persist-checkpoint', checkpoint });
@@ -66,7 +69,9 @@ export function adoptCheckpoint(s: DraftState, ctx: StepContext, checkpoint: Che
   assert(checkpoint.opNumber >= s.commitNumber, () => `adopting checkpoint ${checkpoint.opNumber} after executing op ${s.commitNumber}`);
   let app: unknown;
   try {
-    app = ctx.machine.restore(checkpoint.snapshot);
+    const snapshot = currentSnapshot(ctx.machine, checkpoint);
+    if (!snapshot.ok) return snapshot.reason;
+    app = ctx.machine.restore(snapshot.snapshot);
   } catch (error) {
     return error instanceof Error ? error.message : String(error);
   }
@@ -78,6 +83,24 @@ export function adoptCheckpoint(s: DraftState, ctx: StepContext, checkpoint: Che
   s.timestampMs = Math.max(s.timestampMs, checkpoint.timestampMs);
   assert(s.commitNumber <= s.commitNumberMax, 'a checkpoint covers committed ops only');
   return null;
+}
+
+/**
+ * The checkpoint's snapshot in the machine's current version: as it is, migrated from an older
+ * version, or a reason it cannot be (a newer version, or an older one without `migrate`).
+ * `migrate` may throw: the caller turns that into a reason too.
+ */
+function currentSnapshot(machine: StateMachine, checkpoint: Checkpoint): { ok: true; snapshot: unknown } | { ok: false; reason: string } {
+  const fromVersion = checkpoint.snapshotVersion ?? 0;
+  const version = machine.snapshotVersion ?? 0;
+  if (fromVersion === version) return { ok: true, snapshot: checkpoint.snapshot };
+  if (fromVersion > version) {
+    return { ok: false, reason: `its snapshot is version ${fromVersion}, newer than this machine's ${machine.name} (version ${version}): upgrade this replica's machine` };
+  }
+  if (machine.migrate === undefined) {
+    return { ok: false, reason: `its snapshot is version ${fromVersion}, and the machine ${machine.name} (version ${version}) has no migrate to bring it to ${version}` };
+  }
+  return { ok: true, snapshot: machine.migrate(checkpoint.snapshot, fromVersion) };
 }
 
 /**

@@ -78,21 +78,25 @@ export const LogEntries = new t.Type<LogEntry[], LogEntry[], unknown>(
  * op `opNumber` (VR Revisited §5). The log before it can be released; a
  * replica that is further behind receives the checkpoint instead.
  */
-export const Checkpoint = t.type({
-  opNumber: NonNegativeInteger,
-  /** The view op `opNumber` was prepared in: (op, view) names the op. */
-  viewNumber: NonNegativeInteger,
-  timestampMs: NonNegativeInteger,
-  /** `StateMachine.snapshot` of the application: JSON, deterministic. */
-  snapshot: t.unknown,
-  /** The client table, least recently used first. */
-  clientTable: t.array(
-    t.tuple([
-      ClientId,
-      t.type({ requestNumber: NonNegativeInteger, result: t.unknown, opNumber: NonNegativeInteger }),
-    ]),
-  ),
-});
+export const Checkpoint = t.intersection([
+  t.type({
+    opNumber: NonNegativeInteger,
+    /** The view op `opNumber` was prepared in: (op, view) names the op. */
+    viewNumber: NonNegativeInteger,
+    timestampMs: NonNegativeInteger,
+    /** `StateMachine.snapshot` of the application: JSON, deterministic. */
+    snapshot: t.unknown,
+    /** The client table, least recently used first. */
+    clientTable: t.array(
+      t.tuple([
+        ClientId,
+        t.type({ requestNumber: NonNegativeInteger, result: t.unknown, opNumber: NonNegativeInteger }),
+      ]),
+    ),
+  }),
+  /** The machine's `snapshotVersion` when it took the snapshot; absent for version 0. */
+  t.partial({ snapshotVersion: NonNegativeInteger }),
+]);
 export type Checkpoint = t.TypeOf<typeof Checkpoint>;
 
 /**

@@ -7,7 +7,7 @@
 import { isReadShaped, onClientRead, onConfirmViewOk } from './reads.js';
 import type * as t from 'io-ts';
 import { decodeWith } from './codec.js';
-import { parseConfig } from './config.js';
+import { ConfigError, parseConfig } from './config.js';
 import type { DraftState } from './context.js';
 import { StepContext } from './context.js';
 import { type Effect, type Event, TimerName } from './effects.js';
@@ -37,6 +37,10 @@ import { onRecovery, onRecoveryResponse, onRecoveryRetryTimeout } from './recove
  */
 export function initialState<S, Op, R>(config: unknown, machine: StateMachine<S, Op, R>): ReplicaState {
   const validated = parseConfig(config);
+  const version = machine.snapshotVersion;
+  if (version !== undefined && !(Number.isSafeInteger(version) && version >= 0)) {
+    throw new ConfigError(`machine ${machine.name}: snapshotVersion must be a non-negative integer, got ${String(version)}`);
+  }
   const state: ReplicaState = {
       config: validated,
       machine: new Opaque(machine),

@@ -45,6 +45,17 @@ export interface StateMachine<S = unknown, Op = unknown, R = unknown> {
    * every read goes through the log as an operation.
    */
   readonly reads?: MachineReads<S, unknown, R>;
+  /**
+   * The version of what `snapshot` returns (a non-negative integer; default 0). Checkpoints
+   * record it. Raise it when the snapshot's format changes, and give `migrate`.
+   */
+  readonly snapshotVersion?: number;
+  /**
+   * Turns a snapshot of an older version (`fromVersion` < `snapshotVersion`) into one of the
+   * current version, for `restore`. A replica refuses, with the reason, a checkpoint of a newer
+   * version than its machine's, or of an older one it cannot migrate.
+   */
+  migrate?(snapshot: unknown, fromVersion: number): unknown;
 }
 
 export interface MachineReads<S, Q, R> {

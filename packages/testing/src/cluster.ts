@@ -226,9 +226,10 @@ export class Cluster {
   }
 
   /** A new process boots from what storage holds (a wiped replica with a nonce, to recover). */
-  restart(replica: number, nonce = replica + 1000 * this.stepCount): Effect[] {
+  /** Restarts replica i from its storage; `machine` replaces its machine (an upgrade), else it keeps the one it ran. */
+  restart(replica: number, nonce = replica + 1000 * this.stepCount, machine: StateMachine = this.states[replica]!.machine.value): Effect[] {
     this.up[replica] = true;
-    this.states[replica] = initialState(this.configFor(replica), this.machine);
+    this.states[replica] = initialState(this.configFor(replica), machine);
     this.monitor.restarted(replica);
     const stored = this.storage[replica]!;
     this.log(`r${replica}: restart from storage (op ${stored.log.length})`);
