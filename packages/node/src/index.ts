@@ -1,4 +1,5 @@
-export { FileStorage, StoreIncompatible, journalBytes, checkpointBytes, type OpenOptions, type OpenReport } from './storage.js';
+export { FileStorage, StoreIncompatible, journalBytes, checkpointBytes, openFileStore, type OpenOptions, type OpenReport } from './storage.js';
+export type { ReplicaStore } from '@vsr/runtime';
 export { startReplica, type ReplicaHandle, type ReplicaOptions, type ReplicaStatus, type Transport, type ClientRequestHandler } from './replica.js';
 export { MemoryNetwork } from './memory-transport.js';
 export {

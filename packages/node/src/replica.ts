@@ -27,8 +27,8 @@ import {
   type Telemetry,
   type TimerName,
 } from '@vsr/core';
-import { GroupCommit, ReplyRoutes, timedStep, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
-import { FileStorage, type OpenReport } from './storage.js';
+import { GroupCommit, ReplyRoutes, timedStep, type ReplicaStore, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
+import { openFileStore, type OpenReport } from './storage.js';
 import { ClusterLink, VsrClient, VsrTimeoutError } from './client.js';
 import { tcpTransport, type Address, type TcpTransport } from './tcp-transport.js';
 import { Refusals, silentLogger, type Logger } from './logger.js';
@@ -42,8 +42,13 @@ export interface ReplicaOptions<S, Op, R> {
   /** Replica configuration (validated by the core: a ConfigError names the field). */
   readonly config: unknown;
   readonly machine: StateMachine<S, Op, R>;
-  /** The replica's data directory. */
-  readonly directory: string;
+  /** The replica's data directory, for the default store (`FileStorage`): give it or `storage`. */
+  readonly directory?: string;
+  /**
+   * A store of your own, already opened, instead of `FileStorage` in `directory`: anything that
+   * keeps the `ReplicaStore` contract (see `@vsr/runtime`). The replica closes it when it stops.
+   */
+  readonly storage?: ReplicaStore;
   /** Create the store: only for a replica formed with its cluster. Otherwise a missing store recovers. */
   readonly create?: boolean;
   /**
@@ -140,7 +145,7 @@ class RunningReplica<S, Op, R> {
   private state: ReplicaState;
   private readonly logger: Logger;
   private readonly refusals: Refusals;
-  private readonly storage: FileStorage;
+  private readonly storage: ReplicaStore;
   private readonly report: OpenReport;
   private readonly transport: Transport;
   private readonly commit: GroupCommit;
@@ -156,18 +161,16 @@ class RunningReplica<S, Op, R> {
     this.logger = options.logger ?? silentLogger;
     this.refusals = options.refusals ?? new Refusals({ logger: this.logger });
     // The store first: it may refuse to start (a format this build does not know), and then nothing is listening yet.
-    const { storage, report } = FileStorage.open(options.directory, { create: options.create === true });
-    storage.onJournalFsync = options.onJournalFsync ?? null;
-    [this.storage, this.report] = [storage, report];
+    const storage = openStore(options);
+    [this.storage, this.report] = [storage, storage.report];
     try {
       this.transport = options.transport ?? defaultTransport(this.state.config.replicaId, this.state.config.replicaCount, options, this.logger, this.refusals);
     } catch (error) {
-      storage.close();
+      void storage.close();
       throw error;
     }
-    // A flush runs on libuv's thread pool (the store's flushAsync), started once the current turn's steps have run.
-    const flushing = { apply: (effect: Effect) => storage.apply(effect), get dirty() { return storage.dirty; }, flush: () => storage.flushAsync(), settle: () => storage.settle() };
-    this.commit = new GroupCommit(flushing, { schedule: (start) => void setImmediate(start), nowMs: () => performance.now(), onFlush: options.onFlush, onFailure: (error) => this.fail('store', error) });
+    // A flush starts once the current turn's steps have run (FileStorage's runs on libuv's thread pool).
+    this.commit = new GroupCommit(storage, { schedule: (start) => void setImmediate(start), nowMs: () => performance.now(), onFlush: options.onFlush, onFailure: (error) => this.fail('store', error) });
     this.replies = new ReplyRoutes(this.state.config.limits.clientTableMax);
   }
 
@@ -306,7 +309,7 @@ class RunningReplica<S, Op, R> {
       await this.commit.stop();
     } finally {
       this.transport.close();
-      this.storage.close();
+      await this.storage.close();
     }
   }
 
@@ -317,7 +320,7 @@ class RunningReplica<S, Op, R> {
     this.closed = true;
     this.commit.drop();
     this.transport.close();
-    this.storage.close();
+    await this.storage.close();
     await this.commit.settled();
   }
 
@@ -376,6 +379,16 @@ class ReplicaTimers {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
   }
+}
+
+/** The store the options name: the user's, or `FileStorage` in `directory`. */
+function openStore(options: ReplicaOptions<unknown, unknown, unknown>): ReplicaStore {
+  if (options.storage !== undefined) {
+    if (options.directory !== undefined) throw new Error('startReplica: give `directory` (for FileStorage) or `storage`, not both');
+    return options.storage;
+  }
+  if (options.directory === undefined) throw new Error('startReplica: give `directory` (the data directory for FileStorage) or `storage` (a store of your own)');
+  return openFileStore(options.directory, { create: options.create === true, onJournalFsync: options.onJournalFsync });
 }
 
 function defaultTransport(

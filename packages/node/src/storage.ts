@@ -46,6 +46,7 @@ import { chmodSync, closeSync, fchmodSync, fsync, fsyncSync, mkdirSync, openSync
 import * as fsPromises from 'node:fs/promises';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import type { ReplicaStore } from '@vsr/runtime';
 import { randomInt } from 'node:crypto';
 import { isLeft, left, type Either } from 'fp-ts/lib/Either.js';
 import * as t from 'io-ts';
@@ -701,4 +702,28 @@ export function journalBytes(directory: string): number {
 export function checkpointBytes(directory: string): number {
   const path = join(directory, CHECKPOINT);
   return existsSync(path) ? statSync(path).size : 0;
+}
+
+/**
+ * `FileStorage` in `directory` as a `ReplicaStore`, the default store of `startReplica`: its
+ * flushes run on libuv's thread pool (`flushAsync`). Throws `StoreIncompatible` for a store
+ * this build cannot read, having changed nothing.
+ */
+export function openFileStore(
+  directory: string,
+  options: OpenOptions & { readonly onJournalFsync?: ((durationMs: number, bytes: number) => void) | undefined } = {},
+): ReplicaStore & { readonly files: FileStorage } {
+  const { storage, report } = FileStorage.open(directory, options);
+  storage.onJournalFsync = options.onJournalFsync ?? null;
+  return {
+    files: storage,
+    report,
+    apply: (effect) => storage.apply(effect),
+    get dirty() {
+      return storage.dirty;
+    },
+    flush: () => storage.flushAsync(),
+    settle: () => storage.settle(),
+    close: () => storage.close(),
+  };
 }

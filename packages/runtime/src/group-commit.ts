@@ -10,7 +10,7 @@
  * `setImmediate`) and the browser's (an IndexedDB transaction, scheduled as a microtask). No
  * clock or scheduler of its own: the interpreter passes them in.
  */
-import { EffectBarrier, type Effect } from '@vsr/core';
+import { EffectBarrier, type BootStorage, type Effect } from '@vsr/core';
 
 /** What group commit needs of a store. */
 export interface GroupCommitStorage {
@@ -117,4 +117,26 @@ export class GroupCommit {
       },
     );
   }
+}
+
+/**
+ * A replica's durable store, as a runtime drives it: what it held when opened, the effects
+ * buffered and flushed under group commit, and a close. Node's `FileStorage` (through
+ * `openFileStore`) and the browser's `IndexedDbStorage` are two; a user may bring a third.
+ * What it must guarantee is the effect contract (docs/architecture.md): a flush makes every
+ * effect applied before it durable, in order, whole or not at all across a crash, and a
+ * reopened store hands back exactly what was made durable.
+ */
+export interface ReplicaStore extends GroupCommitStorage {
+  /** What the store held when opened. */
+  readonly report: {
+    /** What to hand the reducer in its boot event. */
+    readonly boot: BootStorage;
+    /** A record cut short at the end was dropped. */
+    readonly tornTail: boolean;
+    /** Why the store was refused (the replica boots as lost), if it was. */
+    readonly damage: string | null;
+  };
+  /** Stops; writes buffered and not flushed are dropped (flush first for a clean stop). */
+  close(): void | Promise<void>;
 }
