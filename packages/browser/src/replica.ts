@@ -20,6 +20,7 @@ import {
   type ReplicaView,
   type Reply,
   type StateMachine,
+  type Telemetry,
 } from '@vsr/core';
 import { GroupCommit, ReplyRoutes, timedStep, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
 import type { OpenReport, ReplicaStorage } from './storage.js';
@@ -42,8 +43,8 @@ export interface BrowserReplicaOptions<S, Op, R> {
   readonly transport: BrowserTransport;
   /** An opened store (`IndexedDbStorage.open`): its report says what the replica boots with. */
   readonly storage: ReplicaStorage;
-  /** Every telemetry event of the core, with the duration of the step that emitted it. */
-  readonly telemetry?: (event: TimedTelemetry) => void;
+  /** Every telemetry event of the core; `vsr.operation.applied` with the duration of the step that applied the op. */
+  readonly telemetry?: (event: Telemetry | TimedTelemetry) => void;
   /** Default: the global setTimeout and clearTimeout. */
   readonly timers?: ReplicaTimers;
   /** After each step that moved the replica (status, view, op or commit number). */
@@ -194,7 +195,8 @@ class RunningReplica<S, Op, R> {
       case 'cancel-timer':
         return this.timers.cancel(effect.timer);
       case 'telemetry':
-        return this.options.telemetry?.({ ...effect.event, stepDurationMs });
+        // vsr.operation.applied carries the duration of the step that applied the op.
+        return this.options.telemetry?.(effect.event.name === 'vsr.operation.applied' ? { ...effect.event, stepDurationMs } : effect.event);
       case 'reject':
         return this.options.onReject?.(effect.reason, effect.input);
     }

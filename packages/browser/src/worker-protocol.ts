@@ -94,7 +94,7 @@ export const WorkerEvent = t.union([
     databaseName: t.string,
   }),
   t.type({ type: t.literal('status'), status: Status }),
-  t.type({ type: t.literal('telemetry'), event: t.intersection([Telemetry, t.type({ stepDurationMs: t.number })]) }),
+  t.type({ type: t.literal('telemetry'), event: t.intersection([Telemetry, t.partial({ stepDurationMs: t.number })]) }),
   /** A frame the transport refused, or a command the worker could not take. */
   t.type({ type: t.literal('refused'), reason: t.string, detail: t.string, count: NonNegativeInteger }),
   /** An input the core rejected. */

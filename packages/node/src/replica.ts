@@ -453,7 +453,8 @@ const channels = new Map<string, ReturnType<typeof channel>>();
 
 /**
  * Publishes a telemetry event on the diagnostics channel named after it (e.g.
- * `vsr.view_change.complete`), as a `TimedTelemetry`: with the duration of the step that emitted it.
+ * `vsr.view_change.complete`); `vsr.operation.applied` as a `TimedTelemetry`, with the duration
+ * of the step that applied the op (the others as they are: no copy per event on the hot path).
  */
 function publish(event: Telemetry, stepDurationMs: number): void {
   let target = channels.get(event.name);
@@ -461,7 +462,8 @@ function publish(event: Telemetry, stepDurationMs: number): void {
     target = channel(event.name);
     channels.set(event.name, target);
   }
-  if (target.hasSubscribers) target.publish({ ...event, stepDurationMs } satisfies TimedTelemetry);
+  if (!target.hasSubscribers) return;
+  target.publish(event.name === 'vsr.operation.applied' ? ({ ...event, stepDurationMs } satisfies TimedTelemetry) : event);
 }
 
 const performanceNow = () => performance.now();

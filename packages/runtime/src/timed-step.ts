@@ -1,7 +1,7 @@
 /**
  * One step of the reducer, timed by the runtime's clock: the reducer has none, so the time it
  * took to apply an op (`vsr.operation.applied`) can only be measured around the step that
- * carries it. Both runtimes publish each telemetry event with the duration of its step.
+ * carries it. Both runtimes publish that event with the duration of its step.
  */
 import { step, type Effect, type Event, type ReplicaState, type Telemetry } from '@vsr/core';
 
@@ -19,7 +19,7 @@ export function timedStep(state: ReplicaState, event: Event, nowMs: () => number
   return { state: next, effects, stepDurationMs: Math.max(0, nowMs() - startedMs) };
 }
 
-/** A telemetry event as a runtime publishes it: the core's, with the duration of the step that emitted it. */
+/** `vsr.operation.applied` as a runtime publishes it: the core's event, with the duration of the step that applied the op. */
 export interface TimedTelemetry extends Telemetry {
   readonly stepDurationMs: number;
 }
