@@ -6,25 +6,8 @@
  */
 import { describe, expect, test } from 'vitest';
 import { kvMachine } from '@vsr/kv';
-import { Cluster } from '../src/index.js';
-
-const INTERVAL = 4;
-
-function cluster(replicaCount = 3): Cluster {
-  const c = new Cluster({ replicaCount, machine: kvMachine, limits: { checkpointIntervalOps: INTERVAL, pipelineMax: 2 } });
-  c.request(0, 'alice', 0);
-  c.deliverAll();
-  return c;
-}
-
-function writes(c: Cluster, primary: number, from: number, count: number): void {
-  for (let i = from; i < from + count; i++) {
-    c.request(primary, 'alice', i, { type: 'write', key: `k${i % 3}`, value: i });
-    c.deliverAll();
-  }
-  c.fire(primary, 'heartbeat');
-  c.deliverAll();
-}
+import type { Cluster } from '../src/index.js';
+import { INTERVAL, checkpointingCluster as cluster, writes } from './checkpoint-support.js';
 
 const kvOf = (c: Cluster, replica: number) => kvMachine.snapshot(c.states[replica]!.app.value as never);
 

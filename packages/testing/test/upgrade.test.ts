@@ -7,9 +7,8 @@ import { describe, expect, test } from 'vitest';
 import { kvMachine, type KvState } from '@vsr/kv';
 import { ConfigError, initialState, type StateMachine } from '@vsr/core';
 import { Map as ImmutableMap } from 'immutable';
-import { Cluster } from '../src/index.js';
-
-const INTERVAL = 4;
+import type { Cluster } from '../src/index.js';
+import { checkpointingCluster as cluster, writes } from './checkpoint-support.js';
 
 /** Version 2 of the key-value snapshot: an object `{ entries: { key: value } }` instead of version 0's sorted pairs. */
 const kvV2: StateMachine<KvState> = {
@@ -25,21 +24,6 @@ const kvV2: StateMachine<KvState> = {
 };
 const kvV2WithoutMigrate: StateMachine<KvState> = { ...kvV2, migrate: undefined };
 
-function cluster(): Cluster {
-  const c = new Cluster({ replicaCount: 3, machine: kvMachine, limits: { checkpointIntervalOps: INTERVAL, pipelineMax: 2 } });
-  c.request(0, 'alice', 0);
-  c.deliverAll();
-  return c;
-}
-
-function writes(c: Cluster, primary: number, from: number, count: number): void {
-  for (let i = from; i < from + count; i++) {
-    c.request(primary, 'alice', i, { type: 'write', key: `k${i % 3}`, value: i });
-    c.deliverAll();
-  }
-  c.fire(primary, 'heartbeat');
-  c.deliverAll();
-}
 
 const appOf = (c: Cluster, replica: number) => (c.states[replica]!.app.value as KvState).toJS();
 
