@@ -15,6 +15,7 @@
  * Commands (replica ids are `r=N`; `op=` takes the rest of the line, as JSON):
  * - `cluster replicas=N [machine=kv]`: a fresh cluster, booted (must come first);
  * - `request r=N client=ID n=N [op=JSON]`: a client request arriving at replica N;
+ * - `read r=N client=ID n=N op=JSON`: a client's read without the log (read number n, query op);
  * - `deliver [from=N] [to=N] [type=T]`: delivers in-flight messages, oldest first, until none
  *   that match is left (the replies they cause included);
  * - `drop [from=N] [to=N] [type=T]`: loses the matching messages in flight;
@@ -127,6 +128,11 @@ export class ScenarioRunner {
       case 'request': {
         const operation = args.has('op') ? (JSON.parse(args.get('op') ?? 'null') as unknown) : null;
         cluster.request(replica(), this.textArg(args, 'client'), this.integerArg(args, 'n'), operation);
+        return null;
+      }
+      case 'read': {
+        const query = JSON.parse(args.get('op') ?? 'null') as unknown;
+        cluster.read(replica(), this.textArg(args, 'client'), this.integerArg(args, 'n'), query);
         return null;
       }
       case 'deliver':
