@@ -345,6 +345,48 @@ export const Reply = t.union([
 ]);
 export type Reply = t.TypeOf<typeof Reply>;
 
+/** What a client input or a reply is about: a request or a read, and its number (null: it could not be read). */
+export interface InputKey {
+  readonly kind: 'request' | 'read';
+  readonly number: number | null;
+}
+
+/** Whether a client's input is a read ({clientId, readNumber, query}) rather than a request: how the core tells them apart. */
+export function isReadShaped(raw: unknown): boolean {
+  if (raw === null || typeof raw !== 'object') return false;
+  try {
+    return 'readNumber' in raw && !('requestNumber' in raw);
+  } catch {
+    return false;
+  }
+}
+
+/** The key of a raw, untrusted client input, read as the core reads it; never throws. */
+export function inputKeyOf(raw: unknown): InputKey {
+  const kind = isReadShaped(raw) ? 'read' : 'request';
+  let number: unknown;
+  try {
+    number = raw !== null && typeof raw === 'object' ? (raw as Record<string, unknown>)[kind === 'read' ? 'readNumber' : 'requestNumber'] : undefined;
+  } catch {
+    number = undefined;
+  }
+  return { kind, number: NonNegativeInteger.is(number) ? number : null };
+}
+
+/** The request or read a reply answers. */
+export function repliedInput(reply: Reply): InputKey {
+  switch (reply.type) {
+    case 'reply':
+    case 'redirect':
+    case 'error':
+      return { kind: 'request', number: reply.requestNumber };
+    case 'read-reply':
+    case 'read-redirect':
+    case 'read-error':
+      return { kind: 'read', number: reply.readNumber };
+  }
+}
+
 /** What an interpreter answers a request whose client id it cannot read (so the core never sees it). */
 export function unreadableClientIdReply(): Reply {
   return {

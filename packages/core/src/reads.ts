@@ -36,16 +36,6 @@ export function noReads(replicaCount: number): PrimaryReads {
   return { round: 0, confirmed: new Array<number>(replicaCount).fill(0), confirmedRound: 0, pending: PersistentQueue.empty<PendingRead>(), nextRoundReads: 0 };
 }
 
-/** Whether a client's input is a read ({clientId, readNumber, query}) rather than a request. */
-export function isReadShaped(raw: unknown): boolean {
-  if (raw === null || typeof raw !== 'object') return false;
-  try {
-    return 'readNumber' in raw && !('requestNumber' in raw);
-  } catch {
-    return false;
-  }
-}
-
 export function onClientRead(s: DraftState, ctx: StepContext, raw: unknown): void {
   const read = checkRead(s, ctx, raw);
   if (read === null) return;

@@ -4,14 +4,14 @@
  * and leaves protocol state as it was; only a broken internal invariant
  * throws, and that is a bug to surface.
  */
-import { isReadShaped, onClientRead, onConfirmViewOk } from './reads.js';
+import { onClientRead, onConfirmViewOk } from './reads.js';
 import type * as t from 'io-ts';
 import { decodeWith } from './codec.js';
 import { ConfigError, parseConfig } from './config.js';
 import type { DraftState } from './context.js';
 import { StepContext } from './context.js';
 import { type Effect, type Event, TimerName } from './effects.js';
-import { Message } from './messages.js';
+import { Message, isReadShaped } from './messages.js';
 import { Log } from './log.js';
 import { ClientTable } from './client-table.js';
 import { Opaque, type ReplicaState, type StateMachine } from './state.js';

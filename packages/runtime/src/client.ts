@@ -15,7 +15,7 @@
  *
  * No clock, timer or randomness of its own: the runtime passes them in.
  */
-import type { ClientInput, Reply } from '@vsr/core';
+import { repliedInput, type ClientInput, type Reply } from '@vsr/core';
 
 /** Connections to every replica: requests out, replies in, routed by client id. */
 export interface ClientLink {
@@ -294,14 +294,6 @@ export class ClientCore {
 
 /** The number of the request (or read) a reply answers; null for a reply of the other kind. */
 function answers(reply: Reply, kind: AttemptKind): number | null {
-  switch (reply.type) {
-    case 'reply':
-    case 'redirect':
-    case 'error':
-      return kind === 'request' ? reply.requestNumber : null;
-    case 'read-reply':
-    case 'read-redirect':
-    case 'read-error':
-      return kind === 'read' ? reply.readNumber : null;
-  }
+  const answered = repliedInput(reply);
+  return answered.kind === kind ? answered.number : null;
 }

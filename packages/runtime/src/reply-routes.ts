@@ -2,7 +2,7 @@
  * Reply routing for a runtime's clients, shared by Node and the browser: the core names the
  * client a reply is for, and the runtime hands it to whoever is waiting on that request.
  */
-import type { Reply } from '@vsr/core';
+import { inputKeyOf, repliedInput, type InputKey, type Reply } from '@vsr/core';
 
 /**
  * Where each reply goes: to every caller waiting on that request (or read) of that client, the
@@ -19,7 +19,7 @@ export class ReplyRoutes {
 
   /** `respond` gets the reply to this raw request of `clientId`. */
   route(clientId: string, request: unknown, respond: (reply: Reply) => void): void {
-    this.add(clientId, keyOfRequest(request), respond);
+    this.add(clientId, routeKey(inputKeyOf(request)), respond);
   }
 
   /** `resolve` gets the reply to `clientId#requestNumber`. */
@@ -40,7 +40,7 @@ export class ReplyRoutes {
   deliver(clientId: string, reply: Reply): void {
     const keys = this.routes.get(clientId);
     if (keys === undefined) return;
-    const key = keyOfReply(reply);
+    const key = routeKey(repliedInput(reply));
     const callers = keys.get(key);
     if (callers === undefined) return;
     keys.delete(key);
@@ -66,39 +66,7 @@ const ROUTE_REQUESTS_MAX = 8;
 /** Callers waiting on one request: resent over this many connections at most. */
 const ROUTE_CALLERS_MAX = 16;
 
-function readNumberField(input: unknown, field: string): number | null {
-  try {
-    const value = (input as Record<string, unknown>)[field];
-    return typeof value === 'number' && Number.isSafeInteger(value) && value >= 0 ? value : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The key of a raw request, read as the core reads it (a read has `readNumber` and no `requestNumber`). */
-function keyOfRequest(request: unknown): string {
-  if (request === null || typeof request !== 'object') return '?';
-  try {
-    if ('requestNumber' in request || !('readNumber' in request)) {
-      const requestNumber = readNumberField(request, 'requestNumber');
-      return requestNumber === null ? '?' : `q${requestNumber}`;
-    }
-  } catch {
-    return '?';
-  }
-  const readNumber = readNumberField(request, 'readNumber');
-  return readNumber === null ? '?' : `r${readNumber}`;
-}
-
-function keyOfReply(reply: Reply): string {
-  switch (reply.type) {
-    case 'reply':
-    case 'redirect':
-    case 'error':
-      return reply.requestNumber === null ? '?' : `q${reply.requestNumber}`;
-    case 'read-reply':
-    case 'read-redirect':
-    case 'read-error':
-      return reply.readNumber === null ? '?' : `r${reply.readNumber}`;
-  }
+/** A map key for a request or a read of one client: `q<number>`, `r<number>`, or `?` when unreadable (as the core answers it). */
+function routeKey(key: InputKey): string {
+  return key.number === null ? '?' : `${key.kind === 'read' ? 'r' : 'q'}${key.number}`;
 }
