@@ -4,7 +4,7 @@
  * request number, and follows redirects. A workload that returns null leaves the client idle
  * for a while. An operation whose outcome the client never learned stays indeterminate.
  */
-import type { ClientRead, ClientRequest, Reply, StateMachine } from '@vsr/core';
+import { repliedInput, type ClientRead, type ClientRequest, type Reply, type StateMachine } from '@vsr/core';
 import { SafetyViolation } from '@vsr/testing';
 import type { ClientView, Workload } from '../model.js';
 import type { WorldContext } from './context.js';
@@ -194,30 +194,22 @@ export class Clients {
   onReply(client: SimClient, reply: Reply): void {
     const pending = client.pending;
     if (pending === null || reply.clientId !== client.id) return;
-    if (reply.type === 'read-reply' || reply.type === 'read-redirect' || reply.type === 'read-error') return this.onReadReply(client, pending, reply);
-    if (pending.readNumber !== null || reply.requestNumber !== pending.requestNumber) return;
+    // Only an answer to what is pending counts: the same kind (request or read), the same number.
+    const answered = repliedInput(reply);
+    const [kind, number] = pending.readNumber === null ? ['request', pending.requestNumber] : ['read', pending.readNumber];
+    if (answered.kind !== kind || answered.number !== number) return;
     switch (reply.type) {
       case 'reply':
-        return this.answered(client, pending, reply.result);
-      case 'redirect':
-        return this.redirected(client, reply.primary);
-      case 'error':
-        if (reply.code === 'busy') return; // The timeout retries.
-        if (reply.code === 'not-registered') return this.newSession(client);
-        throw new SafetyViolation(`client ${client.id} got ${reply.code} for a valid request: ${reply.message}`);
-    }
-  }
-
-  private onReadReply(client: SimClient, pending: PendingRequest, reply: Extract<Reply, { type: 'read-reply' | 'read-redirect' | 'read-error' }>): void {
-    if (pending.readNumber === null || reply.readNumber !== pending.readNumber) return;
-    switch (reply.type) {
       case 'read-reply':
         return this.answered(client, pending, reply.result);
+      case 'redirect':
       case 'read-redirect':
         return this.redirected(client, reply.primary);
+      case 'error':
       case 'read-error':
         if (reply.code === 'busy') return; // The timeout retries.
-        throw new SafetyViolation(`client ${client.id} got ${reply.code} for a valid read: ${reply.message}`);
+        if (reply.code === 'not-registered') return this.newSession(client);
+        throw new SafetyViolation(`client ${client.id} got ${reply.code} for a valid ${kind}: ${reply.message}`);
     }
   }
 
