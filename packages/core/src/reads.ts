@@ -157,7 +157,9 @@ export function answerReads(s: DraftState, ctx: StepContext): void {
     ctx.reply({ type: 'read-reply', clientId: read.clientId, readNumber: read.readNumber, viewNumber: s.viewNumber, commitNumber: s.commitNumber, result });
     pending = defined(pending.take(), 'the read just peeked').rest.normalized();
   }
-  if (pending.size < primary.reads.pending.size) primary.reads = { ...primary.reads, pending };
+  // Kept even when nothing was answered: normalized once, the next peek is O(1) (the queue is the
+  // same values), so reads that wait through many commits are not walked at each one.
+  if (pending !== primary.reads.pending) primary.reads = { ...primary.reads, pending };
 }
 
 /** At the heartbeat: the latest round, if a quorum has not confirmed it, goes again (same number) to the backups that have not. */
