@@ -28,3 +28,6 @@ export { Refusals, lineLogger, silentLogger, type Logger, type RefusalsOptions }
 export { VsrClient, ClusterLink, VsrTimeoutError, VsrRequestError, freshClientId, type ClientEndpoint, type ClusterLinkOptions, type VsrClientOptions } from './client.js';
 export { createClusterCertificates, type ClusterCertificates, type ClusterCertificateOptions, type IssuedCertificate } from './pki.js';
 export type { TimedTelemetry } from '@vsr/runtime';
+export { createServer, startServer, VsrServer, ServerNotConfiguredError, type ServerOptions, type ServerStop, type ServerStatus, type ServerEvents, type StalePosition } from './server.js';
+export { resolveCluster, ClusterSpecError, type ClusterSpec, type ClusterMember, type ResolvedCluster } from './cluster-spec.js';
+export { SessionPool, SessionsBusyError } from './session-pool.js';

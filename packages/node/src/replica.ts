@@ -75,6 +75,10 @@ export interface ReplicaOptions<S, Op, R> {
   readonly onJournalFsync?: (durationMs: number, bytes: number) => void;
   /** Called with every reply the replica sends a client (in addition to `request`'s promise). */
   readonly onReply?: (clientId: string, reply: Reply) => void;
+  /** Called after each step that changed the status or the view, with the status before and after. */
+  readonly onTransition?: (status: ReplicaStatus, previous: ReplicaStatus) => void;
+  /** Called with every telemetry event the core emits (as published on the diagnostics channel). */
+  readonly onTelemetry?: (event: Telemetry) => void;
   /** Called with every rejected input (default: nothing). */
   readonly onReject?: (reason: string, input: string) => void;
   /**
@@ -205,7 +209,10 @@ class RunningReplica<S, Op, R> {
     }
     const before = this.state;
     this.state = stepped.state;
-    logTransition(this.logger, before, this.state);
+    if (before.status !== this.state.status || before.viewNumber !== this.state.viewNumber) {
+      logTransition(this.logger, before, this.state);
+      this.options.onTransition?.(statusOf(this.state), statusOf(before));
+    }
     for (const effect of stepped.effects) this.carryOut(effect, stepped.stepDurationMs);
   }
 
@@ -234,6 +241,7 @@ class RunningReplica<S, Op, R> {
         return this.timers.cancel(effect.timer);
       case 'telemetry':
         publish(effect.event, stepDurationMs);
+        this.options.onTelemetry?.(effect.event);
         return logMilestone(this.logger, effect.event);
       case 'reject':
         // The reason key is the input's kind ('client-request', 'prepare', ...): a metric label, so a
@@ -288,16 +296,7 @@ class RunningReplica<S, Op, R> {
   }
 
   private status(): ReplicaStatus {
-    const state = this.state;
-    return {
-      replicaId: state.config.replicaId,
-      viewNumber: state.viewNumber,
-      status: state.status,
-      primary: primaryOf(state.viewNumber, state.config.replicaCount),
-      opNumber: state.log.lastOpNumber,
-      commitNumber: state.commitNumber,
-      pid: process.pid,
-    };
+    return statusOf(this.state);
   }
 
   private async close(): Promise<void> {
@@ -414,6 +413,19 @@ function defaultTransport(
 
 /** The request's client id if it has a valid one (the core's rule), to route the reply by. */
 
+/** Where a replica stands, as `status()` reports it. */
+function statusOf(state: ReplicaState): ReplicaStatus {
+  return {
+    replicaId: state.config.replicaId,
+    viewNumber: state.viewNumber,
+    status: state.status,
+    primary: primaryOf(state.viewNumber, state.config.replicaCount),
+    opNumber: state.log.lastOpNumber,
+    commitNumber: state.commitNumber,
+    pid: process.pid,
+  };
+}
+
 /** The fields every replica log line carries. */
 function positionOf(state: ReplicaState): { replicaId: number; viewNumber: number; status: string } {
   return { replicaId: state.config.replicaId, viewNumber: state.viewNumber, status: state.status };
@@ -421,7 +433,6 @@ function positionOf(state: ReplicaState): { replicaId: number; viewNumber: numbe
 
 /** One line for a status change, a view change or a new primary. */
 function logTransition(logger: Logger, before: ReplicaState, after: ReplicaState): void {
-  if (before.status === after.status && before.viewNumber === after.viewNumber) return;
   const primary = primaryOf(after.viewNumber, after.config.replicaCount);
   const fields = { ...positionOf(after), primary, previousViewNumber: before.viewNumber, previousStatus: before.status };
   if (after.status === 'normal') {

@@ -4,48 +4,10 @@
  * with nothing acknowledged lost. The store sees only what the `ReplicaStore` contract names.
  */
 import { afterEach, describe, expect, test } from 'vitest';
-import { applyLogEffect, type BootStorage, type Checkpoint, type DurableHeader, type Effect, type StoredLog } from '@vsr/core';
 import { kvMachine } from '@vsr/kv';
-import { MemoryNetwork, startReplica, type ReplicaHandle, type ReplicaStore } from '../src/index.js';
+import { MemoryNetwork, startReplica, type ReplicaHandle } from '../src/index.js';
 import { TIMEOUTS } from './support.js';
-
-/** What a memory store made durable: survives its store, as a disk survives a process. */
-interface Disk {
-  header: DurableHeader | null;
-  checkpoint: Checkpoint | null;
-  log: StoredLog;
-  flushes: number;
-}
-
-function memoryStore(disk: Disk): ReplicaStore {
-  let buffered: Effect[] = [];
-  const boot: BootStorage = disk.header === null ? null : { header: disk.header, checkpoint: disk.checkpoint, log: [...disk.log.log] };
-  return {
-    report: { boot, tornTail: false, damage: null },
-    apply: (effect) => void buffered.push(effect),
-    get dirty() {
-      return buffered.length > 0;
-    },
-    flush: async () => {
-      const taken = buffered;
-      buffered = [];
-      await Promise.resolve(); // a flush takes a turn, as a disk would
-      for (const effect of taken) {
-        if (effect.kind === 'persist-header') disk.header = effect.header;
-        else if (effect.kind === 'persist-checkpoint') disk.checkpoint = effect.checkpoint;
-        else if (effect.kind === 'log-append' || effect.kind === 'log-truncate' || effect.kind === 'log-release') {
-          const problem = applyLogEffect(disk.log, effect);
-          if (problem !== null) throw new Error(problem);
-        }
-      }
-      disk.flushes++;
-    },
-    settle: () => Promise.resolve(),
-    close: () => {
-      buffered = [];
-    },
-  };
-}
+import { memoryStore, type Disk } from './memory-store.js';
 
 const cleanups: Array<() => Promise<void>> = [];
 afterEach(async () => {
