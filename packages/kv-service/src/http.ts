@@ -33,7 +33,7 @@ import { createServer as createHttpsServer, type Server as HttpsServer } from 'n
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { Key, KEY_LENGTH_MAX, Value, VALUE_LENGTH_MAX, type KvOperation, type KvResult } from '@vsr/kv';
-import { VsrRequestError, VsrTimeoutError, type ReplicaStatus } from '@vsr/node';
+import { SessionsBusyError, VsrRequestError, VsrTimeoutError, type ReplicaStatus } from '@vsr/node';
 import type { ServiceMetrics } from './metrics.js';
 
 export type Health = { readonly ok: boolean; readonly reason: string } & Record<string, unknown>;
@@ -212,7 +212,7 @@ function failureAnswer(error: unknown): [number, Record<string, unknown>] {
   if (error instanceof VsrTimeoutError) {
     return [503, { error: 'unavailable', message: `${error.message}; the cluster may be changing views or lack a majority` }];
   }
-  if (error instanceof Unavailable) return [503, { error: 'unavailable', message: error.message }];
+  if (error instanceof Unavailable || error instanceof SessionsBusyError) return [503, { error: 'unavailable', message: error.message }];
   if (error instanceof VsrRequestError) return [error.code === 'invalid-operation' ? 400 : 503, { error: error.code, message: error.message }];
   return [500, { error: 'internal', message: error instanceof Error ? error.message : String(error) }];
 }

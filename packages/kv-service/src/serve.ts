@@ -1,12 +1,13 @@
 /**
- * One replica of the key-value service: a @vsr/core replica on durable
- * files (`FileStorage`), the TCP transport on its peer port (replicas
- * authenticate each other with mutual TLS or the cluster secret; clients use
- * the same port, with the client token when one is set), and the HTTP API
- * (TLS and a bearer token when configured). HTTP requests run as
- * `VsrClient` sessions from a pool: a session reaches this process's replica
- * directly and the others over their peer ports, so any replica takes
- * requests and they reach the primary.
+ * One replica of the key-value service: a `VsrServer` (@vsr/node) running
+ * the kv machine on durable files (`FileStorage`), the TCP transport on its
+ * peer port (replicas authenticate each other with mutual TLS or the cluster
+ * secret; clients use the same port, with the client token when one is set),
+ * and the HTTP API (TLS and a bearer token when configured). HTTP writes are
+ * the server's commands and reads its linearizable reads, run on its client
+ * sessions: a session reaches this process's replica directly and the others
+ * over their peer ports, so any replica takes requests and they reach the
+ * primary.
  *
  * Logs are JSON lines (pino), each with its time, level, replica, view and
  * status. Refused input of every kind (frames, handshakes, requests, HTTP)
@@ -15,15 +16,13 @@
  */
 import type { Server } from 'node:http';
 import { pino } from 'pino';
-import { kvMachine, type KvOperation, type KvResult } from '@vsr/kv';
+import { kvMachine, type KvOperation, type KvResult, type KvState } from '@vsr/kv';
 import { quorumSize } from '@vsr/core';
 import {
-  ClusterLink,
   Refusals,
-  VsrClient,
   checkpointBytes,
+  createServer,
   journalBytes,
-  startReplica,
   tcpTransport,
   type Address,
   type Logger,
@@ -31,8 +30,9 @@ import {
   type ReplicaHandle,
   type TcpTransport,
   type TlsCredentials,
+  type VsrServer,
 } from '@vsr/node';
-import { kvHttpServer, Unavailable, type Health } from './http.js';
+import { kvHttpServer, type Health } from './http.js';
 import { serviceMetrics } from './metrics.js';
 
 /** The version build info reports. */
@@ -66,7 +66,10 @@ export interface ServeOptions {
   readonly healthWindowMs?: number;
 }
 
+type KvServer = VsrServer<KvState, KvOperation, KvResult>;
+
 export interface RunningService {
+  readonly server: KvServer;
   readonly replica: ReplicaHandle;
   /** The service's structured log (for the command line's own lines). */
   readonly logger: Logger;
@@ -86,27 +89,20 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
   const transport = await listenForPeers(options, replicaCount, logger, refusals);
 
   let metrics: ReturnType<typeof serviceMetrics> | null = null;
-  let replica: ReplicaHandle;
+  let server: KvServer;
   try {
-    replica = startKvReplica(options, replicaCount, transport, logger, refusals, () => metrics);
+    server = startKvServer(options, transport, logger, refusals, () => metrics);
   } catch (error) {
     transport.close();
     throw error;
   }
+  const replica = server.replica;
   positionOf = () => {
     const now = replica.status();
     return { replicaId: now.replicaId, viewNumber: now.viewNumber, status: now.status };
   };
   if (replica.boot.damage !== null) logger.warn({ replicaId: options.replicaId }, replica.boot.damage);
 
-  const link = new ClusterLink({
-    replicas: options.peers,
-    connect: (id, onReply) => (id === options.replicaId ? { send: (request) => replica.submit(request, onReply), close: () => {} } : undefined),
-    logger,
-    ...(options.token === undefined ? {} : { token: options.token }),
-    ...(options.tls === undefined ? {} : { tls: options.tls }),
-  });
-  const pool = new SessionPool(link, options.sessionsMax ?? 256, options.requestTimeoutMs ?? 5_000, options.replicaId);
   metrics = serviceMetrics(() => replica.status(), {
     peers: () => transport.peers(),
     clientConnections: () => transport.clientConnections(),
@@ -114,27 +110,25 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     storageBytes: () => ({ journal: journalBytes(options.directory), checkpoint: checkpointBytes(options.directory) }),
     build: { version: SERVICE_VERSION },
   });
-  const server = httpServerFor(options, replica, transport, pool, metrics, refusals, () => httpAddress);
-  const httpAddress = await listen(server, options.http).catch(async (error: unknown) => {
-    await replica.close();
-    link.close();
+  const http = httpServerFor(options, server, transport, metrics, refusals, () => httpAddress);
+  const httpAddress = await listen(http, options.http).catch(async (error: unknown) => {
+    await server.stop();
     metrics?.close();
     throw new Error(`cannot listen for HTTP on ${options.http.host}:${options.http.port}: ${error instanceof Error ? error.message : String(error)}`);
   });
 
   let closing: Promise<void> | null = null;
   return {
+    server,
     replica,
     logger,
     http: httpAddress,
     peer: transport.address(),
     close() {
       closing ??= (async () => {
-        const httpClosed = new Promise<void>((resolve) => server.close(() => resolve()));
-        server.closeAllConnections();
-        pool.close();
-        link.close();
-        await replica.close();
+        const httpClosed = new Promise<void>((resolve) => http.close(() => resolve()));
+        http.closeAllConnections();
+        await server.stop();
         metrics?.close();
         await httpClosed;
       })();
@@ -155,20 +149,30 @@ function checkServeOptions(options: ServeOptions): number {
   return replicaCount;
 }
 
-function startKvReplica(
+/** Replica names in vsr-kv: its ids, as `replica-<id>` (the members in id order). */
+export function replicaName(replicaId: number): string {
+  return `replica-${replicaId}`;
+}
+
+function startKvServer(
   options: ServeOptions,
-  replicaCount: number,
   transport: TcpTransport,
   logger: Logger,
   refusals: Refusals,
   metrics: () => ReturnType<typeof serviceMetrics> | null,
-): ReplicaHandle {
-  return startReplica({
-    config: { ...options.config, replicaId: options.replicaId, replicaCount },
+): KvServer {
+  return createServer({
     machine: kvMachine,
+    cluster: { self: replicaName(options.replicaId), members: options.peers.map((address, replicaId) => ({ name: replicaName(replicaId), address })) },
+    ...(options.config === undefined ? {} : { config: options.config }),
     directory: options.directory,
     create: options.init === true,
-    transport,
+    // Already listening (so a port in use is reported before the store is touched).
+    transport: () => transport,
+    ...(options.tls === undefined ? {} : { tls: options.tls }),
+    ...(options.token === undefined ? {} : { clientToken: options.token }),
+    sessionsMax: options.sessionsMax ?? 256,
+    requestTimeoutMs: options.requestTimeoutMs ?? 5_000,
     logger,
     refusals,
     onFlush: (durationMs) => metrics()?.observeFlush(durationMs),
@@ -183,9 +187,8 @@ function startKvReplica(
 
 function httpServerFor(
   options: ServeOptions,
-  replica: ReplicaHandle,
+  server: KvServer,
   transport: TcpTransport,
-  pool: SessionPool,
   metrics: ReturnType<typeof serviceMetrics>,
   refusals: Refusals,
   address: () => Address,
@@ -193,9 +196,10 @@ function httpServerFor(
   const startedAt = Date.now();
   const port = options.http.port;
   return kvHttpServer({
-    execute: (operation) => pool.execute(operation),
-    status: () => ({ ...replica.status(), http: `${options.http.host}:${address().port}`, uptimeMs: Date.now() - startedAt, sessions: pool.size, peers: transport.peers() }),
-    health: () => healthOf(replica, transport.peers(), options.healthWindowMs ?? 3_000),
+    // A read goes without the log: linearizable all the same (the primary confirms its view).
+    execute: (operation) => (operation.type === 'read' ? server.read(operation) : server.command(operation)),
+    status: () => ({ ...server.replica.status(), http: `${options.http.host}:${address().port}`, uptimeMs: Date.now() - startedAt, sessions: server.sessions, peers: transport.peers() }),
+    health: () => healthOf(server.replica, transport.peers(), options.healthWindowMs ?? 3_000),
     metrics,
     // Host names this server answers to (against DNS rebinding); a port picked at bind time cannot be listed before.
     ...(port === 0 || isWildcard(options.http.host) ? {} : { allowedHosts: [`${options.http.host}:${port}`, `localhost:${port}`, `127.0.0.1:${port}`] }),
@@ -258,90 +262,4 @@ function listen(server: Server, address: Address): Promise<Address> {
       resolve(bound !== null && typeof bound === 'object' ? { host: address.host, port: bound.port } : address);
     });
   });
-}
-
-/**
- * Client sessions for the HTTP API. A VR client has one request outstanding,
- * so concurrent HTTP requests need as many sessions; each is a `VsrClient`
- * (its own id, registered on first use) on the shared link. Up to
- * `sessionsMax`; beyond that a request waits for a free session, within its
- * deadline.
- */
-class SessionPool {
-  private readonly idle: VsrClient[] = [];
-  private readonly waiters: Array<(session: VsrClient) => void> = [];
-  private created = 0;
-  private closed = false;
-
-  constructor(
-    private readonly link: ClusterLink,
-    private readonly sessionsMax: number,
-    private readonly timeoutMs: number,
-    private primaryGuess: number,
-  ) {}
-
-  get size(): number {
-    return this.created;
-  }
-
-  async execute(operation: KvOperation): Promise<KvResult> {
-    const deadlineMs = Date.now() + this.timeoutMs;
-    const client = await this.acquire(deadlineMs);
-    // An idle session may still point at a primary that failed since; start where the last request ended.
-    client.primaryGuess = this.primaryGuess;
-    try {
-      const timeoutMs = Math.max(1, deadlineMs - Date.now());
-      // A read goes without the log: linearizable all the same (the primary confirms its view).
-      if (operation.type === 'read') return (await client.read(operation, { timeoutMs })) as KvResult;
-      return (await client.request(operation, { timeoutMs })) as KvResult;
-    } finally {
-      this.primaryGuess = client.primaryGuess;
-      this.release(client);
-    }
-  }
-
-  close(): void {
-    this.closed = true;
-    for (const session of this.idle) session.close();
-  }
-
-  private acquire(deadlineMs: number): Promise<VsrClient> {
-    const idle = this.idle.pop();
-    if (idle !== undefined) return Promise.resolve(idle);
-    if (this.created < this.sessionsMax) {
-      this.created++;
-      return Promise.resolve(this.fresh());
-    }
-    return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => {
-        const index = this.waiters.indexOf(take);
-        if (index >= 0) this.waiters.splice(index, 1);
-        reject(new Unavailable(`all ${this.sessionsMax} client sessions stayed busy for ${this.timeoutMs} ms`));
-      }, Math.max(1, deadlineMs - Date.now()));
-      const take = (client: VsrClient) => {
-        clearTimeout(timer);
-        resolve(client);
-      };
-      this.waiters.push(take);
-    });
-  }
-
-  private fresh(): VsrClient {
-    return new VsrClient({
-      link: this.link,
-      timeoutMs: this.timeoutMs,
-      attemptTimeoutMs: Math.min(1_000, this.timeoutMs),
-      primaryGuess: this.primaryGuess,
-    });
-  }
-
-  private release(client: VsrClient): void {
-    if (this.closed) {
-      client.close();
-      return;
-    }
-    const waiter = this.waiters.shift();
-    if (waiter !== undefined) waiter(client);
-    else this.idle.push(client);
-  }
 }

@@ -147,6 +147,11 @@ export class VsrServer<S, Op, R> {
     return this.running?.cluster ?? null;
   }
 
+  /** Client sessions made so far (each registered with the cluster once). */
+  get sessions(): number {
+    return this.running?.pool.size ?? 0;
+  }
+
   /** The replica, once the cluster is set (for status, dumps and tests). */
   get replica(): ReplicaHandle {
     return this.require('replica').replica;
