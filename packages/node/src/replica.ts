@@ -127,6 +127,14 @@ export interface ReplicaHandle {
   read(query: unknown, options?: { timeoutMs?: number }): Promise<unknown>;
   /** One raw request under a given client id and number; resolves with this replica's answer (which may be a redirect). */
   requestAs(clientId: string, requestNumber: number, operation: unknown, timeoutMs?: number): Promise<Reply>;
+  /**
+   * An outside failure detector's report (the Elixir behaviour's `monitor_node`): replica
+   * `replicaId` is believed down. If it is this normal backup's primary, the backup starts a
+   * view change now instead of waiting out its primary timeout; otherwise nothing happens.
+   * Only liveness depends on it: a wrong suspicion costs a view change, never safety.
+   * Returns whether a view change started.
+   */
+  suspect(replicaId: number): boolean;
   status(): ReplicaStatus;
   dump(): string;
   /** The reducer's state, for tests and tools. */
@@ -190,6 +198,7 @@ class RunningReplica<S, Op, R> {
       request: (operation, requestOptions) => this.request(operation, requestOptions),
       read: (query, readOptions) => this.read(query, readOptions),
       requestAs: (clientId, requestNumber, operation, timeoutMs = 5_000) => this.requestAs(clientId, requestNumber, operation, timeoutMs),
+      suspect: (replicaId) => this.suspect(replicaId),
       status: () => this.status(),
       dump: () => describe(this.state),
       state: () => this.state,
@@ -293,6 +302,15 @@ class RunningReplica<S, Op, R> {
       this.replies.await(clientId, requestNumber, done);
       this.run({ kind: 'client-request', request: { clientId, requestNumber, operation }, receivedAtMs: Date.now() });
     });
+  }
+
+  private suspect(replicaId: number): boolean {
+    const state = this.state;
+    if (this.closed || state.status !== 'normal' || replicaId === state.config.replicaId) return false;
+    if (primaryOf(state.viewNumber, state.config.replicaCount) !== replicaId) return false;
+    // The primary timeout's own path: the core starts the view change as if the timer fired.
+    this.run({ kind: 'timeout', timer: 'primary-timeout' });
+    return this.state.viewNumber > state.viewNumber;
   }
 
   private status(): ReplicaStatus {

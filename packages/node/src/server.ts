@@ -209,6 +209,17 @@ export class VsrServer<S, Op, R> {
     return query(state.app.value as S, { commitNumber: state.commitNumber, viewNumber: state.viewNumber, status: state.status });
   }
 
+  /**
+   * An outside failure detector says the member `name` is down (`monitor_node`'s counterpart):
+   * if it is this backup's primary, a view change starts now. Returns whether one started.
+   */
+  suspect(name: string): boolean {
+    const { replica, cluster } = this.require('suspect');
+    const replicaId = cluster.idOf(name);
+    if (replicaId === undefined) throw new Error(`suspect: ${JSON.stringify(name)} is not a member (${cluster.names.join(', ')})`);
+    return replica.suspect(replicaId);
+  }
+
   status(): ServerStatus {
     const { replica, cluster } = this.require('status');
     return named(replica.status(), cluster);

@@ -132,6 +132,20 @@ describe('VsrServer', () => {
     await expect(at(servers, 1).command({ type: 'write', key: 'k', value: 3 })).rejects.toThrow(/the server is stopped/);
   });
 
+  test('a failure detector that suspects the primary starts a view change at once; a wrong suspicion costs only that', async () => {
+    const { servers } = threeServers();
+    await at(servers, 0).command({ type: 'write', key: 'k', value: 1 });
+    expect(at(servers, 1).suspect('gamma')).toBe(false); // not its primary
+    expect(at(servers, 0).suspect('alpha')).toBe(false); // itself
+    expect(() => at(servers, 1).suspect('delta')).toThrow(/not a member/);
+    expect(at(servers, 1).suspect('alpha')).toBe(true);
+    expect(at(servers, 1).status().status).toBe('view-change');
+    // alpha was alive all along: the cluster moves on to a view with a new primary, losing nothing.
+    await expect.poll(() => at(servers, 0).status().viewNumber, { timeout: 3_000 }).toBeGreaterThan(0);
+    expect(await at(servers, 0).command({ type: 'cas', key: 'k', expected: 1, value: 2 })).toEqual({ ok: true });
+    expect(at(servers, 1).status().primaryName).not.toBe('alpha');
+  });
+
   test('a store that fails stops the server with the true cause, through the stop hook', async () => {
     let failing = false;
     const { servers, stops } = threeServers({ failFlush: (name) => failing && name === 'gamma' });
