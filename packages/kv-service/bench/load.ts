@@ -250,6 +250,8 @@ async function measure(options: Options, endpoints: readonly Endpoint[], replica
   log(`view ${before[0].viewNumber}, primary replica ${primaryId}; ${options.clients} clients on ${targets.map(endpointText).join(', ')}; ` +
     `${options.warmup} s warm-up, ${options.seconds} s measured`);
 
+  const pids = replicas.map((replica) => replica.child.pid ?? -1);
+  const rss = sampleRss(pids);
   const link = options.protocol === 'vsr' ? nativeLink({ peers: replicas.map((replica) => replica.peer), ca: wire.ca, token: wire.token }) : null;
   const loadRun = await runLoad({
     clients: options.clients,
@@ -261,13 +263,14 @@ async function measure(options: Options, endpoints: readonly Endpoint[], replica
       link !== null
         ? nativeConnection(link, options.target === 'primary' ? primaryId : index % endpoints.length, options.op, options.requestTimeoutMs)
         : (options.op === 'get' ? kvGetConnection : kvPutConnection)(wire, roundRobin(targets, index), options.requestTimeoutMs),
-    pids: replicas.map((replica) => replica.child.pid ?? -1),
+    pids,
   });
+  const rssMaxMiB = rss.stop();
 
   link?.close();
   const after = await Promise.all(endpoints.map((endpoint) => getStatus(wire, control, endpoint).catch((error: unknown) => error as Error)));
   control.close();
-  const result = resultOf(options, targets, before, after, loadRun);
+  const result = { ...resultOf(options, targets, before, after, loadRun), rssMaxMiB };
   if (options.json) process.stdout.write(`${JSON.stringify(result)}\n`);
   else printSummary(options, targets, result, loadRun);
   return result.errors;
@@ -311,7 +314,7 @@ function resultOf(options: Options, targets: readonly Endpoint[], before: readon
   };
 }
 
-function printSummary(options: Options, targets: readonly Endpoint[], result: ReturnType<typeof resultOf>, loadRun: LoadRun): void {
+function printSummary(options: Options, targets: readonly Endpoint[], result: ReturnType<typeof resultOf> & { rssMaxMiB: Array<number | null> }, loadRun: LoadRun): void {
   const { tally } = loadRun;
   const out = (line: string) => process.stdout.write(`${line}\n`);
   const number = (n: number) => n.toLocaleString('en-US');
@@ -339,6 +342,7 @@ function printSummary(options: Options, targets: readonly Endpoint[], result: Re
   out(`  view                 ${result.view.start} → ${endView ?? '?'}${endView !== null && endView !== result.view.start ? '  ← the view changed during the run' : ''}; committed op ${result.opCommitted.start} (before the warm-up) → ${result.opCommitted.end ?? '?'}`);
   const replicaCpu = result.cpuPercent.replicas;
   out(`  CPU while measuring  load generator ${result.cpuPercent.generator}%${replicaCpu.length > 0 ? `, replicas ${replicaCpu.map((cpu, i) => `${i}: ${cpu ?? '?'}%`).join(', ')}` : ''} (100% = one core)`);
+  if (result.rssMaxMiB.some((mib) => mib !== null)) out(`  largest RSS          ${result.rssMaxMiB.map((mib, i) => `${i}: ${mib ?? '?'} MiB`).join(', ')} (sampled every second)`);
   out(`  machine              ${result.machine.cores} cores (${result.machine.cpu}), ${result.machine.memoryGiB} GiB, Node ${process.version}${options.urls === null ? '; the replicas and this generator share it' : ''}`);
 }
 
@@ -364,3 +368,35 @@ async function main(argv: string[]): Promise<void> {
 }
 
 await main(process.argv.slice(2));
+
+/**
+ * Each replica's largest resident set over the run, sampled from /proc every second (MiB;
+ * null where /proc could not be read, as for --urls).
+ */
+function sampleRss(pids: readonly number[]): { stop: () => Array<number | null> } {
+  const maxKiB: Array<number | null> = pids.map(() => null);
+  const sample = () =>
+    pids.forEach((pid, index) => {
+      const kib = rssKiB(pid);
+      if (kib !== null) maxKiB[index] = Math.max(maxKiB[index] ?? 0, kib);
+    });
+  sample();
+  const timer = setInterval(sample, 1_000);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      sample();
+      return maxKiB.map((kib) => (kib === null ? null : Math.round(kib / 1024)));
+    },
+  };
+}
+
+function rssKiB(pid: number): number | null {
+  if (pid <= 0) return null;
+  try {
+    const match = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match === null ? null : Number(match[1]);
+  } catch {
+    return null;
+  }
+}
