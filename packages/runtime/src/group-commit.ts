@@ -124,8 +124,10 @@ export class GroupCommit {
  * buffered and flushed under group commit, and a close. Node's `FileStorage` (through
  * `openFileStore`) and the browser's `IndexedDbStorage` are two; a user may bring a third.
  * What it must guarantee is the effect contract (docs/architecture.md): a flush makes every
- * effect applied before it durable, in order, whole or not at all across a crash, and a
- * reopened store hands back exactly what was made durable.
+ * effect applied before it durable, in order; across a crash it lands whole or as an ordered
+ * prefix of its effects (never a later effect without an earlier one, no release without its
+ * checkpoint), and a reopened store hands back exactly what was made durable. The suite in
+ * `@vsr/store-conformance` checks a store against it.
  */
 export interface ReplicaStore extends GroupCommitStorage {
   /** What the store held when opened. */
