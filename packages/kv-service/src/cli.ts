@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { UsageError, integerFlag } from '@vsr/core/cli-flags';
 import type { Address } from '@vsr/node';
-import { serve } from './serve.js';
+import { serve, STORAGE_KINDS, type StorageKind } from './serve.js';
 import { startCluster, superviseCluster } from './cluster.js';
 import { readTlsDirectory } from './cluster-directory.js';
 
@@ -18,11 +18,11 @@ const USAGE = `vsr-kv: a replicated key-value service on Viewstamped Replication
 
 usage:
   vsr-kv cluster --dir DIR [--replicas N] [--port P] [--restart] [--config JSON]
-                 [--no-tls] [--no-token]
+                 [--no-tls] [--no-token] [--storage file|lmdb]
       Starts N replicas (default 3) on 127.0.0.1 as child processes: replica i
       takes peers on port P+i and HTTP on P+100+i (default P: 7000). The first
-      start forms a new cluster in DIR; later starts reuse it. --config is
-      passed to every replica (see serve). The first start also makes the
+      start forms a new cluster in DIR; later starts reuse it. --config and
+      --storage are passed to every replica (see serve). The first start also makes the
       cluster's CA and certificates (DIR/tls) and a bearer token (DIR/token):
       replicas authenticate each other with mutual TLS, the HTTP API is HTTPS,
       and reads and writes need the token. --no-tls: the shared secret between
@@ -39,6 +39,7 @@ usage:
                (--tls-dir D | --secret S | --secret-file F | env VSR_SECRET)
                [--token-file F | env VSR_TOKEN] [--allow-origin O,...] [--init]
                [--timeout-ms MS] [--sessions N] [--config JSON] [--supervised]
+               [--storage file|lmdb]
       Runs replica I. --peers lists every replica's peer address in replica id
       order (this one's included). --init formats DIR if it holds no store: use
       it only when forming a new cluster; a replica that lost its data must
@@ -52,6 +53,8 @@ usage:
       TOKEN" and client connections present it. --allow-origin: web origins
       allowed to call the HTTP API (default none: a request with another
       Origin gets 403).
+      --storage: the store in DIR, file (the journal, default) or lmdb (LMDB,
+      one transaction a flush); a directory keeps the kind it was formed with.
       SIGINT or SIGTERM: makes its writes durable and exits 0. --supervised
       (set by cluster): also stops when stdin closes, i.e. when the supervisor
       holding the other end of that pipe exits; do not use it with stdin from a
@@ -128,6 +131,7 @@ async function runServe(argv: string[]): Promise<void> {
       'timeout-ms': { type: 'string' },
       sessions: { type: 'string' },
       config: { type: 'string' },
+      storage: { type: 'string' },
       supervised: { type: 'boolean', default: false },
     },
   });
@@ -154,6 +158,7 @@ async function runServe(argv: string[]): Promise<void> {
     requestTimeoutMs: integerFlag(values['timeout-ms'], '--timeout-ms', { min: 1, fallback: 5_000 }),
     sessionsMax: integerFlag(values.sessions, '--sessions', { min: 1, fallback: 256 }),
     ...(config === undefined ? {} : { config }),
+    ...(values.storage === undefined ? {} : { storage: storageFlag(values.storage) }),
   });
   const status = service.replica.status();
   process.stdout.write(
@@ -215,6 +220,7 @@ async function runCluster(argv: string[]): Promise<void> {
       dir: { type: 'string' },
       port: { type: 'string' },
       config: { type: 'string' },
+      storage: { type: 'string' },
       restart: { type: 'boolean', default: false },
       'no-tls': { type: 'boolean', default: false },
       'no-token': { type: 'boolean', default: false },
@@ -228,7 +234,10 @@ async function runCluster(argv: string[]): Promise<void> {
     replicaCount,
     directory,
     port,
-    ...(values.config === undefined ? {} : { serveArgs: ['--config', values.config] }),
+    serveArgs: [
+      ...(values.config === undefined ? [] : ['--config', values.config]),
+      ...(values.storage === undefined ? [] : ['--storage', storageFlag(values.storage)]),
+    ],
     tls: !values['no-tls'],
     token: !values['no-token'],
   });
@@ -274,4 +283,10 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`vsr-kv: ${error instanceof Error ? error.message : String(error)}\n${usage ? '(vsr-kv --help shows the usage)\n' : ''}`);
     process.exit(usage ? 2 : 1);
   }
+}
+
+function storageFlag(value: string): StorageKind {
+  const kind = STORAGE_KINDS.find((known) => known === value);
+  if (kind === undefined) throw new UsageError(`--storage: expected ${STORAGE_KINDS.join(' or ')}, got ${JSON.stringify(value)}`);
+  return kind;
 }

@@ -25,7 +25,8 @@ export interface MetricSources {
   readonly clientConnections?: () => { readonly open: number; readonly max: number };
   /** Refused inputs so far, by reason (each source's counts, merged by the caller). */
   readonly refusals?: () => ReadonlyMap<string, number>;
-  readonly storageBytes?: () => { readonly journal: number; readonly checkpoint: number };
+  /** Bytes on disk by file (`journal` and `checkpoint` for the journal store, `data.mdb` for LMDB). */
+  readonly storageBytes?: () => Readonly<Record<string, number>>;
   readonly build?: { readonly version: string };
 }
 
@@ -158,9 +159,7 @@ function sourceGauges(registry: Registry, sources: MetricSources): void {
   }
   if (storageBytes !== undefined) {
     gauge('vsr_storage_bytes', 'Bytes of the store on disk, by file.', ['file'], (g) => {
-      const bytes = storageBytes();
-      g.set({ file: 'journal' }, bytes.journal);
-      g.set({ file: 'checkpoint' }, bytes.checkpoint);
+      for (const [file, bytes] of Object.entries(storageBytes())) g.set({ file }, bytes);
     });
   }
   if (build !== undefined) {

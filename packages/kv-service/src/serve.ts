@@ -32,6 +32,9 @@ import {
   type TlsCredentials,
   type VsrServer,
 } from '@vsr/node';
+import { openLmdbStore } from '@vsr/storage-lmdb';
+import { existsSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { kvHttpServer, type Health } from './http.js';
 import { serviceMetrics } from './metrics.js';
 
@@ -44,6 +47,8 @@ export interface ServeOptions {
   readonly peers: readonly Address[];
   readonly http: Address;
   readonly directory: string;
+  /** The store in `directory`: `file`, the journal (`FileStorage`, the default), or `lmdb` (`@vsr/storage-lmdb`). */
+  readonly storage?: StorageKind;
   /** Replicas authenticate each other with this secret, or with `tls`. */
   readonly secret?: string;
   /** Mutual TLS between replicas, and TLS for the HTTP API and the client port. */
@@ -67,6 +72,9 @@ export interface ServeOptions {
 }
 
 type KvServer = VsrServer<KvState, KvOperation, KvResult>;
+
+export const STORAGE_KINDS = ['file', 'lmdb'] as const;
+export type StorageKind = (typeof STORAGE_KINDS)[number];
 
 export interface RunningService {
   readonly server: KvServer;
@@ -107,7 +115,7 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
     peers: () => transport.peers(),
     clientConnections: () => transport.clientConnections(),
     refusals: () => refusals.byReason(),
-    storageBytes: () => ({ journal: journalBytes(options.directory), checkpoint: checkpointBytes(options.directory) }),
+    storageBytes: () => storageBytesOf(options.directory, options.storage ?? 'file'),
     build: { version: SERVICE_VERSION },
   });
   const http = httpServerFor(options, server, transport, metrics, refusals, () => httpAddress);
@@ -137,12 +145,42 @@ export async function serve(options: ServeOptions): Promise<RunningService> {
   };
 }
 
+/** The store options for the server: FileStorage in the directory, or LMDB there. */
+function storeOf(options: ServeOptions): { directory: string; create: boolean } | { storage: () => ReturnType<typeof openLmdbStore> } {
+  const create = options.init === true;
+  if ((options.storage ?? 'file') === 'file') return { directory: options.directory, create };
+  return { storage: () => openLmdbStore(options.directory, { create }) };
+}
+
+/**
+ * A directory holds one kind of store. Started with the other kind, a replica would find no
+ * store and recover from its peers as if its disk were lost: refused instead, before anything
+ * in the directory changes.
+ */
+function checkStorageKind(directory: string, kind: StorageKind): void {
+  const holds: StorageKind | null = existsSync(join(directory, 'format.json')) ? 'file' : existsSync(join(directory, 'data.mdb')) ? 'lmdb' : null;
+  if (holds !== null && holds !== kind) {
+    throw new Error(`${directory} holds a ${holds} store, not ${kind}: start it with --storage ${holds} (a directory keeps the kind it was formed with)`);
+  }
+}
+
+/** Bytes on disk for /metrics, by file: the journal and the checkpoint file, or LMDB's data file. */
+function storageBytesOf(directory: string, kind: StorageKind): Record<string, number> {
+  if (kind === 'file') return { journal: journalBytes(directory), checkpoint: checkpointBytes(directory) };
+  const path = join(directory, 'data.mdb');
+  return { 'data.mdb': existsSync(path) ? statSync(path).size : 0 };
+}
+
 /** Checks what the command line cannot; returns the replica count. */
 function checkServeOptions(options: ServeOptions): number {
   const replicaCount = options.peers.length;
   if (!Number.isInteger(options.replicaId) || options.replicaId < 0 || options.replicaId >= replicaCount) {
     throw new Error(`--id must be a replica id in 0..${replicaCount - 1} (one per peer address), got ${options.replicaId}`);
   }
+  if (options.storage !== undefined && !STORAGE_KINDS.includes(options.storage)) {
+    throw new Error(`--storage must be one of ${STORAGE_KINDS.join(', ')}, got ${JSON.stringify(options.storage)}`);
+  }
+  checkStorageKind(options.directory, options.storage ?? 'file');
   if (options.tls === undefined && (options.secret ?? '').length === 0) {
     throw new Error('give --tls-dir or a non-empty --secret: replicas prove to each other who they are');
   }
@@ -165,8 +203,7 @@ function startKvServer(
     machine: kvMachine,
     cluster: { self: replicaName(options.replicaId), members: options.peers.map((address, replicaId) => ({ name: replicaName(replicaId), address })) },
     ...(options.config === undefined ? {} : { config: options.config }),
-    directory: options.directory,
-    create: options.init === true,
+    ...storeOf(options),
     // Already listening (so a port in use is reported before the store is touched).
     transport: () => transport,
     ...(options.tls === undefined ? {} : { tls: options.tls }),
