@@ -22,12 +22,11 @@ import {
   type StateMachine,
   type Telemetry,
 } from '@vsr/core';
-import { GroupCommit, ReplyRoutes, timedStep, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
+import { GroupCommit, NamedTimers, ReplyRoutes, globalTimers, timedStep, type ReplicaTimers, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
 import type { OpenReport, ReplicaStorage } from './storage.js';
-import { NamedTimers, globalTimers, type ReplicaTimers } from './timers.js';
 import type { BrowserTransport, Refusal } from './transport.js';
 
-export type { ReplicaTimers } from './timers.js';
+export type { ReplicaTimers } from '@vsr/runtime';
 
 /** One message leaving or reaching this replica, or its new position: for a live space-time diagram. */
 export type ReplicaTraceEvent =

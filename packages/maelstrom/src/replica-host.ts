@@ -32,9 +32,8 @@ import {
   type Reply,
   type StateMachine,
   type StoredLog,
-  type TimerName,
 } from '@vsr/core';
-import { ReplyRoutes, timedStep } from '@vsr/runtime';
+import { NamedTimers, ReplyRoutes, globalTimers, timedStep } from '@vsr/runtime';
 import type { NodeLog } from './log.js';
 
 export interface ReplicaHostOptions<S, Op, R> {
@@ -71,36 +70,10 @@ export class MemoryStore {
   }
 }
 
-/** The reducer's named timers as `setTimeout`s: setting one replaces the timer of that name. */
-class NamedTimers {
-  private readonly timers = new Map<TimerName, ReturnType<typeof setTimeout>>();
-
-  set(timer: TimerName, afterMs: number, fire: () => void): void {
-    clearTimeout(this.timers.get(timer));
-    this.timers.set(
-      timer,
-      setTimeout(() => {
-        this.timers.delete(timer);
-        fire();
-      }, afterMs),
-    );
-  }
-
-  cancel(timer: TimerName): void {
-    clearTimeout(this.timers.get(timer));
-    this.timers.delete(timer);
-  }
-
-  stop(): void {
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
-  }
-}
-
 export class ReplicaHost<S, Op, R> {
   private state: ReplicaState;
   readonly store = new MemoryStore();
-  private readonly timers = new NamedTimers();
+  private readonly timers = new NamedTimers(globalTimers);
   private readonly replies: ReplyRoutes;
   private stopped = false;
 

@@ -25,9 +25,8 @@ import {
   type Reply,
   type StateMachine,
   type Telemetry,
-  type TimerName,
 } from '@vsr/core';
-import { GroupCommit, ReplyRoutes, timedStep, type ReplicaStore, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
+import { GroupCommit, NamedTimers, ReplyRoutes, globalTimers, timedStep, type ReplicaStore, type TimedStep, type TimedTelemetry } from '@vsr/runtime';
 import { openFileStore, type OpenReport } from './storage.js';
 import { ClusterLink, VsrClient, VsrTimeoutError } from './client.js';
 import { tcpTransport, type Address, type TcpTransport } from './tcp-transport.js';
@@ -161,7 +160,7 @@ class RunningReplica<S, Op, R> {
   private readonly report: OpenReport;
   private readonly transport: Transport;
   private readonly commit: GroupCommit;
-  private readonly timers = new ReplicaTimers();
+  private readonly timers = new NamedTimers(globalTimers);
   private readonly replies: ReplyRoutes;
   private closed = false;
   /** The session `request` uses, made on first use. */
@@ -369,32 +368,6 @@ class RunningReplica<S, Op, R> {
       setImmediate(() => {
         throw fatal;
       });
-  }
-}
-
-/** The reducer's named timers as `setTimeout`s: setting one replaces the timer of that name. */
-class ReplicaTimers {
-  private readonly timers = new Map<TimerName, NodeJS.Timeout>();
-
-  set(timer: TimerName, afterMs: number, fire: () => void): void {
-    clearTimeout(this.timers.get(timer));
-    this.timers.set(
-      timer,
-      setTimeout(() => {
-        this.timers.delete(timer);
-        fire();
-      }, afterMs),
-    );
-  }
-
-  cancel(timer: TimerName): void {
-    clearTimeout(this.timers.get(timer));
-    this.timers.delete(timer);
-  }
-
-  stop(): void {
-    for (const timer of this.timers.values()) clearTimeout(timer);
-    this.timers.clear();
   }
 }
 

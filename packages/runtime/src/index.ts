@@ -7,3 +7,4 @@ export { GroupCommit, type GroupCommitHooks, type GroupCommitStorage, type Repli
 export { ClientCore, VsrRequestError, VsrTimeoutError, type ClientClock, type ClientCoreOptions, type ClientLink } from './client.js';
 export { timedStep, type TimedStep, type TimedTelemetry } from './timed-step.js';
 export { ReplyRoutes } from './reply-routes.js';
+export { NamedTimers, globalTimers, type ReplicaTimers } from './named-timers.js';

@@ -1,4 +1,8 @@
-/** The reducer's named timers on real timers: setting one replaces the timer of that name. */
+/**
+ * The reducer's named timers on real timers: setting one replaces the timer of that name. The
+ * one implementation for the Node runtime, the browser's and the Maelstrom node; the timer
+ * functions are passed in (the global ones by default, a test's own otherwise).
+ */
 import type { TimerName } from '@vsr/core';
 
 /** The timer functions a replica uses (default: the global ones; a test may pass its own). */
