@@ -165,12 +165,8 @@ export class VsrServer<S, Op, R> {
     if (this.stopped !== null || this.stopping !== null) throw new Error('setCluster: the server is stopped');
     if (this.running !== null) throw new Error(`setCluster: the cluster is already set (this replica is ${this.running.cluster.names[this.running.cluster.replicaId]}); reconfiguring a running cluster is not supported`);
     const cluster = resolveCluster(spec);
-    try {
-      this.running = this.start(cluster);
-    } catch (error) {
-      this.markFailed(error);
-      throw error;
-    }
+    // A start that throws (a config the core refuses, a store it cannot read) leaves the server unconfigured: setCluster may be called again.
+    this.running = this.start(cluster);
     this.running.replica.ready.then(this.markReady, this.markFailed);
     this.emit('configured', cluster);
     return cluster;
@@ -246,16 +242,26 @@ export class VsrServer<S, Op, R> {
     const { options } = this;
     const transport = options.transport?.(cluster);
     if (transport === undefined && cluster.addresses === null) throw new Error('cluster: every member needs an address for the default TCP transport (or give a transport)');
-    const replica = startReplica({
-      ...passedThrough(options),
-      config: { ...options.config, replicaId: cluster.replicaId, replicaCount: cluster.replicaCount },
-      machine: options.machine,
-      ...(options.storage === undefined ? {} : { storage: options.storage(cluster) }),
-      ...(transport === undefined ? { peers: cluster.addresses ?? [] } : { transport }),
-      onTransition: (status, previous) => this.onTransition(cluster, status, previous),
-      onTelemetry: (event) => this.onTelemetry(event),
-      onFatal: (error) => void this.onFatal(error),
-    });
+    let storage: ReplicaStore | undefined;
+    let replica: ReplicaHandle;
+    try {
+      storage = options.storage?.(cluster);
+      replica = startReplica({
+        ...passedThrough(options),
+        config: { ...options.config, replicaId: cluster.replicaId, replicaCount: cluster.replicaCount },
+        machine: options.machine,
+        ...(storage === undefined ? {} : { storage }),
+        ...(transport === undefined ? { peers: cluster.addresses ?? [] } : { transport }),
+        onTransition: (status, previous) => this.onTransition(cluster, status, previous),
+        onTelemetry: (event) => this.onTelemetry(event),
+        onFatal: (error) => void this.onFatal(error),
+      });
+    } catch (error) {
+      // Nothing of this start stays open.
+      transport?.close();
+      void storage?.close();
+      throw error;
+    }
     const link = new ClusterLink({
       replicaCount: cluster.replicaCount,
       ...(cluster.addresses === null ? {} : { replicas: cluster.addresses }),

@@ -115,6 +115,29 @@ describe('VsrServer', () => {
     expect(late.cluster).toBeNull();
   });
 
+  test('a start the core refuses leaves the server unconfigured, its transport closed, and setCluster may be called again', () => {
+    const network = new MemoryNetwork();
+    let transportsClosed = 0;
+    let config: Record<string, unknown> = { timeouts: { primaryTimeoutMs: -1 } };
+    const server = createServer({
+      machine: kvMachine,
+      get config() {
+        return config;
+      },
+      storage: () => memoryStore(emptyDisk()),
+      transport: (cluster) => {
+        const transport = network.transport(cluster.replicaId);
+        return { ...transport, close: () => void (transportsClosed++, transport.close()) };
+      },
+    });
+    cleanups.push(() => server.stop());
+    expect(() => server.setCluster({ self: 'solo', members: [{ name: 'solo' }] })).toThrow(/primaryTimeoutMs/);
+    expect(server.cluster).toBeNull();
+    expect(transportsClosed).toBe(1);
+    config = { timeouts: TIMEOUTS };
+    expect(server.setCluster({ self: 'solo', members: [{ name: 'solo' }] }).replicaCount).toBe(1);
+  });
+
   test('commit events follow the commit number, and stop runs the stop hook once with its reason', async () => {
     const { servers, stops } = threeServers();
     const commits: number[] = [];
