@@ -52,7 +52,7 @@ export {
 export { Log } from './log.js';
 export { ClientTable, classifyRequest, type RequestVerdict } from './client-table.js';
 export { NonNegativeInteger, PositiveInteger, ClientId, readClientId, CLIENT_ID_LENGTH_MAX, ViewNumber, VIEW_NUMBER_MAX, formatErrors, decodeWith } from './codec.js';
-export { applyLogEffect, type StoredLog, type LogEffect } from './stored-log.js';
+export { applyLogEffect, applyStorageEffect, type StoredLog, type LogEffect, type StoreImage } from './stored-log.js';
 export { EffectBarrier } from './effect-barrier.js';
 export { measureJson, jsonDepthWithin, JSON_DEPTH_MAX, type JsonMeasure } from './json-bounds.js';
 export { OPERATION_DEPTH_MAX } from './request-bounds.js';

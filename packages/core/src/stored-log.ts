@@ -5,7 +5,7 @@
  * this one function, so the effect contract has one reading.
  */
 import type { Effect } from './effects.js';
-import type { LogEntry } from './messages.js';
+import type { Checkpoint, DurableHeader, LogEntry } from './messages.js';
 
 export interface StoredLog {
   base: number;
@@ -37,6 +37,35 @@ export function applyLogEffect(stored: StoredLog, effect: LogEffect): string | n
         stored.log = stored.log.slice(Math.min(stored.log.length, effect.opNumber - stored.base));
         stored.base = effect.opNumber;
       }
+      return null;
+  }
+}
+
+/** Everything a store holds, kept in memory: the header, the checkpoint and the log. */
+export interface StoreImage {
+  header: DurableHeader | null;
+  checkpoint: Checkpoint | null;
+  log: StoredLog;
+}
+
+/**
+ * Applies one storage effect to a store's image (other effects change nothing): the header
+ * and the checkpoint replace the ones before, log effects as `applyLogEffect`. Returns why a
+ * log effect does not apply, changing nothing, or null.
+ */
+export function applyStorageEffect(image: StoreImage, effect: Effect): string | null {
+  switch (effect.kind) {
+    case 'persist-header':
+      image.header = effect.header;
+      return null;
+    case 'persist-checkpoint':
+      image.checkpoint = effect.checkpoint;
+      return null;
+    case 'log-append':
+    case 'log-truncate':
+    case 'log-release':
+      return applyLogEffect(image.log, effect);
+    default:
       return null;
   }
 }

@@ -17,7 +17,7 @@
  * simulator do), the replica has a bug, and it stops and reports it rather than run on.
  */
 import {
-  applyLogEffect,
+  applyStorageEffect,
   checkReplicaInvariants,
   initialState,
   primaryOf,
@@ -54,19 +54,9 @@ export class MemoryStore {
   readonly log: StoredLog = { base: 0, log: [] };
 
   /** Applies one storage effect; throws if an append does not follow the log (the reducer broke the contract). */
-  apply(effect: Extract<Effect, { kind: 'log-append' | 'log-truncate' | 'log-release' | 'persist-header' | 'persist-checkpoint' }>): void {
-    switch (effect.kind) {
-      case 'persist-header':
-        this.header = effect.header;
-        return;
-      case 'persist-checkpoint':
-        this.checkpoint = effect.checkpoint;
-        return;
-      default: {
-        const problem = applyLogEffect(this.log, effect);
-        if (problem !== null) throw new Error(`storage: ${problem}`);
-      }
-    }
+  apply(effect: Effect): void {
+    const problem = applyStorageEffect(this, effect);
+    if (problem !== null) throw new Error(`storage: ${problem}`);
   }
 }
 

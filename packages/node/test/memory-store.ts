@@ -1,5 +1,5 @@
 /** A durable-in-memory `ReplicaStore` for tests: what it made durable outlives it, as a disk outlives a process. */
-import { applyLogEffect, type BootStorage, type Checkpoint, type DurableHeader, type Effect, type StoredLog } from '@vsr/core';
+import { applyStorageEffect, type BootStorage, type Checkpoint, type DurableHeader, type Effect, type StoredLog } from '@vsr/core';
 import type { ReplicaStore } from '../src/index.js';
 
 /** What a memory store made durable: survives its store, as a disk survives a process. */
@@ -25,12 +25,8 @@ export function memoryStore(disk: Disk, options: { failFlush?: () => boolean } =
       buffered = [];
       await Promise.resolve(); // a flush takes a turn, as a disk would
       for (const effect of taken) {
-        if (effect.kind === 'persist-header') disk.header = effect.header;
-        else if (effect.kind === 'persist-checkpoint') disk.checkpoint = effect.checkpoint;
-        else if (effect.kind === 'log-append' || effect.kind === 'log-truncate' || effect.kind === 'log-release') {
-          const problem = applyLogEffect(disk.log, effect);
-          if (problem !== null) throw new Error(problem);
-        }
+        const problem = applyStorageEffect(disk, effect);
+        if (problem !== null) throw new Error(problem);
       }
       disk.flushes++;
     },

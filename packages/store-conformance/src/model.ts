@@ -1,11 +1,11 @@
 /**
  * The model the properties hold a store to: what a store must hand back, computed from the
- * effects alone with the core's own reading of the log effects (`applyLogEffect`), and the
+ * effects alone with the core's own reading of the log effects (`applyStorageEffect`), and the
  * random moves that produce effects the way the core does (appends in order, truncations,
  * checkpoints that only grow, a release only after a checkpoint that covers it, headers).
  */
 import fc from 'fast-check';
-import { applyLogEffect, type BootStorage, type Checkpoint, type DurableHeader, type Effect, type LogEntry, type StoredLog } from '@vsr/core';
+import { applyStorageEffect, type BootStorage, type Checkpoint, type DurableHeader, type Effect, type LogEntry, type StoredLog } from '@vsr/core';
 
 /** What a store holds durably (or would, once its buffered effects are flushed). */
 export interface Durable {
@@ -86,23 +86,8 @@ export function effectsOf(durable: Durable, move: Move): Effect[] {
 
 /** Applies a storage effect to the model (others are ignored). Throws if the generator broke the log's order. */
 export function applyEffect(durable: Durable, effect: Effect): void {
-  switch (effect.kind) {
-    case 'persist-header':
-      durable.header = effect.header;
-      return;
-    case 'persist-checkpoint':
-      durable.checkpoint = effect.checkpoint;
-      return;
-    case 'log-append':
-    case 'log-truncate':
-    case 'log-release': {
-      const problem = applyLogEffect(durable.log, effect);
-      if (problem !== null) throw new Error(`the conformance suite generated a bad effect: ${problem}`);
-      return;
-    }
-    default:
-      return;
-  }
+  const problem = applyStorageEffect(durable, effect);
+  if (problem !== null) throw new Error(`the conformance suite generated a bad effect: ${problem}`);
 }
 
 /** Appends most of the time, so that logs grow long enough for truncations and releases to matter. */
