@@ -63,23 +63,35 @@ export function measureJson(value: unknown, bytesMax: number, depthMax: number =
     Number.isSafeInteger(bytesMax) && bytesMax >= 0 && Number.isSafeInteger(depthMax) && depthMax >= 0,
     () => `JSON bounds are non-negative integers, got bytesMax ${bytesMax}, depthMax ${depthMax}`,
   );
-  const stack: Array<{ readonly value: unknown; readonly depth: number }> = [{ value, depth: 0 }];
+  // Depth-first, with the values and their depths in two arrays (no record per value).
+  const values: unknown[] = [value];
+  const depths: number[] = [0];
   let bytes = 0;
   try {
-    while (stack.length > 0) {
-      const top = stack.pop();
-      if (top === undefined) break;
-      const { value: item, depth } = top;
+    while (values.length > 0) {
+      const item = values.pop();
+      const depth = depths.pop() ?? 0;
       if (item === null || typeof item !== 'object') {
         const size = scalarBytes(item);
         if (typeof size === 'string') return { ok: false, reason: `holds ${size}` };
         bytes += size;
       } else {
         if (depth >= depthMax) return { ok: false, reason: `is nested more than ${depthMax} levels deep` };
-        const children = Array.isArray(item) ? (item as unknown[]) : Object.values(item);
-        bytes += 2 + Math.max(0, children.length - 1); // Brackets and commas.
-        if (!Array.isArray(item)) for (const key of Object.keys(item)) bytes += stringBytes(key) + 1;
-        for (const child of children) stack.push({ value: child, depth: depth + 1 });
+        if (Array.isArray(item)) {
+          bytes += 2 + Math.max(0, item.length - 1); // Brackets and commas.
+          for (const child of item as unknown[]) {
+            values.push(child);
+            depths.push(depth + 1);
+          }
+        } else {
+          const keys = Object.keys(item);
+          bytes += 2 + Math.max(0, keys.length - 1);
+          for (const key of keys) {
+            bytes += stringBytes(key) + 1;
+            values.push((item as Record<string, unknown>)[key]);
+            depths.push(depth + 1);
+          }
+        }
       }
       if (bytes > bytesMax) return { ok: false, reason: `is over ${bytesMax} bytes as JSON` };
     }

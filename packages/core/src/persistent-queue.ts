@@ -55,11 +55,19 @@ export class PersistentQueue<T> {
     for (let index = back.length - 1; index >= 0; index--) yield back[index] as T;
   }
 
-  /** The values that pass `keep`, in order. */
+  /** The values that pass `keep` (called oldest first), in order, as one front list: a cell per value kept, no queue per step. */
   filter(keep: (value: T) => boolean): PersistentQueue<T> {
-    let kept = PersistentQueue.empty<T>();
-    for (const value of this) if (keep(value)) kept = kept.push(value);
-    return kept;
+    const kept: T[] = [];
+    for (let cell = this.front; cell !== null; cell = cell.next) if (keep(cell.value)) kept.push(cell.value);
+    const back: T[] = [];
+    for (let cell = this.back; cell !== null; cell = cell.next) back.push(cell.value);
+    for (let index = back.length - 1; index >= 0; index--) {
+      const value = back[index] as T;
+      if (keep(value)) kept.push(value);
+    }
+    let front: Cell<T> | null = null;
+    for (let index = kept.length - 1; index >= 0; index--) front = Object.freeze({ value: kept[index] as T, next: front });
+    return new PersistentQueue(front, null, kept.length);
   }
 }
 
