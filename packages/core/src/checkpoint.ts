@@ -104,9 +104,11 @@ function currentSnapshot(machine: StateMachine, checkpoint: Checkpoint): { ok: t
 }
 
 /**
- * Replaces the application, the client table and the log with a checkpoint
- * from a peer that is ahead: the ops it covers are committed. Returns a
- * reason (the state untouched) if the application cannot restore it.
+ * Replaces the application and the client table with a checkpoint from a
+ * peer that is ahead (the ops it covers are committed), and releases the log
+ * through it; entries after it are kept for the caller to reconcile with
+ * the log it installs. Returns a reason (the state untouched) if the
+ * application cannot restore it.
  */
 export function installCheckpoint(s: DraftState, ctx: StepContext, checkpoint: Checkpoint): string | null {
   const opNumber = checkpoint.opNumber;
@@ -116,11 +118,22 @@ export function installCheckpoint(s: DraftState, ctx: StepContext, checkpoint: C
   const failure = adoptCheckpoint(s, ctx, checkpoint);
   if (failure !== null) return `checkpoint at op ${opNumber} could not be restored: ${failure}`;
   ctx.emit({ kind: 'persist-checkpoint', checkpoint });
-  ctx.emit({ kind: 'log-truncate', opNumber: Math.min(opNumber, lastOpNumber) });
-  ctx.emit({ kind: 'log-release', opNumber });
-  s.log = Log.fromEntries([], opNumber);
+  if (lastOpNumber > opNumber) {
+    // The entries after the checkpoint stay: the caller compares them with the log it installs and
+    // truncates only where the two differ. Truncating them here would let their loss reach the
+    // disk ahead of the checkpoint (which the release waits for) and of the entries that replace
+    // them: a crash in between would leave a log shorter than the one its header's last normal
+    // view vouches for, and a view change could then choose it over committed ops.
+    ctx.emit({ kind: 'log-release', opNumber });
+    s.log = s.log.releaseThrough(opNumber);
+  } else {
+    ctx.emit({ kind: 'log-truncate', opNumber: lastOpNumber });
+    ctx.emit({ kind: 'log-release', opNumber });
+    s.log = Log.fromEntries([], opNumber);
+  }
   s.repairOpNumber = null;
-  assert(s.commitNumber === opNumber && s.log.lastOpNumber === opNumber, 'after installing a checkpoint the log starts, empty, at its op');
+  assert(s.commitNumber === opNumber && s.log.baseOpNumber === opNumber, 'after installing a checkpoint the log starts at its op');
+  assert(s.log.lastOpNumber === Math.max(opNumber, lastOpNumber), 'installing a checkpoint keeps the entries after it');
   ctx.telemetry(s, 'vsr.checkpoint.installed', { opNumber: opNumber });
   return null;
 }

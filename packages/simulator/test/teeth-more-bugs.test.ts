@@ -31,6 +31,9 @@ const LIVENESS = /^liveness: /;
 const STALE_RECOVERY = /^stale recovery: replica \d+ recovered through op \d+, but op \d+ was committed before its recovery began$/;
 const COMMIT_POINT = /^commit point: replica \d+ executed through op \d+, but no primary has committed past op \d+$/;
 
+/** Links that lose and delay enough for a recovery's late answers to meet the next recovery. */
+const RECOVERY_REPLAY_RATES = { lossRate: 0.3, delayMaxMs: 40 };
+
 const firstViolation = (seedsMax: number, options: Partial<SimulationOptions> = {}) => firstViolationOf(seedsMax, { stateInvariants: false }, options);
 
 afterEach(() => {
@@ -117,11 +120,15 @@ describe('the simulator catches more planted bugs', () => {
         original.onRecoveryResponse(s, ctx, { ...m, nonce: s.recovery?.nonce ?? m.nonce });
       return { ...original, onRecoveryResponse };
     });
-    expectOnly(await firstViolation(100, { faults: ['network', 'wipe'] }), STALE_RECOVERY);
+    // Lossy, slow links: answers to an earlier recovery still in flight when the next one starts.
+    // (Plain network and wipe faults caught it until a checkpoint install stopped truncating the
+    // entries after it, which changed these runs; lossier links catch it at seed 18.)
+    expectOnly(await firstViolation(100, { faults: ['network', 'wipe'], rates: RECOVERY_REPLAY_RATES }), STALE_RECOVERY);
   });
 
   test('the correct code passes every seed and fault setting above', async () => {
     expect(await firstViolation(100, { faults: ['network', 'wipe'] })).toBeUndefined();
+    expect(await firstViolation(100, { faults: ['network', 'wipe'], rates: RECOVERY_REPLAY_RATES })).toBeUndefined();
     expect(await firstViolation(30, { replicaCount: 5, faults: ['network', 'crash', 'partition', 'clock'] })).toBeUndefined();
     expect(await firstViolation(20)).toBeUndefined();
     expect(await firstViolation(20, { faults: ['crash'] })).toBeUndefined();
