@@ -7,7 +7,11 @@
  * (request 0), and resends a request with the *same* number until some replica answers it, so
  * the cluster's client table executes it at most once however often it is resent. It starts at
  * any replica: a backup answers with a redirect naming its view's primary; a replica that does
- * not answer within `attemptTimeoutMs` is passed over for the next. When `timeoutMs` runs out
+ * not answer within `attemptTimeoutMs` is passed over for the next. A redirect is not followed
+ * when it comes from a view older than one the client has heard of, or names a replica that just
+ * stayed silent (a recovering replica names its old view's primary, perhaps the one that
+ * crashed, and the two would trade the client back and forth): the next replica is tried
+ * instead. When `timeoutMs` runs out
  * the request fails with a `VsrTimeoutError` that says the outcome is unknown (it may still
  * execute); the next request gets the next number. If the cluster evicted this client from its
  * client table (`not-registered`), the request did not execute and never will under that id, so
@@ -91,6 +95,8 @@ interface Attempt {
   readonly deadlineMs: number;
   readonly timeoutMs: number;
   readonly tried: number[];
+  /** Replicas that stayed silent for a whole attempt timer in this attempt (and have not answered since). */
+  readonly silent: Set<number>;
   timer: unknown;
   finished: boolean;
   redirects: number;
@@ -111,6 +117,8 @@ export class ClientCore {
   /** The last read number used: reads take no request number (they never enter the log). */
   private readNumber = 0;
   private target: number;
+  /** The newest view any replica has answered from: a redirect from an older one is a stale hint. */
+  private viewNumberKnown = 0;
   private tail: Promise<unknown> = Promise.resolve();
   private unsubscribe: () => void;
   /** The attempt in flight, if any. */
@@ -220,7 +228,7 @@ export class ClientCore {
         ? { clientId: this.id, readNumber: number, query: payload }
         : { clientId: this.id, requestNumber: number, operation: number === 0 ? null : payload };
     return new Promise<Final>((resolve, reject) => {
-      this.current = { kind, number, request, deadlineMs, timeoutMs, tried: [], timer: null, finished: false, redirects: 0, resolve, reject };
+      this.current = { kind, number, request, deadlineMs, timeoutMs, tried: [], silent: new Set(), timer: null, finished: false, redirects: 0, resolve, reject };
       this.sendTo(this.current, this.target, 0);
     });
   }
@@ -243,7 +251,10 @@ export class ClientCore {
       if (this.link.isClosed) return this.end(attempt, () => attempt.reject(new Error(`${this.name}: the cluster link was closed`)));
       attempt.tried.push(replicaId);
       const waitMs = Math.min(this.attemptTimeoutMs, Math.max(1, attempt.deadlineMs - this.clock.nowMs()));
-      attempt.timer = this.clock.setTimeout(() => this.sendTo(attempt, (replicaId + 1) % this.link.replicaCount, 0), waitMs);
+      attempt.timer = this.clock.setTimeout(() => {
+        attempt.silent.add(replicaId);
+        this.sendTo(attempt, (replicaId + 1) % this.link.replicaCount, 0);
+      }, waitMs);
       this.link.send(replicaId, attempt.request);
     }, Math.min(delayMs, remainingMs));
   }
@@ -252,19 +263,42 @@ export class ClientCore {
   private hear(reply: Reply, from: number): void {
     const attempt = this.current;
     if (attempt === null || attempt.finished || answers(reply, attempt.kind) !== attempt.number) return;
+    attempt.silent.delete(from);
     if (reply.type === 'reply' || reply.type === 'read-reply') {
+      this.viewNumberKnown = Math.max(this.viewNumberKnown, reply.viewNumber);
       this.target = reply.viewNumber % this.link.replicaCount;
       return this.end(attempt, () => attempt.resolve(reply));
     }
     if (reply.type === 'redirect' || reply.type === 'read-redirect') {
       if (from !== this.target) return; // an old attempt's answer: the current one decides
       attempt.redirects++;
+      const primary = reply.primary % this.link.replicaCount;
       // A replica changing views names itself or a primary that is not ready yet: back off.
-      const backoffMs = reply.primary === from || attempt.redirects > 2 ? Math.min(500, 10 * 2 ** Math.min(attempt.redirects, 6)) : 0;
-      return this.sendTo(attempt, reply.primary % this.link.replicaCount, backoffMs);
+      const backoffMs = primary === from || attempt.redirects > 2 ? Math.min(500, 10 * 2 ** Math.min(attempt.redirects, 6)) : 0;
+      // A hint from a view older than one already heard of, or naming a replica that stayed silent in this
+      // attempt, leads back to where the attempt failed (a recovering replica names its old view's primary,
+      // perhaps the one that crashed): the replica after this one is tried instead.
+      if (reply.viewNumber < this.viewNumberKnown || attempt.silent.has(primary)) {
+        const next = this.nextAfter(from, attempt);
+        // The silent one is passed over once: a later redirect to it is followed (it may be back, and the primary).
+        attempt.silent.delete(primary);
+        return this.sendTo(attempt, next, backoffMs);
+      }
+      this.viewNumberKnown = reply.viewNumber;
+      return this.sendTo(attempt, primary, backoffMs);
     }
     if (reply.code === 'busy') return this.sendTo(attempt, from, 50); // The primary's queue is full: the same replica, a little later.
     this.end(attempt, () => attempt.resolve(reply));
+  }
+
+  /** The first replica after `from`, in ring order, that has not stayed silent in this attempt (the next one if all have). */
+  private nextAfter(from: number, attempt: Attempt): number {
+    const count = this.link.replicaCount;
+    for (let step = 1; step < count; step++) {
+      const replicaId = (from + step) % count;
+      if (!attempt.silent.has(replicaId)) return replicaId;
+    }
+    return (from + 1) % count;
   }
 
   private end(attempt: Attempt, settle: () => void): void {

@@ -145,6 +145,42 @@ describe('ClientCore', () => {
     expect(link.sent.map(([to, request]) => [to, request.requestNumber])).toEqual([[0, 0], [1, 0], [2, 0], [2, 1]]);
   });
 
+  test('a replica recovering in an old view, naming a primary that is down, does not trap the client: it goes on past both', async () => {
+    const clock = new ManualClock();
+    // Replica 0 crashed; replica 1 is recovering and still names view 0's primary; replica 2 is the primary of view 2.
+    const link = scriptedLink((replicaId, request) =>
+      replicaId === 0 ? null : replicaId === 1 ? { type: 'redirect', clientId: request.clientId, requestNumber: request.requestNumber, viewNumber: 0, primary: 0 } : ok(request, 'done', 2),
+    );
+    const subject = client(link, clock, { timeoutMs: 5_000 });
+    const done = subject.request('x');
+    await clock.advance(5_000);
+    await expect(done).resolves.toBe('done');
+    // Replica 0 is tried once: after it stayed silent, replica 1's redirect to it is not followed.
+    expect(link.sent.map(([to, request]) => [to, request.requestNumber])).toEqual([[0, 0], [1, 0], [2, 0], [2, 1]]);
+  });
+
+  test('a redirect naming an older view than the client has heard of is not followed', async () => {
+    const clock = new ManualClock();
+    // Replica 2 is the primary of view 2; the others redirect to it, until they fall behind and answer from view 0.
+    let stale = false;
+    const link = scriptedLink((replicaId, request) => {
+      if (replicaId === 2) return ok(request, request.operation, 2);
+      if (stale) return { type: 'redirect', clientId: request.clientId, requestNumber: request.requestNumber, viewNumber: 0, primary: 0 };
+      return { type: 'redirect', clientId: request.clientId, requestNumber: request.requestNumber, viewNumber: 2, primary: 2 };
+    });
+    const subject = client(link, clock, { primaryGuess: 1, timeoutMs: 5_000 });
+    const first = subject.request('a');
+    await clock.advance(0);
+    await expect(first).resolves.toBe('a');
+    // The next request starts at replica 1, which now answers from view 0 (say it restarted and is behind).
+    stale = true;
+    subject.primaryGuess = 1;
+    const second = subject.request('b');
+    await clock.advance(5_000);
+    await expect(second).resolves.toBe('b');
+    expect(link.sent.map(([to, request]) => [to, request.requestNumber])).toEqual([[1, 0], [2, 0], [2, 1], [1, 2], [2, 2]]);
+  });
+
   test('not-registered (evicted): a fresh id registers and the operation is sent again under it', async () => {
     const clock = new ManualClock();
     let evictedId: string | null = null;

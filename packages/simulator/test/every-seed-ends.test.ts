@@ -38,7 +38,9 @@ describe('every seed ends', () => {
         },
       };
     });
-    const { summary, wallMs } = await run({});
+    // Seed 1: a reply is lost, so a client retries a request that already ran (seed 16 was used
+    // until clients stopped following stale redirects, which changed its run).
+    const { summary, wallMs } = await run({ seed: 1 });
     expect(summary.violations).toEqual([expect.stringMatching(/^liveness: \d+ request\(s\) still unanswered 30000 ms after the faults healed \(c\d+#\d+→r\d.*; r0 normal v\d+ op\d+ c\d+/)]);
     expect(wallMs).toBeLessThan(30_000);
   });

@@ -40,6 +40,45 @@ describe.each([3, 5])('%i replicas', (replicaCount) => {
   );
 });
 
+/**
+ * Seeds that found clients trapped while a quorum was serving. Seed 440: replica 0 crashed while
+ * primary and replica 1 stayed recovering in view 0; replica 1 redirected every client to replica
+ * 0, whose silence sent them back to replica 1. Seeds 35 and 403: every other replica had timed
+ * out on a client earlier in the same request, so a rule that skipped them all sent it back to
+ * the stale replica forever.
+ */
+test.each([
+  [440, 5],
+  [35, 3],
+  [403, 3],
+])('seed %i (%i replicas, all and swarm faults): no client is traded between a dead primary and a stale replica', (seed, replicaCount) => {
+  const { summary } = simulate({ seed, replicaCount, clientCount: 4, requests: 300, faults: ['all', 'swarm'] });
+  expect(summary.violations).toEqual([]);
+  expect(summary.requests_ok).toBe(300);
+});
+
+/**
+ * A seed that lost an acknowledged op with correct code. A backup restarted (commit 0, its log
+ * 1..67 durable) and took the new view's StartView, which carried a checkpoint at op 64: it
+ * truncated its log to 64 and appended 65..67 again, but the appends and the checkpoint's
+ * release wait for the checkpoint to be durable, and only the truncation reached the disk
+ * before a crash. It came back with a log of 64 under a header whose last normal view vouched
+ * for 67, and its DoViewChange made a primary that dropped the committed ops 65 and 66.
+ * Installing a checkpoint now keeps the entries after it for the log install to compare.
+ */
+test('seed 10, crashes every 60 ms against fsyncs of 20–60 ms: a checkpoint install cut short by a crash loses no acknowledged op', () => {
+  const { summary } = simulate({
+    seed: 10,
+    replicaCount: 3,
+    clientCount: 4,
+    requests: 200,
+    faults: ['network', 'crash', 'partition', 'clock'],
+    partialHealShare: 0,
+    rates: { fsyncMinMs: 20, fsyncMaxMs: 60, delayMaxMs: 3, crashEveryMs: 60, downtimeMinMs: 5, downtimeMaxMs: 60, lossRate: 0.2 },
+  });
+  expect(summary.violations).toEqual([]);
+});
+
 test('the same seed replays the same run; another seed does not', () => {
   const options = { replicaCount: 3, clientCount: 3, requests: 300, faults: ['all' as const] };
   const a = simulate({ seed: 42, ...options });

@@ -20,6 +20,8 @@ interface PendingRequest {
   readonly historyIndex: number | null;
   /** Sent as a read without the log (the operation is the query): its read number; null for a request. */
   readonly readNumber: number | null;
+  /** Replicas that let a timeout pass for it: a redirect back to one of them is not followed. */
+  readonly silent: Set<number>;
 }
 
 export interface SimClient {
@@ -30,6 +32,8 @@ export interface SimClient {
   nextRequestNumber: number;
   nextReadNumber: number;
   target: number;
+  /** The newest view a replica has answered from: a redirect from an older one is a stale hint. */
+  viewNumberKnown: number;
   pending: PendingRequest | null;
   timerGeneration: number;
   done: boolean;
@@ -96,6 +100,7 @@ export class Clients {
         nextRequestNumber: 0,
         nextReadNumber: 1,
         target: 0,
+        viewNumberKnown: 0,
         pending: null,
         timerGeneration: 0,
         done: false,
@@ -124,7 +129,7 @@ export class Clients {
     const ctx = this.ctx;
     if (client.pending !== null) return;
     if (!client.registered) {
-      client.pending = { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber++, operation: null, historyIndex: null, readNumber: null };
+      client.pending = { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber++, operation: null, historyIndex: null, readNumber: null, silent: new Set() };
       this.send(client);
       return;
     }
@@ -151,8 +156,8 @@ export class Clients {
     this.history.push({ id: historyIndex, clientId: client.id, operation, callMs: ctx.nowMs, returnMs: null, outcome: { type: 'indeterminate' } });
     if (ctx.tracing) ctx.recorder.push({ atMs: ctx.nowMs, kind: 'call', client: client.id, id: historyIndex, operation });
     client.pending = this.asRead(operation)
-      ? { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber, operation, historyIndex, readNumber: client.nextReadNumber++ }
-      : { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber++, operation, historyIndex, readNumber: null };
+      ? { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber, operation, historyIndex, readNumber: client.nextReadNumber++, silent: new Set() }
+      : { sinceMs: ctx.nowMs, requestNumber: client.nextRequestNumber++, operation, historyIndex, readNumber: null, silent: new Set() };
     ctx.counters.issued++;
     if (ctx.faultsActive && ctx.counters.issued >= ctx.options.requests * FAULTS_UNTIL_ISSUED) this.hooks.endFaults();
     this.send(client);
@@ -180,6 +185,7 @@ export class Clients {
   /** No answer in time: the same request, at the next replica. */
   onTimeout(client: SimClient, generation: number): void {
     if (client.pending === null || client.timerGeneration !== generation) return;
+    client.pending.silent.add(client.target);
     client.target = (client.target + 1) % this.ctx.options.replicaCount;
     this.send(client);
   }
@@ -201,10 +207,11 @@ export class Clients {
     switch (reply.type) {
       case 'reply':
       case 'read-reply':
+        client.viewNumberKnown = Math.max(client.viewNumberKnown, reply.viewNumber);
         return this.answered(client, pending, reply.result);
       case 'redirect':
       case 'read-redirect':
-        return this.redirected(client, reply.primary);
+        return this.redirected(client, pending, reply.viewNumber, reply.primary);
       case 'error':
       case 'read-error':
         if (reply.code === 'busy') return; // The timeout retries.
@@ -213,8 +220,32 @@ export class Clients {
     }
   }
 
-  /** A redirect to another replica: the same request (or read) goes there now. */
-  private redirected(client: SimClient, primary: number): void {
+  /**
+   * A redirect to another replica: the same request (or read) goes there now. A hint from a view
+   * older than one already heard of, or naming a replica that let this request time out, leads
+   * back to where it failed (a recovering replica names its old view's primary, perhaps the one
+   * that crashed): the next replica that has not timed out is tried instead, and the silent one is
+   * forgiven, so a primary that comes back is not passed over for good.
+   */
+  private redirected(client: SimClient, pending: PendingRequest, viewNumber: number, primary: number): void {
+    const replicaCount = this.ctx.options.replicaCount;
+    if (viewNumber < client.viewNumberKnown || pending.silent.has(primary)) {
+      // The first replica after this one that has not timed out; the very next if all have.
+      let next = (client.target + 1) % replicaCount;
+      for (let step = 1; step < replicaCount; step++) {
+        const replica = (client.target + step) % replicaCount;
+        if (!pending.silent.has(replica)) {
+          next = replica;
+          break;
+        }
+      }
+      // Passed over once: a later redirect to it is followed (it may be back, and the primary).
+      pending.silent.delete(primary);
+      client.target = next;
+      this.send(client);
+      return;
+    }
+    client.viewNumberKnown = viewNumber;
     if (primary === client.target) return;
     client.target = primary;
     this.send(client);
