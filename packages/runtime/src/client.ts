@@ -11,7 +11,7 @@
  * when it comes from a view older than one the client has heard of, or names a replica that just
  * stayed silent (a recovering replica names its old view's primary, perhaps the one that
  * crashed, and the two would trade the client back and forth): the next replica is tried
- * instead. When `timeoutMs` runs out
+ * instead (`routeAfterRedirect` in @vsr/core, the simulator's clients' rule too). When `timeoutMs` runs out
  * the request fails with a `VsrTimeoutError` that says the outcome is unknown (it may still
  * execute); the next request gets the next number. If the cluster evicted this client from its
  * client table (`not-registered`), the request did not execute and never will under that id, so
@@ -19,7 +19,7 @@
  *
  * No clock, timer or randomness of its own: the runtime passes them in.
  */
-import { repliedInput, type ClientInput, type Reply } from '@vsr/core';
+import { repliedInput, routeAfterRedirect, type ClientInput, type Reply } from '@vsr/core';
 
 /** Connections to every replica: requests out, replies in, routed by client id. */
 export interface ClientLink {
@@ -275,30 +275,14 @@ export class ClientCore {
       const primary = reply.primary % this.link.replicaCount;
       // A replica changing views names itself or a primary that is not ready yet: back off.
       const backoffMs = primary === from || attempt.redirects > 2 ? Math.min(500, 10 * 2 ** Math.min(attempt.redirects, 6)) : 0;
-      // A hint from a view older than one already heard of, or naming a replica that stayed silent in this
-      // attempt, leads back to where the attempt failed (a recovering replica names its old view's primary,
-      // perhaps the one that crashed): the replica after this one is tried instead.
-      if (reply.viewNumber < this.viewNumberKnown || attempt.silent.has(primary)) {
-        const next = this.nextAfter(from, attempt);
-        // The silent one is passed over once: a later redirect to it is followed (it may be back, and the primary).
-        attempt.silent.delete(primary);
-        return this.sendTo(attempt, next, backoffMs);
-      }
-      this.viewNumberKnown = reply.viewNumber;
-      return this.sendTo(attempt, primary, backoffMs);
+      const route = routeAfterRedirect({ from, viewNumber: reply.viewNumber, primary }, { replicaCount: this.link.replicaCount, viewNumberKnown: this.viewNumberKnown, silent: attempt.silent });
+      if (route.follow) this.viewNumberKnown = reply.viewNumber;
+      // A silent one is passed over once: a later redirect to it is followed (it may be back, and the primary).
+      else attempt.silent.delete(primary);
+      return this.sendTo(attempt, route.to, backoffMs);
     }
     if (reply.code === 'busy') return this.sendTo(attempt, from, 50); // The primary's queue is full: the same replica, a little later.
     this.end(attempt, () => attempt.resolve(reply));
-  }
-
-  /** The first replica after `from`, in ring order, that has not stayed silent in this attempt (the next one if all have). */
-  private nextAfter(from: number, attempt: Attempt): number {
-    const count = this.link.replicaCount;
-    for (let step = 1; step < count; step++) {
-      const replicaId = (from + step) % count;
-      if (!attempt.silent.has(replicaId)) return replicaId;
-    }
-    return (from + 1) % count;
   }
 
   private end(attempt: Attempt, settle: () => void): void {

@@ -4,7 +4,7 @@
  * request number, and follows redirects. A workload that returns null leaves the client idle
  * for a while. An operation whose outcome the client never learned stays indeterminate.
  */
-import { repliedInput, type ClientRead, type ClientRequest, type Reply, type StateMachine } from '@vsr/core';
+import { repliedInput, routeAfterRedirect, type ClientRead, type ClientRequest, type Reply, type StateMachine } from '@vsr/core';
 import { SafetyViolation } from '@vsr/testing';
 import type { ClientView, Workload } from '../model.js';
 import type { WorldContext } from './context.js';
@@ -229,25 +229,15 @@ export class Clients {
    */
   private redirected(client: SimClient, pending: PendingRequest, viewNumber: number, primary: number): void {
     const replicaCount = this.ctx.options.replicaCount;
-    if (viewNumber < client.viewNumberKnown || pending.silent.has(primary)) {
-      // The first replica after this one that has not timed out; the very next if all have.
-      let next = (client.target + 1) % replicaCount;
-      for (let step = 1; step < replicaCount; step++) {
-        const replica = (client.target + step) % replicaCount;
-        if (!pending.silent.has(replica)) {
-          next = replica;
-          break;
-        }
-      }
+    const route = routeAfterRedirect({ from: client.target, viewNumber, primary }, { replicaCount, viewNumberKnown: client.viewNumberKnown, silent: pending.silent });
+    if (route.follow) {
+      client.viewNumberKnown = viewNumber;
+      if (route.to === client.target) return; // Changing views, naming itself: the timeout retries.
+    } else {
       // Passed over once: a later redirect to it is followed (it may be back, and the primary).
-      pending.silent.delete(primary);
-      client.target = next;
-      this.send(client);
-      return;
+      pending.silent.delete(primary % replicaCount);
     }
-    client.viewNumberKnown = viewNumber;
-    if (primary === client.target) return;
-    client.target = primary;
+    client.target = route.to;
     this.send(client);
   }
 
