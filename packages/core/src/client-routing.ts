@@ -25,17 +25,24 @@ export interface ClientRouting {
   readonly silent: ReadonlySet<number>;
 }
 
-/** Whether to follow a redirect to the primary it names, or to pass it over for `to`. */
-export function routeAfterRedirect(redirect: Redirect, routing: ClientRouting): { readonly follow: boolean; readonly to: number } {
+/**
+ * Where the request goes next (`to`), whether that follows the redirect, the view the client
+ * knows of now, and the replica to forgive: one passed over is passed over once, so a later
+ * redirect to it is followed (it may be back, and the primary); the caller drops it from `silent`.
+ */
+export function routeAfterRedirect(
+  redirect: Redirect,
+  routing: ClientRouting,
+): { readonly follow: boolean; readonly to: number; readonly viewNumberKnown: number; readonly forgive: number | null } {
   const primary = redirect.primary % routing.replicaCount;
   if (redirect.viewNumber < routing.viewNumberKnown || routing.silent.has(primary)) {
-    return { follow: false, to: nextReplicaAfter(redirect.from, routing) };
+    return { follow: false, to: nextReplicaAfter(redirect.from, routing), viewNumberKnown: routing.viewNumberKnown, forgive: primary };
   }
-  return { follow: true, to: primary };
+  return { follow: true, to: primary, viewNumberKnown: redirect.viewNumber, forgive: null };
 }
 
 /** The first replica after `from`, in ring order, that has not stayed silent; the very next if all have. */
-export function nextReplicaAfter(from: number, routing: Pick<ClientRouting, 'replicaCount' | 'silent'>): number {
+function nextReplicaAfter(from: number, routing: Pick<ClientRouting, 'replicaCount' | 'silent'>): number {
   const { replicaCount, silent } = routing;
   for (let step = 1; step < replicaCount; step++) {
     const replicaId = (from + step) % replicaCount;

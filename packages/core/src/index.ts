@@ -22,7 +22,7 @@ export {
   type ConfigResult,
 } from './config.js';
 export * from './messages.js';
-export { routeAfterRedirect, nextReplicaAfter, type Redirect, type ClientRouting } from './client-routing.js';
+export { routeAfterRedirect, type Redirect, type ClientRouting } from './client-routing.js';
 export {
   Event,
   Effect,

@@ -276,9 +276,8 @@ export class ClientCore {
       // A replica changing views names itself or a primary that is not ready yet: back off.
       const backoffMs = primary === from || attempt.redirects > 2 ? Math.min(500, 10 * 2 ** Math.min(attempt.redirects, 6)) : 0;
       const route = routeAfterRedirect({ from, viewNumber: reply.viewNumber, primary }, { replicaCount: this.link.replicaCount, viewNumberKnown: this.viewNumberKnown, silent: attempt.silent });
-      if (route.follow) this.viewNumberKnown = reply.viewNumber;
-      // A silent one is passed over once: a later redirect to it is followed (it may be back, and the primary).
-      else attempt.silent.delete(primary);
+      this.viewNumberKnown = route.viewNumberKnown;
+      if (route.forgive !== null) attempt.silent.delete(route.forgive);
       return this.sendTo(attempt, route.to, backoffMs);
     }
     if (reply.code === 'busy') return this.sendTo(attempt, from, 50); // The primary's queue is full: the same replica, a little later.

@@ -220,23 +220,13 @@ export class Clients {
     }
   }
 
-  /**
-   * A redirect to another replica: the same request (or read) goes there now. A hint from a view
-   * older than one already heard of, or naming a replica that let this request time out, leads
-   * back to where it failed (a recovering replica names its old view's primary, perhaps the one
-   * that crashed): the next replica that has not timed out is tried instead, and the silent one is
-   * forgiven, so a primary that comes back is not passed over for good.
-   */
+  /** A redirect: the same request (or read) goes where `routeAfterRedirect` says, the rule every client follows. */
   private redirected(client: SimClient, pending: PendingRequest, viewNumber: number, primary: number): void {
     const replicaCount = this.ctx.options.replicaCount;
     const route = routeAfterRedirect({ from: client.target, viewNumber, primary }, { replicaCount, viewNumberKnown: client.viewNumberKnown, silent: pending.silent });
-    if (route.follow) {
-      client.viewNumberKnown = viewNumber;
-      if (route.to === client.target) return; // Changing views, naming itself: the timeout retries.
-    } else {
-      // Passed over once: a later redirect to it is followed (it may be back, and the primary).
-      pending.silent.delete(primary % replicaCount);
-    }
+    client.viewNumberKnown = route.viewNumberKnown;
+    if (route.forgive !== null) pending.silent.delete(route.forgive);
+    if (route.follow && route.to === client.target) return; // Changing views, naming itself: the timeout retries.
     client.target = route.to;
     this.send(client);
   }
