@@ -2,7 +2,8 @@
  * What TLS costs in Node on this machine, apart from any replica: the CPU of one exchange of a
  * 200-byte message and its echo over loopback TCP against TLS (both ends in this process), and
  * of one keep-alive `PUT` of 100 bytes answered with `{"ok":true}` over HTTP against HTTPS
- * (Node's own `http`/`https`, the server in a child process so each side's CPU is its own).
+ * (Node's own `http`/`https` server in a child process so each side's CPU is its own; the client
+ * is Node's `http.request`, then undici, which the key-value client and load generators use).
  * Certificates come from `createClusterCertificates`, as `vsr-kv cluster` makes them.
  * Alternates the plain and the TLS run for `--rounds` rounds and prints each.
  *
@@ -15,6 +16,7 @@ import { createServer as createTcpServer, connect as tcpConnect, type AddressInf
 import { connect as tlsConnect, createServer as createTlsServer } from 'node:tls';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { Pool } from 'undici';
 import { createClusterCertificates } from '../src/pki.js';
 
 type Secure = { readonly key: string; readonly cert: string; readonly ca: string };
@@ -63,10 +65,10 @@ async function echo(secure: Secure | null, exchanges: number): Promise<number> {
   return (used.user + used.system) / exchanges;
 }
 
-/** µs of CPU per PUT: the client's (this process) and the server's (a child). */
-async function exchange(secure: Secure | null, exchanges: number, clients: number): Promise<{ client: number; server: number }> {
-  const child = fork(fileURLToPath(import.meta.url), ['--serve', secure === null ? 'http' : 'https'], { execArgv: process.execArgv, env: { ...process.env, TLS_COST_SECURE: secure === null ? '' : JSON.stringify(secure) } });
-  const port = await new Promise<number>((resolve) => child.once('message', (message) => resolve(Number(message))));
+type PutClient = 'node' | 'undici';
+
+/** One keep-alive PUT at a time per connection through Node's `http.request`, `clients` connections. */
+function nodePut(secure: Secure | null, port: number, clients: number): { put: () => Promise<void>; close: () => void } {
   const agent = secure === null ? new HttpAgent({ keepAlive: true, maxSockets: clients }) : new HttpsAgent({ keepAlive: true, maxSockets: clients, ca: secure.ca });
   const request = secure === null ? httpRequest : httpsRequest;
   const options = { host: '127.0.0.1', port, method: 'PUT', path: '/kv/key', agent, headers: { 'content-type': 'text/plain' }, ...(secure === null ? {} : { servername: 'localhost' }) };
@@ -77,6 +79,25 @@ async function exchange(secure: Secure | null, exchanges: number, clients: numbe
       sent.on('error', reject);
       sent.end(body);
     });
+  return { put, close: () => agent.destroy() };
+}
+
+/** The same through an undici `Pool` of `clients` connections. */
+function undiciPut(secure: Secure | null, port: number, clients: number): { put: () => Promise<void>; close: () => void } {
+  const pool = new Pool(`${secure === null ? 'http' : 'https'}://127.0.0.1:${port}`, { connections: clients, pipelining: 1, ...(secure === null ? {} : { connect: { ca: secure.ca, servername: 'localhost' } }) });
+  const body = 'v'.repeat(100);
+  const put = async () => {
+    const answer = await pool.request({ path: '/kv/key', method: 'PUT', body, headers: { 'content-type': 'text/plain' } });
+    await answer.body.text();
+  };
+  return { put, close: () => void pool.destroy() };
+}
+
+/** µs of CPU per PUT: the client's (this process) and the server's (a child). */
+async function exchange(secure: Secure | null, exchanges: number, clients: number, kind: PutClient): Promise<{ client: number; server: number }> {
+  const child = fork(fileURLToPath(import.meta.url), ['--serve', secure === null ? 'http' : 'https'], { execArgv: process.execArgv, env: { ...process.env, TLS_COST_SECURE: secure === null ? '' : JSON.stringify(secure) } });
+  const port = await new Promise<number>((resolve) => child.once('message', (message) => resolve(Number(message))));
+  const { put, close } = kind === 'node' ? nodePut(secure, port, clients) : undiciPut(secure, port, clients);
   const loop = async (count: number) => {
     for (let i = 0; i < count; i++) await put();
   };
@@ -87,7 +108,7 @@ async function exchange(secure: Secure | null, exchanges: number, clients: numbe
   const used = process.cpuUsage(started);
   child.send('stop');
   const serverMicros = await new Promise<number>((resolve) => child.once('message', (message) => resolve(Number(message))));
-  agent.destroy();
+  close();
   const count = Math.ceil(exchanges / clients) * clients;
   return { client: (used.user + used.system) / count, server: serverMicros / count };
 }
@@ -113,15 +134,19 @@ async function main(): Promise<void> {
       round,
       echoTcpMicros: await echo(null, exchanges),
       echoTlsMicros: await echo(secure, exchanges),
-      http: await exchange(null, exchanges, clients),
-      https: await exchange(secure, exchanges, clients),
+      http: await exchange(null, exchanges, clients, 'node'),
+      https: await exchange(secure, exchanges, clients, 'node'),
+      undiciHttp: await exchange(null, exchanges, clients, 'undici'),
+      undiciHttps: await exchange(secure, exchanges, clients, 'undici'),
     };
     results.push(result);
     if (values.json !== true) {
       const f = (n: number) => n.toFixed(1);
       console.log(
         `round ${round}: echo of 200 B, CPU µs: tcp ${f(result.echoTcpMicros)}, tls ${f(result.echoTlsMicros)} | ` +
-          `PUT over ${clients} keep-alive connections, CPU µs client/server: http ${f(result.http.client)}/${f(result.http.server)}, https ${f(result.https.client)}/${f(result.https.server)}`,
+          `PUT over ${clients} keep-alive connections, CPU µs client/server: ` +
+          `http.request http ${f(result.http.client)}/${f(result.http.server)}, https ${f(result.https.client)}/${f(result.https.server)}; ` +
+          `undici http ${f(result.undiciHttp.client)}/${f(result.undiciHttp.server)}, https ${f(result.undiciHttps.client)}/${f(result.undiciHttps.server)}`,
       );
     }
   }
